@@ -1,0 +1,188 @@
+"""The adapter interface every provider implements, and the one error taxonomy.
+
+An adapter turns a unified `GenerationRequest` into the vendor's wire format and the
+vendor's answers into a unified `ProviderStatus`. It never touches the database.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from nanoweb.lib import http
+
+
+class ErrorKind(enum.StrEnum):
+    AUTH = "auth"
+    OUT_OF_CREDIT = "out_of_credit"
+    INVALID_INPUT = "invalid_input"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    GENERATION_FAILED = "generation_failed"
+    CONTENT_BLOCKED = "content_blocked"
+    NOT_FOUND = "not_found"
+    MALFORMED = "malformed"
+    BAD_RESULT = "bad_result"
+    EXPIRED = "expired"
+    INTERNAL = "internal"
+
+
+# What a team member reads on the job; the provider's own words go to `detail`.
+ERROR_MESSAGES = {
+    ErrorKind.AUTH: "The provider rejected the account's API key: ask an admin to check it.",
+    ErrorKind.OUT_OF_CREDIT: "The provider account is out of credit: ask an admin.",
+    ErrorKind.INVALID_INPUT: "The provider refused the request's parameters.",
+    ErrorKind.RATE_LIMITED: "The provider is rate limiting this account; try again shortly.",
+    ErrorKind.UNAVAILABLE: "The provider is unavailable right now (maintenance or outage).",
+    ErrorKind.GENERATION_FAILED: "The provider could not generate this image.",
+    ErrorKind.CONTENT_BLOCKED: "The provider blocked this prompt or image for safety reasons.",
+    ErrorKind.NOT_FOUND: "The provider no longer knows this job.",
+    ErrorKind.MALFORMED: "The provider sent an answer nanoweb could not understand.",
+    ErrorKind.BAD_RESULT: "The provider's result could not be downloaded as a valid image.",
+    ErrorKind.EXPIRED: "The job did not finish in time.",
+    ErrorKind.INTERNAL: "nanoweb failed while handling this job.",
+}
+
+RETRYABLE = {ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE}
+
+
+class ProviderError(Exception):
+    def __init__(
+        self,
+        kind: ErrorKind,
+        detail: str = "",
+        *,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ):
+        self.kind = kind
+        self.detail = detail[:2000]
+        self.retryable = kind in RETRYABLE if retryable is None else retryable
+        self.retry_after = retry_after
+        super().__init__(f"{kind}: {self.detail}")
+
+    @property
+    def message(self) -> str:
+        return ERROR_MESSAGES[self.kind]
+
+
+class State(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the form may offer, and the server accepts, for one model."""
+
+    id: str
+    label: str
+    aspect_ratios: tuple[str, ...] = ()
+    resolutions: tuple[str, ...] = ()
+    output_formats: tuple[str, ...] = ()
+    max_references: int = 0
+    google_search: bool = False
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    model: str
+    aspect_ratio: str = ""
+    resolution: str = ""
+    output_format: str = ""
+    google_search: bool = False
+    reference_urls: tuple[str, ...] = ()
+    callback_url: str = ""
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
+class ResultImage:
+    """Either a URL to download at once (it expires) or the bytes themselves."""
+
+    url: str = ""
+    data: bytes = b""
+
+
+@dataclass(frozen=True)
+class ProviderStatus:
+    state: State
+    progress: int = 0
+    images: tuple[ResultImage, ...] = ()
+    error: ProviderError | None = None
+    provider_cost: str = ""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A create call's answer: a task id to follow, or (synchronous APIs) the final status."""
+
+    task_id: str = ""
+    status: ProviderStatus | None = None
+
+
+@dataclass
+class Adapter:
+    """One provider account's view of its vendor API."""
+
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    default_base_url: ClassVar[str]
+    models: ClassVar[tuple[ModelSpec, ...]]
+    pushes_completion: ClassVar[bool] = False
+    # Seconds between status reads; the pipeline starts at the first and backs off.
+    poll_interval: ClassVar[tuple[float, float]] = (1.0, 3.0)
+
+    base_url: str
+    api_key: str = field(repr=False)
+
+    def create(self, request: GenerationRequest) -> Submitted:
+        raise NotImplementedError
+
+    def status(self, task_id: str) -> ProviderStatus:
+        raise NotImplementedError
+
+    def balance(self) -> str | None:
+        """The account's balance as the vendor reports it, or None without an endpoint."""
+        return None
+
+    @classmethod
+    def model(cls, model_id: str) -> ModelSpec | None:
+        return next((m for m in cls.models if m.id == model_id), None)
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def call(self, method: str, path: str, **kwargs: Any) -> http.Response:
+        """Make a request to the vendor; network failures become retryable errors."""
+        try:
+            return http.request(method, self.url(path), **kwargs)
+        except http.Timeout as exc:
+            raise ProviderError(ErrorKind.UNAVAILABLE, f"timed out: {exc}") from exc
+        except http.OutboundError as exc:
+            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc)) from exc
+
+
+def json_body(response: http.Response) -> dict[str, Any]:
+    """The answer as a JSON object, or a MALFORMED error that keeps the raw text."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise ProviderError(
+            ErrorKind.UNAVAILABLE if response.status_code >= 500 else ErrorKind.MALFORMED,
+            f"HTTP {response.status_code}, not JSON: {response.text[:300]}",
+        ) from None
+    if not isinstance(body, dict):
+        raise ProviderError(ErrorKind.MALFORMED, f"HTTP {response.status_code}: {body!r:.300}")
+    return body
+
+
+def retry_after(response: http.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None

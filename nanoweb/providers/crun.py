@@ -1,0 +1,140 @@
+"""crun.ai: CreateTask / TaskInfo with a {code, message, data} envelope (seeds 000, 001)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nanoweb.providers.base import (
+    Adapter,
+    ErrorKind,
+    GenerationRequest,
+    ModelSpec,
+    ProviderError,
+    ProviderStatus,
+    ResultImage,
+    State,
+    Submitted,
+    json_body,
+    retry_after,
+)
+
+NB2_RATIOS = (
+    "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9",
+    "1:4", "4:1", "1:8", "8:1", "21:9", "auto",
+)  # fmt: skip
+NB_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+# The vendor does not document a reference limit for Nano Banana (v1); Gemini 2.5's own
+# guidance is a few images, so we offer 5 until the vendor says otherwise.
+NB_MAX_REFERENCES = 5
+
+# Envelope `code` (or HTTP status) → taxonomy. 505 "feature disabled" will not heal by retrying.
+ERRORS = {
+    401: (ErrorKind.AUTH, False),
+    402: (ErrorKind.OUT_OF_CREDIT, False),
+    404: (ErrorKind.NOT_FOUND, False),
+    422: (ErrorKind.INVALID_INPUT, False),
+    429: (ErrorKind.RATE_LIMITED, True),
+    455: (ErrorKind.UNAVAILABLE, True),
+    500: (ErrorKind.UNAVAILABLE, True),
+    501: (ErrorKind.GENERATION_FAILED, False),
+    505: (ErrorKind.UNAVAILABLE, False),
+}
+
+
+class CrunAdapter(Adapter):
+    kind = "crun"
+    label = "crun.ai"
+    default_base_url = "https://api.crun.ai"
+    pushes_completion = True
+    models = (
+        ModelSpec(
+            "google/nano-banana-2", "Nano Banana 2",
+            aspect_ratios=NB2_RATIOS, resolutions=("1K", "2K", "4K"),
+            output_formats=("png", "jpg"), max_references=14, google_search=True,
+        ),
+        # The cheaper v2 channel ignores google_search and output_format.
+        ModelSpec(
+            "google/nano-banana-2-v2", "Nano Banana 2 (v2 channel)",
+            aspect_ratios=NB2_RATIOS, resolutions=("1K", "2K", "4K"), max_references=14,
+        ),
+        ModelSpec(
+            "google/nano-banana", "Nano Banana",
+            aspect_ratios=NB_RATIOS, output_formats=("png", "jpeg"),
+            max_references=NB_MAX_REFERENCES,
+        ),
+        # The v1 v2 channel ignores output_format and is fixed at 1K.
+        ModelSpec(
+            "google/nano-banana-v2", "Nano Banana (v2 channel)",
+            aspect_ratios=NB_RATIOS, max_references=NB_MAX_REFERENCES,
+        ),
+    )  # fmt: skip
+
+    def create(self, request: GenerationRequest) -> Submitted:
+        spec = self.model(request.model)
+        assert spec is not None
+        task_input: dict[str, Any] = {"prompt": request.prompt}
+        if request.reference_urls:
+            task_input["img_urls"] = list(request.reference_urls)
+        if request.aspect_ratio:
+            task_input["aspect_ratio"] = request.aspect_ratio
+        if spec.resolutions and request.resolution:
+            task_input["resolution"] = request.resolution
+        if spec.output_formats and request.output_format:
+            task_input["output_format"] = request.output_format
+        if spec.google_search:
+            task_input["google_search"] = request.google_search
+        body: dict[str, Any] = {"model": request.model, "input": task_input}
+        if request.callback_url:
+            body["callback_url"] = request.callback_url
+        data = self._envelope("POST", "/api/v1/client/job/CreateTask", json=body)
+        task_id = data.get("task_id") if isinstance(data, dict) else None
+        if not task_id:
+            raise ProviderError(ErrorKind.MALFORMED, f"CreateTask answered no task_id: {data!r:.300}")
+        return Submitted(task_id=str(task_id))
+
+    def status(self, task_id: str) -> ProviderStatus:
+        data = self._envelope("GET", "/api/v1/client/job/TaskInfo", params={"task_id": task_id})
+        if not isinstance(data, dict):
+            raise ProviderError(ErrorKind.MALFORMED, f"TaskInfo data is not an object: {data!r:.300}")
+        return self.parse_task(data)
+
+    def balance(self) -> str | None:
+        data = self._envelope("GET", "/api/v1/client/account/balance")
+        return str(data.get("balance")) if isinstance(data, dict) else None
+
+    @staticmethod
+    def parse_task(data: dict[str, Any]) -> ProviderStatus:
+        status = data.get("status")
+        cost = "" if data.get("credits") is None else str(data["credits"])
+        result = data.get("result") or {}
+        if status == "pending":
+            return ProviderStatus(State.QUEUED)
+        if status == "running":
+            return ProviderStatus(State.RUNNING)  # crun reports no percentage
+        if status == "success":
+            urls = result.get("media_urls") if isinstance(result, dict) else None
+            if not urls or not all(isinstance(u, str) for u in urls):
+                raise ProviderError(ErrorKind.MALFORMED, f"success without media_urls: {result!r:.300}")
+            return ProviderStatus(State.SUCCEEDED, 100, tuple(ResultImage(url=u) for u in urls), provider_cost=cost)
+        if status == "failed":
+            code = result.get("code") if isinstance(result, dict) else None
+            message = result.get("message", "") if isinstance(result, dict) else ""
+            kind, _ = ERRORS.get(code, (ErrorKind.GENERATION_FAILED, False))
+            error = ProviderError(kind, f"{code}: {message}", retryable=False)
+            return ProviderStatus(State.FAILED, error=error, provider_cost=cost)
+        raise ProviderError(ErrorKind.MALFORMED, f"unknown task status {status!r}")
+
+    def _envelope(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.call(method, path, headers={"x-api-key": self.api_key}, **kwargs)
+        body = json_body(response)
+        code = body.get("code")
+        if response.status_code == 200 and code == 200:
+            return body.get("data")
+        key = code if code in ERRORS else response.status_code
+        kind, retryable = ERRORS.get(key, (ErrorKind.GENERATION_FAILED, False))
+        raise ProviderError(
+            kind,
+            f"HTTP {response.status_code}, code {code}: {body.get('message', '')}",
+            retryable=retryable,
+            retry_after=retry_after(response),
+        )

@@ -1,0 +1,3 @@
+from nanoweb.providers.simulator.protocols import crun
+
+ALL = (crun,)

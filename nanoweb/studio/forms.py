@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from django import forms
+
+from nanoweb.providers.base import ModelSpec
+from nanoweb.providers.models import ProviderAccount
+
+MAX_PROMPT = 20_000
+NOT_OFFERED = "%(value)s is not offered by this model."
+
+
+class GenerationForm(forms.Form):
+    """The studio's request form. Its option lists follow the chosen account and model,
+    so the same capabilities decide what the page offers and what the server accepts."""
+
+    prompt = forms.CharField(
+        max_length=MAX_PROMPT,
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Describe the image you want…"}),
+        error_messages={
+            "required": "Write a prompt: what should the image show?",
+            "max_length": "The prompt is too long: at most %(limit_value)s characters (it has %(show_value)s).",
+        },
+    )
+    account = forms.ModelChoiceField(
+        queryset=ProviderAccount.objects.filter(enabled=True).order_by("name"),
+        label="Provider",
+        empty_label=None,
+        error_messages={"invalid_choice": "That provider account is not available: choose another."},
+    )
+    model = forms.ChoiceField(error_messages={"invalid_choice": NOT_OFFERED})
+    aspect_ratio = forms.ChoiceField(required=False, error_messages={"invalid_choice": NOT_OFFERED})
+    resolution = forms.ChoiceField(required=False, error_messages={"invalid_choice": NOT_OFFERED})
+    output_format = forms.ChoiceField(required=False, label="Format", error_messages={"invalid_choice": NOT_OFFERED})
+    google_search = forms.BooleanField(required=False, label="Ground with Google Search")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spec = self._chosen_spec()
+        spec = self.spec
+        self.fields["model"].choices = [(m.id, m.label) for m in self._adapter_models()]
+        self.fields["aspect_ratio"].choices = [(r, r) for r in spec.aspect_ratios] if spec else []
+        self.fields["resolution"].choices = [(r, r) for r in spec.resolutions] if spec else []
+        self.fields["output_format"].choices = [(f, f.upper()) for f in spec.output_formats] if spec else []
+        if spec and spec.aspect_ratios:
+            self.fields["aspect_ratio"].initial = "1:1" if "1:1" in spec.aspect_ratios else spec.aspect_ratios[0]
+        if spec and spec.resolutions:
+            self.fields["resolution"].initial = "1K" if "1K" in spec.resolutions else spec.resolutions[0]
+        if not self.is_bound:  # a value the newly chosen model lacks falls back to its default
+            for name in ("model", "aspect_ratio", "resolution", "output_format"):
+                offered = {value for value, _ in self.fields[name].choices}
+                if name in self.initial and self.initial[name] not in offered:
+                    del self.initial[name]
+
+    def _value(self, name: str) -> str:
+        if self.is_bound:
+            return self.data.get(name, "")
+        return str(self.initial.get(name, "") or "")
+
+    def _chosen_account(self) -> ProviderAccount | None:
+        accounts = self.fields["account"].queryset
+        chosen = self._value("account")
+        if chosen.isdigit():
+            account = accounts.filter(pk=chosen).first()
+            if account or self.is_bound:
+                return account
+        return accounts.first()
+
+    def _adapter_models(self) -> tuple[ModelSpec, ...]:
+        account = self._chosen_account()
+        return account.adapter_class.models if account else ()
+
+    def _chosen_spec(self) -> ModelSpec | None:
+        models = self._adapter_models()
+        chosen = self._value("model")
+        spec = next((m for m in models if m.id == chosen), None)
+        if spec is None and not (self.is_bound and chosen):
+            spec = models[0] if models else None
+        return spec
+
+    def clean(self):
+        cleaned = super().clean()
+        spec = self.spec
+        if spec is None:
+            return cleaned
+        if not spec.google_search and cleaned.get("google_search"):
+            self.add_error("google_search", "This model cannot ground with Google Search.")
+        # Fields a model does not have stay empty, whatever a tampered form sent.
+        for name, offered in (
+            ("aspect_ratio", spec.aspect_ratios),
+            ("resolution", spec.resolutions),
+            ("output_format", spec.output_formats),
+        ):
+            if offered and not cleaned.get(name):
+                cleaned[name] = self.fields[name].initial or offered[0]
+        return cleaned

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from nanoweb.providers.base import ProviderError
+from nanoweb.providers.models import ProviderAccount
+
+
+def new_callback_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Generation(models.Model):
+    """One image job. Status only moves through `advance`, a conditional update."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SUBMITTING = "submitting", "Submitting"
+        SUBMITTED = "submitted", "Submitted"
+        RUNNING = "running", "Generating"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+
+    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED})
+    # States in which the provider holds the job and the poll sweep follows it.
+    FOLLOWED = frozenset({Status.SUBMITTED, Status.RUNNING})
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    prompt = models.TextField()
+    account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT)
+    model = models.CharField(max_length=80)
+    aspect_ratio = models.CharField(max_length=10, blank=True)
+    resolution = models.CharField(max_length=10, blank=True)
+    output_format = models.CharField(max_length=10, blank=True)
+    google_search = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    provider_task_id = models.CharField(max_length=200, blank=True)
+    provider_cost = models.CharField(max_length=40, blank=True)
+    error_kind = models.CharField(max_length=20, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    error_detail = models.TextField(blank=True)
+    retryable = models.BooleanField(default=False)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Following: when the sweep should next read the status, and how often it has.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    poll_count = models.PositiveIntegerField(default=0)
+    callback_token = models.CharField(max_length=64, default=new_callback_token, unique=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(
+                fields=["next_poll_at"],
+                name="generation_followed",
+                condition=Q(status__in=["submitted", "running"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.prompt[:40]}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("generation_detail", args=[self.pk])
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at:
+            return (self.finished_at - self.created_at).total_seconds()
+        return None
+
+    @property
+    def elapsed(self) -> float:
+        return ((self.finished_at or timezone.now()) - self.created_at).total_seconds()
+
+    @property
+    def css_aspect_ratio(self) -> str:
+        """The preview box's shape before the image exists, so nothing jumps when it arrives."""
+        width, _, height = self.aspect_ratio.partition(":")
+        return f"{width} / {height}" if width.isdigit() and height.isdigit() else "1 / 1"
+
+    @property
+    def model_label(self) -> str:
+        spec = self.account.adapter_class.model(self.model)
+        return spec.label if spec else self.model
+
+    def visible_to(self, user) -> bool:
+        return user.is_staff or self.owner_id == user.pk
+
+    def advance(self, old: str | frozenset[str], new: str, **fields) -> bool:
+        """Move from `old` (one state or a set) to `new` iff the row is still there.
+
+        Returns False when another worker moved it first; the caller then does nothing.
+        """
+        olds = [old] if isinstance(old, str) else list(old)
+        if new in self.TERMINAL:
+            fields.setdefault("finished_at", timezone.now())
+            fields.setdefault("next_poll_at", None)
+        updated = Generation.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields)
+        if updated:
+            self.status = new
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(updated)
+
+    def fail(self, old: str | frozenset[str], error: ProviderError) -> bool:
+        return self.advance(
+            old,
+            self.Status.FAILED,
+            error_kind=error.kind,
+            error_message=error.message,
+            error_detail=error.detail,
+            retryable=error.retryable,
+        )
+
+
+def original_path(image: GeneratedImage, filename: str) -> str:
+    return f"originals/{timezone.now():%Y/%m}/{filename}"
+
+
+def thumbnail_path(image: GeneratedImage, filename: str) -> str:
+    return f"thumbnails/{timezone.now():%Y/%m}/{filename}"
+
+
+class GeneratedImage(models.Model):
+    """A result image: the provider's file byte for byte, and a WebP thumbnail."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField(default=0)
+    original = models.FileField(upload_to=original_path, max_length=200)
+    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=200)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    mime_type = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["generation", "index"]
+        constraints = [models.UniqueConstraint(fields=["generation", "index"], name="one_image_per_slot")]
+
+    @property
+    def extension(self) -> str:
+        return self.original.name.rsplit(".", 1)[-1]
+
+    @property
+    def download_name(self) -> str:
+        return f"nanoweb-{self.generation_id}-{self.index}.{self.extension}"
+
+
+class SweepLease(models.Model):
+    """Who runs the poll sweep now. One row; the lease lapses if its holder dies."""
+
+    name = models.CharField(max_length=20, primary_key=True)
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField()

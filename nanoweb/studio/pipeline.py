@@ -1,0 +1,303 @@
+"""The job pipeline: submit, follow, download, store, finish.
+
+No job holds a worker while the provider works. `submit` is one short task per job;
+all following happens in one poll sweep at a time: a bounded task that holds a lease,
+claims jobs whose next status read is due, reads their statuses concurrently over
+pooled connections, and hands over to a successor before its time is up. Every state
+change is a conditional update, so a task that runs twice, or two sweeps that overlap
+after a lease lapsed, do no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Min
+from django.urls import reverse
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from nanoweb.lib import http, images
+from nanoweb.providers.base import (
+    ErrorKind,
+    GenerationRequest,
+    ProviderError,
+    ProviderStatus,
+    ResultImage,
+    State,
+)
+from nanoweb.studio.models import GeneratedImage, Generation, SweepLease
+
+log = logging.getLogger(__name__)
+Status = Generation.Status
+SWEEP = "poll"
+CLAIM_SECONDS = 60  # a claimed job is not polled by another sweep for this long
+IDLE_TICK = 0.1  # how often an idle sweep looks for due jobs (callbacks set them due)
+
+
+# --- submitting -------------------------------------------------------------------
+
+
+def enqueue_submit(generation: Generation) -> None:
+    transaction.on_commit(lambda: async_task(submit, generation.pk, task_name=f"submit-{generation.pk}"))
+
+
+def provider_request(generation: Generation) -> GenerationRequest:
+    callback_url = ""
+    if settings.PUBLIC_BASE_URL and generation.account.adapter_class.pushes_completion:
+        path = reverse("provider_callback", args=[generation.callback_token])
+        callback_url = settings.PUBLIC_BASE_URL + path
+    return GenerationRequest(
+        prompt=generation.prompt,
+        model=generation.model,
+        aspect_ratio=generation.aspect_ratio,
+        resolution=generation.resolution,
+        output_format=generation.output_format,
+        google_search=generation.google_search,
+        callback_url=callback_url,
+        idempotency_key=str(generation.uuid),
+    )
+
+
+def submit(generation_id: int) -> None:
+    generation = Generation.objects.select_related("account").get(pk=generation_id)
+    if not generation.advance(Status.QUEUED, Status.SUBMITTING):
+        return  # already submitted (a redelivered task) or cancelled
+    try:
+        submitted = generation.account.adapter().create(provider_request(generation))
+    except ProviderError as error:
+        generation.fail(Status.SUBMITTING, error)
+        return
+    except Exception as exc:
+        log.exception("submit of generation %s failed", generation_id)
+        generation.fail(Status.SUBMITTING, ProviderError(ErrorKind.INTERNAL, repr(exc)))
+        return
+    now = timezone.now()
+    if submitted.status is not None:  # a synchronous API answered with the result
+        generation.advance(Status.SUBMITTING, Status.RUNNING, submitted_at=now)
+        finish(generation, submitted.status)
+        return
+    generation.advance(
+        Status.SUBMITTING,
+        Status.SUBMITTED,
+        provider_task_id=submitted.task_id,
+        submitted_at=now,
+        next_poll_at=now + timedelta(seconds=poll_interval(generation, 0)),
+    )
+    wake_sweeper()
+
+
+# --- following --------------------------------------------------------------------
+
+
+def poll_interval(generation: Generation, elapsed: float) -> float:
+    """Read often while a result is likely, then back off for slow jobs."""
+    first, slowest = generation.account.adapter_class.poll_interval
+    if elapsed < 30:
+        return first
+    return slowest if elapsed < 120 else slowest * 3
+
+
+def wake(generation: Generation) -> None:
+    """Make the job due now (a provider callback said something changed)."""
+    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(next_poll_at=timezone.now())
+    wake_sweeper()
+
+
+def wake_sweeper() -> None:
+    """Start a sweep unless one holds the lease. Safe to call from anywhere, often."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    SweepLease.objects.get_or_create(name=SWEEP, defaults={"expires_at": now})
+    # The short lease covers the time until the task starts; the sweep then renews it.
+    taken = SweepLease.objects.filter(name=SWEEP, expires_at__lte=now).update(
+        holder=token, expires_at=now + timedelta(seconds=15)
+    )
+    if taken:
+        async_task(sweep, token, task_name=f"sweep-{token[:8]}")
+
+
+def _renew(token: str, seconds: float) -> bool:
+    return bool(
+        SweepLease.objects.filter(name=SWEEP, holder=token).update(
+            expires_at=timezone.now() + timedelta(seconds=seconds)
+        )
+    )
+
+
+def sweep(token: str) -> None:
+    """Follow every job in flight for up to SWEEP_SECONDS, then hand over."""
+    if not _renew(token, CLAIM_SECONDS):
+        return
+    stop_at = time.monotonic() + settings.SWEEP_SECONDS
+    with ThreadPoolExecutor(settings.SWEEP_CONCURRENCY, thread_name_prefix="sweep") as pool:
+        in_progress: set = set()
+        while time.monotonic() < stop_at:
+            if not _renew(token, CLAIM_SECONDS):
+                log.warning("sweep %s lost its lease", token[:8])
+                break
+            free = settings.SWEEP_CONCURRENCY * 2 - len(in_progress)
+            for generation in claim_due(limit=max(free, 0)):
+                future = pool.submit(follow_in_thread, generation.pk)
+                in_progress.add(future)
+                future.add_done_callback(in_progress.discard)
+            if not in_progress and not Generation.objects.filter(status__in=Generation.FOLLOWED).exists():
+                break
+            time.sleep(IDLE_TICK)
+    SweepLease.objects.filter(name=SWEEP, holder=token).update(expires_at=timezone.now())
+    # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
+    if Generation.objects.filter(status__in=Generation.FOLLOWED).exists():
+        wake_sweeper()
+
+
+def claim_due(*, limit: int) -> list[Generation]:
+    now = timezone.now()
+    due = list(
+        Generation.objects.filter(status__in=Generation.FOLLOWED, next_poll_at__lte=now)
+        .order_by("next_poll_at")
+        .values_list("pk", "next_poll_at")[:limit]
+    )
+    claimed = []
+    for pk, due_at in due:
+        if Generation.objects.filter(pk=pk, next_poll_at=due_at).update(
+            next_poll_at=now + timedelta(seconds=CLAIM_SECONDS)
+        ):
+            claimed.append(pk)
+    return list(Generation.objects.filter(pk__in=claimed).select_related("account"))
+
+
+def follow_in_thread(generation_id: int) -> None:
+    try:
+        follow(Generation.objects.select_related("account").get(pk=generation_id))
+    except Exception:
+        log.exception("following generation %s failed", generation_id)
+    finally:
+        connection.close()
+
+
+def follow(generation: Generation) -> None:
+    """Read the job's status once and act on it."""
+    now = timezone.now()
+    elapsed = (now - (generation.submitted_at or generation.created_at)).total_seconds()
+    if elapsed > settings.JOB_DEADLINE_SECONDS:
+        generation.fail(Generation.FOLLOWED, ProviderError(ErrorKind.EXPIRED, f"no result after {elapsed:.0f} s"))
+        return
+    try:
+        status = generation.account.adapter().status(generation.provider_task_id)
+    except ProviderError as error:
+        if not error.retryable:
+            generation.fail(Generation.FOLLOWED, error)
+            return
+        delay = max(error.retry_after or 0, poll_interval(generation, elapsed) * 2)
+        Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(
+            next_poll_at=now + timedelta(seconds=delay), poll_count=generation.poll_count + 1
+        )
+        return
+    except Exception as exc:
+        log.exception("status read of generation %s failed", generation.pk)
+        generation.fail(Generation.FOLLOWED, ProviderError(ErrorKind.INTERNAL, repr(exc)))
+        return
+    if status.state in (State.SUCCEEDED, State.FAILED):
+        finish(generation, status)
+        return
+    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(
+        status=Status.RUNNING if status.state == State.RUNNING else generation.status,
+        progress=max(generation.progress, status.progress),
+        poll_count=generation.poll_count + 1,
+        next_poll_at=now + timedelta(seconds=poll_interval(generation, elapsed)),
+    )
+
+
+# --- finishing --------------------------------------------------------------------
+
+
+def finish(generation: Generation, status: ProviderStatus) -> None:
+    """Turn a final provider status into a final job state, storing the images first."""
+    if status.state == State.FAILED:
+        error = status.error or ProviderError(ErrorKind.GENERATION_FAILED, "no reason given")
+        generation.fail(Generation.FOLLOWED, error)
+        return
+    try:
+        if not status.images:
+            raise ProviderError(ErrorKind.MALFORMED, "the provider reported success without an image")
+        checked = [fetch_result(image) for image in status.images]
+    except ProviderError as error:
+        generation.fail(Generation.FOLLOWED, error)
+        return
+    stored = [store_image(generation, index, image) for index, image in enumerate(checked)]
+    with transaction.atomic():
+        done = generation.advance(
+            Generation.FOLLOWED, Status.SUCCEEDED, progress=100, provider_cost=status.provider_cost
+        )
+        if done:
+            GeneratedImage.objects.bulk_create(stored)
+    if not done:  # someone else finished it first: keep only their files
+        for image in stored:
+            image.original.delete(save=False)
+            image.thumbnail.delete(save=False)
+
+
+def fetch_result(result: ResultImage) -> images.CheckedImage:
+    """Download (URLs expire, so at once) and verify one result image."""
+    try:
+        data = result.data
+        if result.url:
+            data, _ = http.download(result.url)
+        return images.check(data)
+    except (http.OutboundError, images.InvalidImage) as exc:
+        raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
+
+
+def store_image(generation: Generation, index: int, checked: images.CheckedImage) -> GeneratedImage:
+    image = GeneratedImage(
+        generation=generation,
+        index=index,
+        width=checked.width,
+        height=checked.height,
+        bytes=len(checked.data),
+        sha256=checked.sha256,
+        mime_type=checked.mime_type,
+    )
+    stem = f"{generation.uuid}-{index}"
+    image.original.save(f"{stem}.{checked.extension}", ContentFile(checked.data), save=False)
+    image.thumbnail.save(f"{stem}.webp", ContentFile(images.thumbnail(checked.data)), save=False)
+    return image
+
+
+# --- recovering -------------------------------------------------------------------
+
+
+def reconcile() -> dict[str, int]:
+    """Find jobs a crash left behind and move them on. Runs on a schedule."""
+    close_old_connections()
+    now = timezone.now()
+    counts = {"resubmitted": 0, "failed": 0, "expired": 0}
+    # Queued but no submit task ran (the enqueue was lost with a dying process).
+    for generation in Generation.objects.filter(status=Status.QUEUED, created_at__lt=now - timedelta(seconds=60)):
+        async_task(submit, generation.pk, task_name=f"submit-{generation.pk}")
+        counts["resubmitted"] += 1
+    # Died between claiming and recording the provider's task id: we cannot know
+    # whether the provider has it, so the job ends rather than risk a double charge.
+    for generation in Generation.objects.filter(status=Status.SUBMITTING, created_at__lt=now - timedelta(minutes=5)):
+        counts["failed"] += generation.fail(
+            Status.SUBMITTING, ProviderError(ErrorKind.INTERNAL, "interrupted while submitting")
+        )
+    deadline = now - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
+    for generation in Generation.objects.filter(status__in=Generation.FOLLOWED, submitted_at__lt=deadline):
+        counts["expired"] += generation.fail(Generation.FOLLOWED, ProviderError(ErrorKind.EXPIRED, "no result in time"))
+    if Generation.objects.filter(status__in=Generation.FOLLOWED).exists():
+        wake_sweeper()
+    return counts
+
+
+def next_due() -> float | None:
+    """Seconds until the next status read is due (for the health view and tests)."""
+    soonest = Generation.objects.filter(status__in=Generation.FOLLOWED).aggregate(t=Min("next_poll_at"))["t"]
+    return None if soonest is None else (soonest - timezone.now()).total_seconds()

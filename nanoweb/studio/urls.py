@@ -1,0 +1,15 @@
+from django.urls import path
+
+from nanoweb.studio import views
+
+urlpatterns = [
+    path("", views.studio, name="studio"),
+    path("generate", views.generate, name="generate"),
+    path("generate/options", views.form_options, name="form_options"),
+    path("generations/<int:pk>", views.generation_detail, name="generation_detail"),
+    path("generations/<int:pk>/card", views.generation_card, name="generation_card"),
+    path("images/<int:pk>/original", views.image_file, {"variant": "original"}, name="image_original"),
+    path("images/<int:pk>/thumbnail", views.image_file, {"variant": "thumbnail"}, name="image_thumbnail"),
+    path("hooks/<str:token>", views.provider_callback, name="provider_callback"),
+    path("healthz", views.healthz, name="healthz"),
+]

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
+
+from nanoweb.studio import health, pipeline
+from nanoweb.studio.forms import GenerationForm
+from nanoweb.studio.models import GeneratedImage, Generation
+
+RECENT_JOBS = 24
+STOP_POLLING = 286  # htmx cancels the polling trigger on this status
+
+
+def visible_generation(request: HttpRequest, pk: int) -> Generation:
+    """The generation if this user may see it; 404 otherwise (not 403: no existence leak)."""
+    generation = get_object_or_404(Generation.objects.select_related("account", "owner"), pk=pk)
+    if not generation.visible_to(request.user):
+        raise Http404
+    return generation
+
+
+def visible_image(request: HttpRequest, pk: int) -> GeneratedImage:
+    image = get_object_or_404(GeneratedImage.objects.select_related("generation"), pk=pk)
+    if not image.generation.visible_to(request.user):
+        raise Http404
+    return image
+
+
+def recent_jobs(request: HttpRequest):
+    return (
+        Generation.objects.filter(owner=request.user).select_related("account").prefetch_related("images")[:RECENT_JOBS]
+    )
+
+
+@require_GET
+def studio(request: HttpRequest) -> HttpResponse:
+    return render(request, "studio/studio.html", {"form": GenerationForm(), "jobs": recent_jobs(request)})
+
+
+@require_GET
+def form_options(request: HttpRequest) -> HttpResponse:
+    """Re-render the option fields for the account and model chosen in the form."""
+    form = GenerationForm(initial=request.GET.dict())
+    return render(request, "studio/studio.html#options", {"form": form})
+
+
+@require_POST
+def generate(request: HttpRequest) -> HttpResponse:
+    form = GenerationForm(request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            response = render(request, "studio/studio.html#generate_form", {"form": form})
+            return reswap(retarget(response, "#generate-form"), "outerHTML")
+        return render(request, "studio/studio.html", {"form": form, "jobs": recent_jobs(request)}, status=400)
+    data = form.cleaned_data
+    with transaction.atomic():
+        generation = Generation.objects.create(
+            owner=request.user,
+            prompt=data["prompt"],
+            account=data["account"],
+            model=data["model"],
+            aspect_ratio=data["aspect_ratio"],
+            resolution=data["resolution"],
+            output_format=data["output_format"],
+            google_search=data["google_search"],
+        )
+        pipeline.enqueue_submit(generation)
+    if request.htmx:
+        return render(request, "studio/studio.html#job_card", {"job": generation}, status=201)
+    return redirect("studio")
+
+
+@require_GET
+@never_cache
+def generation_card(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = visible_generation(request, pk)
+    status = STOP_POLLING if generation.is_terminal else 200
+    return render(request, "studio/studio.html#job_card", {"job": generation}, status=status)
+
+
+@require_GET
+def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = visible_generation(request, pk)
+    return render(request, "studio/detail.html", {"job": generation, "images": generation.images.all()})
+
+
+@require_GET
+def image_file(request: HttpRequest, pk: int, variant: str) -> FileResponse:
+    image = visible_image(request, pk)
+    if variant == "thumbnail":
+        response = FileResponse(image.thumbnail.open("rb"), content_type="image/webp")
+    else:
+        response = FileResponse(
+            image.original.open("rb"),
+            content_type=image.mime_type,
+            as_attachment="download" in request.GET,
+            filename=image.download_name,
+        )
+    # Private to the signed-in user's browser; the content never changes.
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    return response
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def provider_callback(request: HttpRequest, token: str) -> JsonResponse:
+    """A provider says a job changed. The body is not trusted: we only read the status again."""
+    generation = Generation.objects.filter(callback_token=token).first()
+    if generation is None:
+        return JsonResponse({"ok": False, "error": "unknown job"}, status=404)
+    pipeline.wake(generation)
+    return JsonResponse({"ok": True})
+
+
+@login_not_required
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = health.checks()
+    ok = all(check["ok"] for check in checks.values())
+    return JsonResponse({"ok": ok, **checks}, status=200 if ok else 503)
