@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",
     "django_htmx",
     "template_partials",
     "django_q",
@@ -145,13 +146,16 @@ TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
+# Images are served only through views that check access: no URL pattern serves MEDIA_URL.
+MEDIA_ROOT = Path(os.environ.get("NANOWEB_MEDIA_ROOT", DATA_DIR / "media"))
+MEDIA_URL = "/media/"
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": DATA_DIR / "media"},
+        "OPTIONS": {"location": MEDIA_ROOT},
     },
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -159,8 +163,6 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-# Images are served through views that check access, never straight from MEDIA_URL.
-MEDIA_URL = None
 
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
@@ -208,3 +210,4 @@ SWEEP_SECONDS = float(os.environ.get("SWEEP_SECONDS", "20"))
 SWEEP_CONCURRENCY = env_int("SWEEP_CONCURRENCY", 16)
 JOB_DEADLINE_SECONDS = env_int("JOB_DEADLINE_SECONDS", 600)
 SIMULATOR_URL = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8100")
+FORM_RENDERER = "nanoweb.renderers.FormRenderer"

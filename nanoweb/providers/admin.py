@@ -9,6 +9,7 @@ from nanoweb.providers.models import ProviderAccount
 class ProviderAccountForm(forms.ModelForm):
     """The API key is write-only: the field is always rendered empty; empty keeps the old key."""
 
+    base_url = forms.URLField(assume_scheme="https", help_text=ProviderAccount._meta.get_field("base_url").help_text)
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),

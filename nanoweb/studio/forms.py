@@ -34,6 +34,7 @@ class GenerationForm(forms.Form):
     google_search = forms.BooleanField(required=False, label="Ground with Google Search")
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.spec = self._chosen_spec()
         spec = self.spec
@@ -76,6 +77,17 @@ class GenerationForm(forms.Form):
         if spec is None and not (self.is_bound and chosen):
             spec = models[0] if models else None
         return spec
+
+    def unoffered_fields_with_errors(self) -> list[forms.BoundField]:
+        """Errors on options the page does not show for this model (a tampered or stale form)."""
+        spec = self.spec
+        offered = {
+            "aspect_ratio": spec and spec.aspect_ratios,
+            "resolution": spec and spec.resolutions,
+            "output_format": spec and spec.output_formats,
+            "google_search": spec and spec.google_search,
+        }
+        return [self[name] for name, shown in offered.items() if not shown and self[name].errors]
 
     def clean(self):
         cleaned = super().clean()

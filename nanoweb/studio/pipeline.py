@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Min
 from django.urls import reverse
 from django.utils import timezone
@@ -276,7 +276,6 @@ def store_image(generation: Generation, index: int, checked: images.CheckedImage
 
 def reconcile() -> dict[str, int]:
     """Find jobs a crash left behind and move them on. Runs on a schedule."""
-    close_old_connections()
     now = timezone.now()
     counts = {"resubmitted": 0, "failed": 0, "expired": 0}
     # Queued but no submit task ran (the enqueue was lost with a dying process).

@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: run test setup chromium lint
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py demo_setup
+	DEBUG=1 $(PY) manage.py runstudio
+
+# The browser tests drive Debian's Chromium; never a downloaded browser.
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+test: setup chromium
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m pip install --quiet ruff
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

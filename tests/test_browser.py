@@ -1,0 +1,90 @@
+"""A person in a real browser: sign in, generate, watch the card finish, open the detail page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+# Playwright's sync API runs an event loop in this thread; the ORM calls the fixtures make
+# from it are still synchronous, which Django must be told is fine.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def test_a_member_signs_in_generates_and_opens_the_result(
+    page, live_server, worker, owner, crun_account, simulator, tmp_path
+):
+    simulator.latency = 2.0
+    page.goto(live_server.url + "/")
+
+    assert "/login" in page.url
+    page.get_by_label("Username").fill(owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(live_server.url + "/")
+
+    page.get_by_label("Prompt").fill("a lighthouse at dawn, seen from the sea")
+    page.get_by_label("Aspect ratio").select_option("16:9")
+    page.get_by_label("Prompt").press("Control+Enter")
+
+    card = page.locator("article.card").first
+    card.wait_for()
+    assert "a lighthouse at dawn" in card.inner_text()
+    assert card.locator("progress").count() == 1, "a running job shows a progress bar"
+    image = card.locator("img")
+    image.wait_for(timeout=30_000)
+    assert card.locator(".pill").inner_text() == "Done"
+    page.screenshot(path=str(tmp_path / "studio.png"))
+
+    card.locator("a.preview").click()
+    page.wait_for_url("**/generations/*")
+    assert page.locator(".detail-image img").evaluate("img => img.naturalWidth") == 1360
+    assert "crun (sim)" in page.locator(".detail-meta").inner_text()
+    assert "16:9" in page.locator(".detail-meta").inner_text()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download original").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".png")
+    assert os.path.getsize(download.path()) == owner.generation_set.get().images.get().bytes
+
+
+def test_a_bad_prompt_is_explained_next_to_the_field(page, live_server, owner, crun_account):
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Username").fill(owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.get_by_role("button", name="Generate").click()
+
+    error = page.locator("#id_prompt_error")
+    error.wait_for()
+    assert "Write a prompt" in error.inner_text()
+    assert page.locator("article.card").count() == 0

@@ -1,0 +1,156 @@
+"""The whole pipeline, from the form POST to a stored image, through a real worker process."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+from django_q.models import OrmQ
+from PIL import Image
+
+from nanoweb.providers.base import State
+from nanoweb.studio import pipeline
+from nanoweb.studio.models import Generation
+from tests.conftest import wait_for, wait_until_terminal
+
+
+def post_generation(client, account, **overrides):
+    data = {
+        "prompt": "a lighthouse at dawn",
+        "account": account.pk,
+        "model": "google/nano-banana-2",
+        "aspect_ratio": "16:9",
+        "resolution": "1K",
+        "output_format": "png",
+        **overrides,
+    }
+    return client.post(reverse("generate"), data, HTTP_HX_REQUEST="true")
+
+
+def test_a_submitted_prompt_becomes_a_stored_image_and_thumbnail(worker, owner_client, crun_account, simulator):
+    response = post_generation(owner_client, crun_account)
+    assert response.status_code == 201
+    generation = Generation.objects.get()
+    assert f'id="job-{generation.pk}"' in response.text
+
+    wait_until_terminal(generation)
+
+    assert generation.status == Generation.Status.SUCCEEDED, generation.error_detail
+    assert generation.provider_task_id in simulator.jobs
+    assert generation.submitted_at and generation.finished_at
+    assert generation.provider_cost == "6"
+    image = generation.images.get()
+    original = image.original.read()
+    simulated = simulator.jobs[generation.provider_task_id].result_bytes
+    assert original == simulated, "the original is kept byte for byte"
+    assert image.sha256 == hashlib.sha256(original).hexdigest()
+    assert (image.width, image.height, image.mime_type, image.bytes) == (1360, 768, "image/png", len(original))
+    with Image.open(io.BytesIO(image.thumbnail.read())) as thumb:
+        assert thumb.format == "WEBP" and max(thumb.size) == 512
+
+    download = owner_client.get(reverse("image_original", args=[image.pk]) + "?download=1")
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == original
+    assert "attachment" in download["Content-Disposition"]
+
+
+def test_a_failed_generation_ends_failed_with_a_readable_reason(worker, owner_client, crun_account):
+    post_generation(owner_client, crun_account, prompt="a storm [sim:fail=upstream model crashed]")
+    generation = wait_until_terminal(Generation.objects.get())
+
+    assert generation.status == Generation.Status.FAILED
+    assert generation.error_kind == "generation_failed"
+    assert generation.error_message == "The provider could not generate this image."
+    assert "upstream model crashed" in generation.error_detail
+    assert not generation.images.exists()
+    card = owner_client.get(reverse("generation_card", args=[generation.pk]))
+    assert card.status_code == 286
+    assert "The provider could not generate this image." in card.text
+
+
+def test_a_rejected_key_fails_the_job_with_an_admin_hint(worker, owner_client, crun_account):
+    crun_account.api_key = "wrong"
+    crun_account.save()
+    post_generation(owner_client, crun_account)
+    generation = wait_until_terminal(Generation.objects.get())
+
+    assert generation.status == Generation.Status.FAILED
+    assert generation.error_kind == "auth"
+    assert "ask an admin" in generation.error_message
+
+
+def test_the_status_fragment_polls_until_the_job_ends(owner_client, crun_account, owner, simulator):
+    generation = Generation.objects.create(owner=owner, prompt="p", account=crun_account, model="google/nano-banana-2")
+    url = reverse("generation_card", args=[generation.pk])
+
+    running = owner_client.get(url)
+    assert running.status_code == 200
+    assert 'hx-trigger="every 1s"' in running.text
+
+    generation.advance(Generation.Status.QUEUED, Generation.Status.FAILED, error_message="The provider is down.")
+    finished = owner_client.get(url)
+    assert finished.status_code == 286
+    assert "hx-trigger" not in finished.text
+    assert "The provider is down." in finished.text
+
+
+def test_following_in_process_moves_a_job_from_submitted_to_succeeded(owner, crun_account, simulator):
+    """The same steps the worker runs, called directly, to check each transition."""
+    generation = Generation.objects.create(
+        owner=owner, prompt="steps", account=crun_account, model="google/nano-banana-2", resolution="1K"
+    )
+    pipeline.submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUBMITTED
+
+    def followed_to_the_end():
+        pipeline.follow(Generation.objects.select_related("account").get(pk=generation.pk))
+        generation.refresh_from_db()
+        return generation.is_terminal
+
+    wait_for(followed_to_the_end, interval=0.05)
+    assert generation.status == Generation.Status.SUCCEEDED
+    result = simulator.jobs[generation.provider_task_id].result_bytes
+    assert generation.images.get().sha256 == hashlib.sha256(result).hexdigest()
+    assert generation.poll_count >= 1
+
+
+def test_a_second_finish_of_the_same_job_stores_nothing_more(owner, crun_account):
+    generation = Generation.objects.create(
+        owner=owner, prompt="twice", account=crun_account, model="google/nano-banana"
+    )
+    pipeline.submit(generation.pk)
+    generation.refresh_from_db()
+    adapter = crun_account.adapter()
+    status = wait_for(lambda: (s := adapter.status(generation.provider_task_id)).state == State.SUCCEEDED and s)
+
+    pipeline.finish(Generation.objects.get(pk=generation.pk), status)
+    pipeline.finish(Generation.objects.get(pk=generation.pk), status)
+
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUCCEEDED
+    assert generation.images.count() == 1
+
+
+def test_the_reconciler_resubmits_lost_jobs_and_ends_interrupted_submits(owner, crun_account):
+    long_ago = timezone.now() - timedelta(minutes=10)
+    lost = Generation.objects.create(
+        owner=owner, prompt="lost", account=crun_account, model="google/nano-banana-2", created_at=long_ago
+    )
+    interrupted = Generation.objects.create(
+        owner=owner, prompt="cut", account=crun_account, model="google/nano-banana-2",
+        status=Generation.Status.SUBMITTING, created_at=long_ago,
+    )  # fmt: skip
+
+    counts = pipeline.reconcile()
+
+    assert counts == {"resubmitted": 1, "failed": 1, "expired": 0}
+    assert OrmQ.objects.filter(key="nanoweb").count() == 1, "one submit task queued again for the lost job"
+    interrupted.refresh_from_db()
+    assert interrupted.status == Generation.Status.FAILED
+    assert interrupted.error_message == "nanoweb failed while handling this job."
+    lost.refresh_from_db()
+    assert lost.status == Generation.Status.QUEUED

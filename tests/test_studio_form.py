@@ -1,0 +1,115 @@
+"""Bad input never hurts: every refusal names the field, and nothing is stored."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from nanoweb.studio.models import Generation
+
+
+@pytest.fixture
+def valid(crun_account):
+    return {
+        "prompt": "a red bicycle",
+        "account": crun_account.pk,
+        "model": "google/nano-banana-2",
+        "aspect_ratio": "1:1",
+        "resolution": "2K",
+        "output_format": "jpg",
+    }
+
+
+def submit(client, data, htmx=True):
+    headers = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+    return client.post(reverse("generate"), data, **headers)
+
+
+@pytest.mark.parametrize(
+    "change, field, message",
+    [
+        ({"prompt": "   "}, "prompt", "Write a prompt"),
+        ({"prompt": "x" * 20_001}, "prompt", "at most 20000 characters"),
+        ({"aspect_ratio": "7:3"}, "aspect_ratio", "7:3 is not offered by this model."),
+        ({"resolution": "8K"}, "resolution", "8K is not offered by this model."),
+        ({"output_format": "gif"}, "output_format", "gif is not offered by this model."),
+        ({"model": "google/nano-banana-2-v2", "google_search": "on"}, "google_search", "cannot ground with Google"),
+        ({"model": "google/nano-banana", "resolution": "2K"}, "resolution", "2K is not offered by this model."),
+        ({"model": "dall-e-3"}, "model", "dall-e-3 is not offered by this model."),
+        ({"account": "999"}, "account", "That provider account is not available"),
+        ({"account": "<script>"}, "account", "That provider account is not available"),
+    ],
+)
+def test_bad_input_is_refused_next_to_the_field_and_nothing_is_stored(owner_client, valid, change, field, message):
+    response = submit(owner_client, {**valid, **change})
+
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == "#generate-form"
+    assert response["HX-Reswap"] == "outerHTML"
+    shown = re.search(rf'<ul class="errorlist" id="id_{field}_error"><li>([^<]*)</li>', response.text)
+    # An option this model does not have is not on the page: its error stands in the options box.
+    unoffered = re.search(rf'<div class="alert" role="alert" id="id_{field}_error">([^<]*)</div>', response.text)
+    error = shown or unoffered
+    assert error and message in error[1], response.text
+    if shown:
+        assert f'aria-describedby="id_{field}_error"' in response.text
+    assert Generation.objects.count() == 0
+
+
+def test_a_disabled_account_cannot_be_used(owner_client, valid, crun_account):
+    crun_account.enabled = False
+    crun_account.save()
+
+    response = submit(owner_client, valid)
+
+    assert "That provider account is not available" in response.text
+    assert Generation.objects.count() == 0
+
+
+def test_without_javascript_errors_rerender_the_page_and_success_redirects(owner_client, valid):
+    refused = submit(owner_client, {**valid, "prompt": ""}, htmx=False)
+    assert refused.status_code == 400
+    assert "Write a prompt" in refused.text and "<html" in refused.text
+
+    accepted = submit(owner_client, valid, htmx=False)
+    assert accepted.status_code == 302 and accepted["Location"] == reverse("studio")
+    assert Generation.objects.get().resolution == "2K"
+
+
+def test_options_the_model_lacks_are_not_stored_even_if_posted_empty(owner_client, valid):
+    submit(owner_client, {**valid, "model": "google/nano-banana-v2", "resolution": "", "output_format": ""})
+
+    generation = Generation.objects.get()
+    assert (generation.resolution, generation.output_format, generation.aspect_ratio) == ("", "", "1:1")
+
+
+def test_a_prompt_is_shown_as_text_never_as_html(owner_client, valid):
+    submit(owner_client, {**valid, "prompt": "<img src=x onerror=alert(1)>"})
+
+    page = owner_client.get(reverse("studio"))
+    assert "<img src=x onerror" not in page.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
+
+
+def test_the_form_offers_only_what_the_chosen_model_supports(owner_client, crun_account):
+    nb2 = owner_client.get(reverse("form_options"), {"account": crun_account.pk, "model": "google/nano-banana-2"})
+    assert 'name="resolution"' in nb2.text and 'value="4K"' in nb2.text
+    assert 'name="google_search"' in nb2.text and 'value="21:9"' in nb2.text
+
+    v1 = owner_client.get(reverse("form_options"), {"account": crun_account.pk, "model": "google/nano-banana-v2"})
+    assert 'name="resolution"' not in v1.text
+    assert 'name="output_format"' not in v1.text
+    assert 'name="google_search"' not in v1.text
+    assert 'value="1:8"' not in v1.text
+
+
+def test_the_studio_page_lists_only_my_recent_jobs(owner_client, owner, teammate, crun_account):
+    Generation.objects.create(owner=owner, prompt="mine: a fox", account=crun_account, model="google/nano-banana")
+    Generation.objects.create(owner=teammate, prompt="theirs: a bear", account=crun_account, model="google/nano-banana")
+
+    page = owner_client.get(reverse("studio"))
+
+    assert "mine: a fox" in page.text
+    assert "theirs: a bear" not in page.text
