@@ -69,7 +69,12 @@ def test_a_failed_task_carries_the_providers_reason(adapter):
 @pytest.mark.parametrize(
     "call, kind",
     [
-        (lambda a: CrunAdapter(base_url=a.base_url, api_key="nope").create(GenerationRequest("p", "google/nano-banana")), ErrorKind.AUTH),
+        (
+            lambda a: CrunAdapter(base_url=a.base_url, api_key="nope").create(
+                GenerationRequest("p", "google/nano-banana")
+            ),
+            ErrorKind.AUTH,
+        ),
         (lambda a: a.create(GenerationRequest("p", "google/nano-banana", aspect_ratio="1:8")), ErrorKind.INVALID_INPUT),
         (lambda a: a.status("no-such-task"), ErrorKind.NOT_FOUND),
         (lambda a: CrunAdapter(base_url=a.base_url + "/missing", api_key="k").status("x"), ErrorKind.MALFORMED),

@@ -12,7 +12,13 @@ from nanoweb.lib import http
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8100/x", "http://localhost/x", "http://10.1.2.3/x", "http://169.254.169.254/latest", "http://[::1]/"],
+    [
+        "http://127.0.0.1:8100/x",
+        "http://localhost/x",
+        "http://10.1.2.3/x",
+        "http://169.254.169.254/latest",
+        "http://[::1]/",
+    ],
 )
 def test_private_and_loopback_addresses_are_refused_unless_allowed(settings, url):
     settings.ALLOW_PRIVATE_OUTBOUND = False

@@ -7,6 +7,7 @@ vendor's answers into a unified `ProviderStatus`. It never touches the database.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -96,6 +97,8 @@ class GenerationRequest:
     output_format: str = ""
     google_search: bool = False
     reference_urls: tuple[str, ...] = ()
+    # (bytes, MIME type) for APIs that take references inline rather than by URL.
+    reference_images: tuple[tuple[bytes, str], ...] = ()
     callback_url: str = ""
     idempotency_key: str = ""
 
@@ -134,6 +137,10 @@ class Adapter:
     default_base_url: ClassVar[str]
     models: ClassVar[tuple[ModelSpec, ...]]
     pushes_completion: ClassVar[bool] = False
+    # The API answers the create call with the image itself (no task id to follow).
+    synchronous: ClassVar[bool] = False
+    # Seconds after submitting during which "not found" means "not yet" (defapi's indexing lag).
+    not_found_grace: ClassVar[float] = 0.0
     # Seconds between status reads; the pipeline starts at the first and backs off.
     poll_interval: ClassVar[tuple[float, float]] = (1.0, 3.0)
 
@@ -149,6 +156,11 @@ class Adapter:
     def balance(self) -> str | None:
         """The account's balance as the vendor reports it, or None without an endpoint."""
         return None
+
+    def verify_callback(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Whether a callback is authentic. Unsigned protocols cannot tell: the callback only
+        wakes the job, and the status is then read with our key, so a forgery changes nothing."""
+        return True
 
     @classmethod
     def model(cls, model_id: str) -> ModelSpec | None:
@@ -186,3 +198,11 @@ def retry_after(response: http.Response) -> float | None:
         return max(0.0, float(response.headers.get("Retry-After", "")))
     except ValueError:
         return None
+
+
+def percent(value: Any) -> int:
+    """A vendor's progress figure as 0-100, or 0 when it sent none or nonsense."""
+    try:
+        return max(0, min(100, int(value)))
+    except (TypeError, ValueError):
+        return 0

@@ -19,7 +19,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
-from django.db.models import Min
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -70,6 +69,13 @@ def submit(generation_id: int) -> None:
     generation = Generation.objects.select_related("account").get(pk=generation_id)
     if not generation.advance(Status.QUEUED, Status.SUBMITTING):
         return  # already submitted (a redelivered task) or cancelled
+    now = timezone.now()
+    if generation.account.adapter_class.synchronous:
+        # The create call itself takes the whole generation: the sweep's threads make it,
+        # so it holds neither this worker nor anyone else's.
+        generation.advance(Status.SUBMITTING, Status.SUBMITTED, submitted_at=now, next_poll_at=now)
+        wake_sweeper()
+        return
     try:
         submitted = generation.account.adapter().create(provider_request(generation))
     except ProviderError as error:
@@ -78,11 +84,6 @@ def submit(generation_id: int) -> None:
     except Exception as exc:
         log.exception("submit of generation %s failed", generation_id)
         generation.fail(Status.SUBMITTING, ProviderError(ErrorKind.INTERNAL, repr(exc)))
-        return
-    now = timezone.now()
-    if submitted.status is not None:  # a synchronous API answered with the result
-        generation.advance(Status.SUBMITTING, Status.RUNNING, submitted_at=now)
-        finish(generation, submitted.status)
         return
     generation.advance(
         Status.SUBMITTING,
@@ -132,28 +133,44 @@ def _renew(token: str, seconds: float) -> bool:
     )
 
 
+_pool: ThreadPoolExecutor | None = None
+
+
+def thread_pool() -> ThreadPoolExecutor:
+    """One pool per worker process, kept between sweeps: a long synchronous call started by
+    one sweep goes on while the next sweep runs, and no sweep waits for it to end."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(settings.SWEEP_CONCURRENCY, thread_name_prefix="sweep")
+    return _pool
+
+
+def pollable():
+    """Jobs a sweep must come back to (a synchronous call in flight has no next poll)."""
+    return Generation.objects.filter(status__in=Generation.FOLLOWED, next_poll_at__isnull=False)
+
+
 def sweep(token: str) -> None:
     """Follow every job in flight for up to SWEEP_SECONDS, then hand over."""
     if not _renew(token, CLAIM_SECONDS):
         return
     stop_at = time.monotonic() + settings.SWEEP_SECONDS
-    with ThreadPoolExecutor(settings.SWEEP_CONCURRENCY, thread_name_prefix="sweep") as pool:
-        in_progress: set = set()
-        while time.monotonic() < stop_at:
-            if not _renew(token, CLAIM_SECONDS):
-                log.warning("sweep %s lost its lease", token[:8])
-                break
-            free = settings.SWEEP_CONCURRENCY * 2 - len(in_progress)
-            for generation in claim_due(limit=max(free, 0)):
-                future = pool.submit(follow_in_thread, generation.pk)
-                in_progress.add(future)
-                future.add_done_callback(in_progress.discard)
-            if not in_progress and not Generation.objects.filter(status__in=Generation.FOLLOWED).exists():
-                break
-            time.sleep(IDLE_TICK)
+    in_progress: set = set()
+    while time.monotonic() < stop_at:
+        if not _renew(token, CLAIM_SECONDS):
+            log.warning("sweep %s lost its lease", token[:8])
+            break
+        free = settings.SWEEP_CONCURRENCY * 2 - len(in_progress)
+        for generation in claim_due(limit=max(free, 0)):
+            future = thread_pool().submit(follow_in_thread, generation.pk)
+            in_progress.add(future)
+            future.add_done_callback(in_progress.discard)
+        if not in_progress and not pollable().exists():
+            break
+        time.sleep(IDLE_TICK)
     SweepLease.objects.filter(name=SWEEP, holder=token).update(expires_at=timezone.now())
     # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
-    if Generation.objects.filter(status__in=Generation.FOLLOWED).exists():
+    if pollable().exists():
         wake_sweeper()
 
 
@@ -189,15 +206,25 @@ def follow(generation: Generation) -> None:
     if elapsed > settings.JOB_DEADLINE_SECONDS:
         generation.fail(Generation.FOLLOWED, ProviderError(ErrorKind.EXPIRED, f"no result after {elapsed:.0f} s"))
         return
+    adapter = generation.account.adapter()
     try:
-        status = generation.account.adapter().status(generation.provider_task_id)
+        if adapter.synchronous:
+            status = create_synchronously(generation, adapter)
+            if status is None:
+                return
+        else:
+            status = adapter.status(generation.provider_task_id)
     except ProviderError as error:
-        if not error.retryable:
+        not_yet = error.kind == ErrorKind.NOT_FOUND and elapsed < adapter.not_found_grace
+        if not (error.retryable or not_yet):
             generation.fail(Generation.FOLLOWED, error)
             return
         delay = max(error.retry_after or 0, poll_interval(generation, elapsed) * 2)
+        # A synchronous job is RUNNING while its call is out: it goes back to SUBMITTED to be retried.
         Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(
-            next_poll_at=now + timedelta(seconds=delay), poll_count=generation.poll_count + 1
+            status=Status.SUBMITTED if adapter.synchronous else generation.status,
+            next_poll_at=now + timedelta(seconds=delay),
+            poll_count=generation.poll_count + 1,
         )
         return
     except Exception as exc:
@@ -213,6 +240,17 @@ def follow(generation: Generation) -> None:
         poll_count=generation.poll_count + 1,
         next_poll_at=now + timedelta(seconds=poll_interval(generation, elapsed)),
     )
+
+
+def create_synchronously(generation: Generation, adapter) -> ProviderStatus | None:
+    """Make a synchronous API's one call. RUNNING with no next poll marks the call as out,
+    so no other sweep makes it again; a crash mid-call is ended by the reconciler's deadline."""
+    if not generation.advance(Status.SUBMITTED, Status.RUNNING, next_poll_at=None):
+        return None
+    submitted = adapter.create(provider_request(generation))
+    if submitted.status is None:
+        raise ProviderError(ErrorKind.MALFORMED, "a synchronous API answered without a result")
+    return submitted.status
 
 
 # --- finishing --------------------------------------------------------------------
@@ -291,12 +329,6 @@ def reconcile() -> dict[str, int]:
     deadline = now - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
     for generation in Generation.objects.filter(status__in=Generation.FOLLOWED, submitted_at__lt=deadline):
         counts["expired"] += generation.fail(Generation.FOLLOWED, ProviderError(ErrorKind.EXPIRED, "no result in time"))
-    if Generation.objects.filter(status__in=Generation.FOLLOWED).exists():
+    if pollable().exists():
         wake_sweeper()
     return counts
-
-
-def next_due() -> float | None:
-    """Seconds until the next status read is due (for the health view and tests)."""
-    soonest = Generation.objects.filter(status__in=Generation.FOLLOWED).aggregate(t=Min("next_poll_at"))["t"]
-    return None if soonest is None else (soonest - timezone.now()).total_seconds()

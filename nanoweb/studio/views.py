@@ -111,11 +111,15 @@ def image_file(request: HttpRequest, pk: int, variant: str) -> FileResponse:
 @login_not_required
 @require_POST
 def provider_callback(request: HttpRequest, token: str) -> JsonResponse:
-    """A provider says a job changed. The body is not trusted: we only read the status again."""
-    generation = Generation.objects.filter(callback_token=token).first()
+    """A provider says a job changed. The body is not trusted: we only read the status again
+    with our key, so a forged or replayed callback can make us look, never change a job."""
+    generation = Generation.objects.select_related("account").filter(callback_token=token).first()
     if generation is None:
         return JsonResponse({"ok": False, "error": "unknown job"}, status=404)
-    pipeline.wake(generation)
+    if not generation.account.adapter().verify_callback(request.headers, request.body):
+        return JsonResponse({"ok": False, "error": "bad signature"}, status=401)
+    if not generation.is_terminal:
+        pipeline.wake(generation)
     return JsonResponse({"ok": True})
 
 

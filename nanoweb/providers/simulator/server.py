@@ -5,8 +5,17 @@ registers routes under a path prefix (`/crun/...`), so an account's base URL sel
 Jobs complete after `latency` seconds on a scheduler thread; results are real images
 served at URLs that expire, and callbacks are POSTed where the protocol has them.
 
-Per-request directives in the prompt steer the job, for tests and the demo:
-`[sim:fail]` ends it as a failed generation, `[sim:latency=2.5]` sets its latency.
+Faults are asked for with directives, in the prompt (`[sim:name=value]`, one request) or
+appended to the API key (`sim-key+name=value+...`, every request of an account):
+
+  fail[=reason]        the generation fails              latency=S     the job takes S seconds
+  error=CODE           create answers that error         status_error=CODE[xN]  status reads do (N times)
+  retry_after=S        429 answers carry Retry-After     html / status_html     an HTML 502 page instead
+  slow=S               every answer waits S seconds      missing=FIELD  the status answer lacks FIELD
+  result=404|truncated|notimage|huge   what the result URL serves
+  block=REASON / finish=REASON         (Gemini) a blocked prompt / an image-less finish
+
+CODE is the protocol's own spelling: an HTTP status, crun's envelope code, nanophoto's errorCode.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from nanoweb.providers.simulator import render
 
 log = logging.getLogger("simulator")
 DIRECTIVE = re.compile(r"\[sim:(\w+)(?:=([^\]]*))?\]")
+HUGE_PADDING = 16 * 1024 * 1024
 
 
 @dataclass
@@ -48,6 +58,18 @@ class Request:
             return json.loads(self.body or b"null")
         except ValueError:
             return None
+
+    @property
+    def api_key(self) -> str:
+        """The key, wherever the protocol puts it (each vendor has its own header)."""
+        for header in ("x-api-key", "x-goog-api-key"):
+            if header in self.headers:
+                return self.headers[header]
+        auth = self.headers.get("authorization", "")
+        return auth[7:] if auth.startswith("Bearer ") else ""
+
+    def key_is(self, valid: str) -> bool:
+        return bool(self.api_key) and self.api_key.split("+")[0] == valid
 
 
 @dataclass
@@ -81,6 +103,7 @@ class Job:
     result_urls: list[str] = field(default_factory=list)
     result_bytes: bytes = b""
     completed: float | None = None
+    fault_count: int = 0
 
     @property
     def progress(self) -> int:
@@ -88,11 +111,10 @@ class Job:
             return 100 if self.state == "succeeded" else 0
         return min(95, int(100 * (time.time() - self.created) / max(self.latency, 0.001)))
 
+    directives: dict[str, str] = field(default_factory=dict)
+
     def directive(self, name: str) -> str | None:
-        for key, value in DIRECTIVE.findall(self.prompt):
-            if key == name:
-                return value
-        return None
+        return self.directives.get(name)
 
 
 Route = Callable[["Simulator", Request, re.Match], Response]
@@ -105,6 +127,7 @@ class Simulator:
         self.url_ttl = url_ttl
         self.base_url = ""
         self.jobs: dict[str, Job] = {}
+        self.idempotency: dict[str, Job] = {}
         self.files: dict[str, tuple[bytes, str, float]] = {}
         self.requests: deque[Request] = deque(maxlen=2000)
         self.routes: list[tuple[str, re.Pattern, Route]] = []
@@ -187,9 +210,10 @@ class Simulator:
 
     # --- jobs -------------------------------------------------------------------
 
-    def new_job(self, protocol: str, *, prompt: str, width: int, height: int, image_format: str,
+    def new_job(self, protocol: str, request: Request, *, prompt: str, width: int, height: int, image_format: str,
                 callback_url: str = "", params: dict[str, Any] | None = None, job_id: str = "") -> Job:  # fmt: skip
         job = Job(
+            directives=directives(request, prompt),
             id=job_id or secrets.token_hex(12),
             protocol=protocol,
             prompt=prompt,
@@ -235,7 +259,7 @@ class Simulator:
             else:
                 data = render.image(job.prompt, job.width, job.height, job.image_format)
                 job.result_bytes = data
-                job.result_urls = [self.publish(data, job.image_format)]
+                job.result_urls = [self.publish(data, job.image_format, job.directive("result"))]
                 job.state = "succeeded"
         except Exception as exc:  # keep the simulated job consistent even if rendering breaks
             log.exception("render failed")
@@ -246,10 +270,19 @@ class Simulator:
 
     # --- files and callbacks ----------------------------------------------------
 
-    def publish(self, data: bytes, image_format: str) -> str:
+    def publish(self, data: bytes, image_format: str, variant: str | None = None) -> str:
+        """Serve `data` at a new URL that expires; `variant` spoils it on purpose."""
         token = secrets.token_urlsafe(16)
         ext = {"jpeg": "jpg"}.get(image_format, image_format)
-        self.files[token] = (data, render.MIME[image_format], time.time() + self.url_ttl)
+        mime = render.MIME[image_format]
+        if variant == "truncated":
+            data = data[: len(data) // 2]
+        elif variant == "notimage":
+            data, mime = b"<html><body>Access denied</body></html>", "text/html"
+        elif variant == "huge":
+            data = data + bytes(HUGE_PADDING)
+        if variant != "404":
+            self.files[token] = (data, mime, time.time() + self.url_ttl)
         return f"{self.base_url}/files/{token}.{ext}"
 
     def serve_file(self, request: Request, match: re.Match) -> Response:
@@ -258,13 +291,15 @@ class Simulator:
             return Response(404, b"<html><body>Not Found</body></html>", "text/html")
         return Response(200, entry[0], entry[1])
 
-    def post_callback(self, url: str, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def post_callback(
+        self, url: str, payload: dict[str, Any], sign: Callable[[bytes], dict[str, str]] | None = None
+    ) -> None:
+        """POST the payload to the job's callback URL; `sign` adds headers computed over the body."""
         body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", **(sign(body) if sign else {})}
 
         def send() -> None:
-            request = UrlRequest(
-                url, data=body, method="POST", headers={"Content-Type": "application/json", **(headers or {})}
-            )
+            request = UrlRequest(url, data=body, method="POST", headers=headers)
             try:
                 with urlopen(request, timeout=10) as answer:
                     answer.read()
@@ -272,6 +307,61 @@ class Simulator:
                 log.info("callback to %s failed: %s", url, exc)
 
         self._callback_pool.submit(send)
+
+
+def directives(request: Request, prompt: str = "") -> dict[str, str]:
+    """Fault directives for this request: the account's (in its key) and the prompt's."""
+    found: dict[str, str] = {}
+    for part in request.api_key.split("+")[1:]:
+        name, _, value = part.partition("=")
+        found[name] = value
+    found.update(dict(DIRECTIVE.findall(prompt)))
+    return found
+
+
+def injected_fault(sim: Simulator, request: Request, phase: str, errors: Callable[[str, Request], Response],
+                   job: Job | None = None) -> Response | None:  # fmt: skip
+    """The answer a directive asks for in this phase ("create" or "status"), if any."""
+    found = job.directives if job else directives(request, _prompt_of(request))
+    if slow := found.get("slow"):
+        time.sleep(float(slow))
+    if phase == "create" and "html" in found or phase == "status" and "status_html" in found:
+        return Response(502, b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", "text/html")
+    code = found.get("error" if phase == "create" else "status_error")
+    if not code:
+        return None
+    code, _, times = code.partition("x")
+    if job and times:
+        job.fault_count += 1
+        if job.fault_count > int(times):
+            return None
+    response = errors(code, request)
+    if response.status == 429 and "retry_after" in found:
+        response.headers["Retry-After"] = found["retry_after"]
+    return response
+
+
+def _prompt_of(request: Request) -> str:
+    body = request.json()
+    if not isinstance(body, dict):
+        return ""
+    if isinstance(body.get("input"), dict):  # crun
+        prompt = body["input"].get("prompt")
+    elif isinstance(body.get("contents"), list):  # Gemini
+        prompt = " ".join(
+            part.get("text", "") for content in body["contents"] if isinstance(content, dict)
+            for part in content.get("parts", []) if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )  # fmt: skip
+    else:
+        prompt = body.get("prompt")
+    return prompt if isinstance(prompt, str) else ""
+
+
+def without_missing(job: Job, payload: dict[str, Any]) -> dict[str, Any]:
+    """The status payload less the field a `missing=` directive names."""
+    if missing := job.directive("missing"):
+        payload = {k: v for k, v in payload.items() if k != missing}
+    return payload
 
 
 def size_for(aspect_ratio: str, resolution: str) -> tuple[int, int]:

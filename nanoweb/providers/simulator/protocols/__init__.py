@@ -1,3 +1,3 @@
-from nanoweb.providers.simulator.protocols import crun
+from nanoweb.providers.simulator.protocols import apiframe, crun, defapi, gemini, nanophoto
 
-ALL = (crun,)
+ALL = (crun, nanophoto, apiframe, defapi, gemini)

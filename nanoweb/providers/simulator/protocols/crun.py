@@ -6,26 +6,20 @@ import re
 import time
 from typing import Any
 
-from nanoweb.providers.simulator.server import Job, Request, Response, Simulator, json_response, size_for
+from nanoweb.providers.simulator.server import (
+    Job,
+    Request,
+    Response,
+    Simulator,
+    injected_fault,
+    json_response,
+    size_for,
+    without_missing,
+)  # fmt: skip
 
 PREFIX = "/crun"
-NB2_RATIOS = {
-    "1:1",
-    "2:3",
-    "3:2",
-    "3:4",
-    "4:3",
-    "4:5",
-    "5:4",
-    "9:16",
-    "16:9",
-    "1:4",
-    "4:1",
-    "1:8",
-    "8:1",
-    "21:9",
-    "auto",
-}
+NB2_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "1:4", "4:1", "1:8", "8:1", "21:9"}
+NB2_RATIOS |= {"auto"}
 NB_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
 MODELS = {
     # model: (aspect ratios, resolutions or None when fixed at 1K, output formats or None when ignored)
@@ -35,19 +29,26 @@ MODELS = {
     "google/nano-banana-v2": (NB_RATIOS, None, None),
 }
 CREDITS = {"1K": 6, "2K": 9, "4K": 14}
+MESSAGES = {
+    401: "Unauthorized: invalid or missing API key", 402: "Insufficient credits", 404: "Not found",
+    422: "Validation error", 429: "Rate limited", 455: "Service under maintenance", 500: "Server error",
+    501: "Generation failed", 505: "Feature disabled",
+}  # fmt: skip
 
 
 def envelope(code: int, message: str, data: Any = None) -> Response:
     return json_response(code, {"code": code, "message": message, "data": data})
 
 
-def authorized(sim: Simulator, request: Request) -> bool:
-    return request.headers.get("x-api-key") == sim.api_key
+def error(code: str, request: Request) -> Response:
+    return envelope(int(code), MESSAGES.get(int(code), "error"))
 
 
 def create_task(sim: Simulator, request: Request, match: re.Match) -> Response:
-    if not authorized(sim, request):
-        return envelope(401, "Unauthorized: invalid or missing API key")
+    if not request.key_is(sim.api_key):
+        return error("401", request)
+    if fault := injected_fault(sim, request, "create", error):
+        return fault
     body = request.json()
     if not isinstance(body, dict):
         return envelope(422, "request body must be a JSON object")
@@ -75,17 +76,13 @@ def create_task(sim: Simulator, request: Request, match: re.Match) -> Response:
     urls = task_input.get("img_urls", [])
     if not isinstance(urls, list) or len(urls) > 14 or not all(isinstance(u, str) for u in urls):
         return envelope(422, "input.img_urls must be a list of at most 14 URLs")
-    width, height = size_for("1:1" if ratio == "auto" else ratio, resolution if resolutions else "1K")
+    resolution = resolution if resolutions else "1K"
+    width, height = size_for("1:1" if ratio == "auto" else ratio, resolution)
     job = sim.new_job(
-        "crun",
-        prompt=prompt,
-        width=width,
-        height=height,
-        image_format=output_format if formats else "png",
-        callback_url=body.get("callback_url", ""),
-        params=body,
-    )
-    job.params["credits"] = CREDITS.get(resolution if resolutions else "1K", 6)
+        "crun", request, prompt=prompt, width=width, height=height,
+        image_format=output_format if formats else "png", callback_url=body.get("callback_url", ""),
+        params={**body, "credits": CREDITS[resolution]},
+    )  # fmt: skip
     return envelope(200, "success", {"task_id": job.id})
 
 
@@ -97,30 +94,33 @@ def task_data(job: Job) -> dict[str, Any]:
     elif job.state == "failed":
         result = {"code": 501, "message": job.error}
     done = job.state in ("succeeded", "failed")
-    return {
+    param = {k: v for k, v in job.params.items() if k != "credits"}
+    return without_missing(job, {
         "task_id": job.id,
         "status": status,
-        "param": job.params,
+        "param": param,
         "result": result,
         "credits": job.params["credits"] if job.state == "succeeded" else (0 if done else None),
         "create_at": int(job.created),
         "complete_at": int(job.completed) if job.completed else None,
         "duration_s": round(job.completed - job.created, 2) if job.completed else None,
-    }
+    })  # fmt: skip
 
 
 def task_info(sim: Simulator, request: Request, match: re.Match) -> Response:
-    if not authorized(sim, request):
-        return envelope(401, "Unauthorized: invalid or missing API key")
+    if not request.key_is(sim.api_key):
+        return error("401", request)
     job = sim.jobs.get(request.query.get("task_id", ""))
     if job is None or job.protocol != "crun":
         return envelope(404, "task not found")
+    if fault := injected_fault(sim, request, "status", error, job):
+        return fault
     return envelope(200, "success", task_data(job))
 
 
 def balance(sim: Simulator, request: Request, match: re.Match) -> Response:
-    if not authorized(sim, request):
-        return envelope(401, "Unauthorized: invalid or missing API key")
+    if not request.key_is(sim.api_key):
+        return error("401", request)
     spent = sum(j.params["credits"] for j in sim.jobs.values() if j.protocol == "crun" and j.state == "succeeded")
     return envelope(200, "success", {"balance": 10000 - spent, "updated_at": int(time.time())})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -32,9 +33,11 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Admin '{username}' exists (its password was printed when it was created).")
         for kind, adapter in ADAPTERS.items():
+            # The simulator serves each protocol under /<kind>, followed by the vendor's own base path.
+            base_url = f"{simulator_url.rstrip('/')}/{kind}{urlsplit(adapter.default_base_url).path}"
             account, created = ProviderAccount.objects.get_or_create(
                 name=f"{adapter.label} (simulator)",
-                defaults={"kind": kind, "base_url": f"{simulator_url.rstrip('/')}/{kind}", "api_key": simulator_key},
+                defaults={"kind": kind, "base_url": base_url, "api_key": simulator_key},
             )
             if created:
                 self.stdout.write(f"Provider account '{account.name}' → {account.base_url}")

@@ -1,0 +1,124 @@
+"""Google's Gemini API directly: one synchronous generateContent call per image."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from nanoweb.providers.base import (
+    Adapter,
+    ErrorKind,
+    GenerationRequest,
+    ModelSpec,
+    ProviderError,
+    ProviderStatus,
+    ResultImage,
+    State,
+    Submitted,
+    json_body,
+    retry_after,
+)  # fmt: skip
+
+RATIOS_31 = ("1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9")
+RATIOS_25 = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+# `error.status` → taxonomy; a bad key arrives as INVALID_ARGUMENT and is recognised by its message.
+STATUSES = {
+    "INVALID_ARGUMENT": (ErrorKind.INVALID_INPUT, False), "FAILED_PRECONDITION": (ErrorKind.INVALID_INPUT, False),
+    "UNAUTHENTICATED": (ErrorKind.AUTH, False), "PERMISSION_DENIED": (ErrorKind.AUTH, False),
+    "NOT_FOUND": (ErrorKind.NOT_FOUND, False), "RESOURCE_EXHAUSTED": (ErrorKind.RATE_LIMITED, True),
+    "INTERNAL": (ErrorKind.UNAVAILABLE, True), "UNAVAILABLE": (ErrorKind.UNAVAILABLE, True),
+    "DEADLINE_EXCEEDED": (ErrorKind.UNAVAILABLE, True),
+}  # fmt: skip
+BLOCKED_FINISH = {
+    "SAFETY",
+    "IMAGE_SAFETY",
+    "PROHIBITED_CONTENT",
+    "BLOCKLIST",
+    "SPII",
+    "RECITATION",
+    "IMAGE_PROHIBITED_CONTENT",
+}
+CALL_TIMEOUT = 180  # a synchronous generation takes 10-40 s, sometimes much more
+
+
+class GeminiAdapter(Adapter):
+    kind = "gemini"
+    label = "Google Gemini API"
+    default_base_url = "https://generativelanguage.googleapis.com/v1beta"
+    synchronous = True
+    # Output is PNG only: no format choice. The 3.1 id is a preview; the model list is the one place to change it.
+    models = (
+        ModelSpec(
+            "gemini-3.1-flash-image-preview", "Nano Banana 2", aspect_ratios=RATIOS_31,
+            resolutions=("512", "1K", "2K", "4K"), max_references=14, google_search=True,
+        ),
+        ModelSpec("gemini-2.5-flash-image", "Nano Banana", aspect_ratios=RATIOS_25, max_references=3),
+    )  # fmt: skip
+
+    def create(self, request: GenerationRequest) -> Submitted:
+        spec = self.model(request.model)
+        image_config: dict[str, str] = {}
+        if request.aspect_ratio:
+            image_config["aspectRatio"] = request.aspect_ratio
+        if spec and spec.resolutions and request.resolution:
+            image_config["imageSize"] = request.resolution
+        parts: list[dict[str, Any]] = [{"text": request.prompt}]
+        parts += [
+            {"inline_data": {"mime_type": mime, "data": base64.b64encode(data).decode()}}
+            for data, mime in request.reference_images
+        ]
+        body: dict[str, Any] = {
+            "contents": [{"role": "user", "parts": parts}],
+            "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": image_config},
+        }
+        if request.google_search and spec and spec.google_search:
+            body["tools"] = [{"google_search": {}}]
+        response = self.call(
+            "POST", f"/models/{request.model}:generateContent", json=body,
+            headers={"x-goog-api-key": self.api_key}, timeout=CALL_TIMEOUT, max_bytes=80 * 1024 * 1024,
+        )  # fmt: skip
+        answer = json_body(response)
+        if response.status_code != 200:
+            raise _error(response.status_code, answer, retry_after(response))
+        return Submitted(status=parse_answer(answer))
+
+
+def parse_answer(answer: dict[str, Any]) -> ProviderStatus:
+    """Images may sit in any part of any candidate; HTTP 200 can still be a refusal."""
+    feedback = answer.get("promptFeedback") or {}
+    if isinstance(feedback, dict) and feedback.get("blockReason"):
+        error = ProviderError(ErrorKind.CONTENT_BLOCKED, f"prompt blocked: {feedback['blockReason']}")
+        return ProviderStatus(State.FAILED, error=error)
+    images, reasons = [], []
+    for candidate in answer.get("candidates") or []:
+        if not isinstance(candidate, dict):
+            continue
+        reasons.append(str(candidate.get("finishReason", "")))
+        for part in (candidate.get("content") or {}).get("parts") or []:
+            inline = (part.get("inlineData") or part.get("inline_data")) if isinstance(part, dict) else None
+            if isinstance(inline, dict) and isinstance(inline.get("data"), str):
+                try:
+                    images.append(ResultImage(data=base64.b64decode(inline["data"], validate=True)))
+                except binascii.Error as exc:
+                    raise ProviderError(ErrorKind.BAD_RESULT, f"bad base64 image: {exc}") from exc
+    if images:
+        return ProviderStatus(State.SUCCEEDED, 100, tuple(images))
+    if BLOCKED_FINISH & set(reasons):
+        error = ProviderError(ErrorKind.CONTENT_BLOCKED, f"finishReason {', '.join(reasons)}")
+    else:
+        error = ProviderError(
+            ErrorKind.GENERATION_FAILED, f"no image returned (finishReason {', '.join(reasons) or 'none'})"
+        )
+    return ProviderStatus(State.FAILED, error=error)
+
+
+def _error(status_code: int, answer: dict[str, Any], wait: float | None) -> ProviderError:
+    error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+    status, message = str(error.get("status", "")), str(error.get("message", ""))
+    if "API key" in message and status in ("INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED"):
+        kind, retryable = ErrorKind.AUTH, False
+    else:
+        default = (ErrorKind.UNAVAILABLE, True) if status_code >= 500 else (ErrorKind.MALFORMED, False)
+        kind, retryable = STATUSES.get(status, default)
+    return ProviderError(kind, f"HTTP {status_code} {status}: {message}", retryable=retryable, retry_after=wait)

@@ -1,0 +1,99 @@
+"""nanophoto.ai: generate / check-status with a generationId (seed 002). Polling only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nanoweb.providers.base import (
+    Adapter,
+    ErrorKind,
+    GenerationRequest,
+    ModelSpec,
+    ProviderError,
+    ProviderStatus,
+    ResultImage,
+    State,
+    Submitted,
+    json_body,
+    percent,
+    retry_after,
+)  # fmt: skip
+
+# errorCode → (taxonomy, retryable). The HTTP status decides when the code is unknown.
+ERROR_CODES = {
+    "LOGIN_REQUIRED": (ErrorKind.AUTH, False),
+    "FORBIDDEN": (ErrorKind.AUTH, False),
+    "NOT_FOUND": (ErrorKind.NOT_FOUND, False),
+    "INSUFFICIENT_CREDITS": (ErrorKind.OUT_OF_CREDIT, False),
+    "API_KEY_RATE_LIMIT_EXCEEDED": (ErrorKind.RATE_LIMITED, True),
+    "INVALID_PROMPT": (ErrorKind.INVALID_INPUT, False),
+    "MISSING_INPUT_IMAGE": (ErrorKind.INVALID_INPUT, False),
+    "TOO_MANY_IMAGES": (ErrorKind.INVALID_INPUT, False),
+    "IMAGE_URLS_REQUIRED": (ErrorKind.INVALID_INPUT, False),
+    "CREDIT_RESERVATION_FAILED": (ErrorKind.UNAVAILABLE, True),
+    "GENERATION_FAILED": (ErrorKind.GENERATION_FAILED, False),
+}
+HTTP_STATUSES = {
+    400: (ErrorKind.INVALID_INPUT, False), 401: (ErrorKind.AUTH, False), 402: (ErrorKind.OUT_OF_CREDIT, False),
+    403: (ErrorKind.AUTH, False), 404: (ErrorKind.NOT_FOUND, False), 429: (ErrorKind.RATE_LIMITED, True),
+}  # fmt: skip
+
+
+class NanophotoAdapter(Adapter):
+    kind = "nanophoto"
+    label = "nanophoto.ai"
+    default_base_url = "https://nanophoto.ai"
+    models = (
+        ModelSpec(
+            "nano-banana-2", "Nano Banana 2",
+            aspect_ratios=("16:9", "9:16", "4:3", "3:4"), resolutions=("1K", "2K", "4K"),
+            max_references=14, google_search=True,
+        ),
+    )  # fmt: skip
+
+    def create(self, request: GenerationRequest) -> Submitted:
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "mode": "edit" if request.reference_urls else "generate",
+            "googleSearch": request.google_search,
+        }
+        if request.aspect_ratio:
+            body["aspectRatio"] = request.aspect_ratio
+        if request.resolution:
+            body["imageQuality"] = request.resolution
+        if request.reference_urls:
+            body["inputImageUrls"] = list(request.reference_urls)
+        answer = self._post("/api/nano-banana-2/generate", body)
+        if not answer.get("generationId"):
+            raise ProviderError(ErrorKind.MALFORMED, f"generate answered no generationId: {answer!r:.300}")
+        return Submitted(task_id=str(answer["generationId"]))
+
+    def status(self, task_id: str) -> ProviderStatus:
+        answer = self._post("/api/nano-banana-2/check-status", {"generationId": task_id}, retry_connect=True)
+        status, progress = answer.get("status"), percent(answer.get("progress"))
+        if status == "pending":
+            return ProviderStatus(State.QUEUED, progress)
+        if status == "generating":
+            return ProviderStatus(State.RUNNING, progress)
+        if status == "completed":
+            if not isinstance(answer.get("imageUrl"), str):
+                raise ProviderError(ErrorKind.MALFORMED, f"completed without imageUrl: {answer!r:.300}")
+            return ProviderStatus(State.SUCCEEDED, 100, (ResultImage(url=answer["imageUrl"]),))
+        if status == "failed":
+            reason = ProviderError(ErrorKind.GENERATION_FAILED, str(answer.get("error", "")))
+            return ProviderStatus(State.FAILED, error=reason)
+        raise ProviderError(ErrorKind.MALFORMED, f"unknown status {status!r}")
+
+    def _post(self, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        response = self.call("POST", path, json=body, headers={"Authorization": f"Bearer {self.api_key}"}, **kwargs)
+        answer = json_body(response)
+        # A failed generation is a normal status answer (success false, status failed), not an error.
+        if response.status_code == 200 and (answer.get("success") or answer.get("status") == "failed"):
+            return answer
+        code = answer.get("errorCode")
+        default = (ErrorKind.UNAVAILABLE, True) if response.status_code >= 500 else (ErrorKind.MALFORMED, False)
+        kind, retryable = ERROR_CODES.get(code) or HTTP_STATUSES.get(response.status_code, default)
+        raise ProviderError(
+            kind, f"HTTP {response.status_code} {code}: {answer.get('error', '')}",
+            retryable=retryable, retry_after=retry_after(response),
+        )  # fmt: skip
