@@ -12,6 +12,8 @@ import pytest
 from django.db import connection
 
 from nanoweb.providers.models import ProviderAccount
+from nanoweb.providers.registry import ADAPTERS
+from nanoweb.providers.simulator import base_url_for
 from nanoweb.providers.simulator.server import Simulator
 from nanoweb.studio.models import Generation
 
@@ -42,10 +44,24 @@ def _media_root(tmp_path, settings):
 
 
 @pytest.fixture
-def crun_account(db, simulator):
-    return ProviderAccount.objects.create(
-        kind="crun", name="crun (sim)", base_url=simulator.base_url + "/crun", api_key="sim-key"
-    )
+def make_account(db, simulator):
+    """An account of the given kind on the simulator; `faults` go into its key (see the simulator)."""
+
+    def make(kind: str, faults: str = "", name: str = "") -> ProviderAccount:
+        adapter = ADAPTERS[kind]
+        return ProviderAccount.objects.create(
+            kind=kind,
+            name=name or f"{kind} (sim)",
+            base_url=base_url_for(simulator.base_url, kind, adapter.default_base_url),
+            api_key="sim-key" + faults,
+        )
+
+    return make
+
+
+@pytest.fixture
+def crun_account(make_account):
+    return make_account("crun")
 
 
 def make_user(django_user_model, username: str, **extra):
@@ -93,24 +109,37 @@ def wait_until_terminal(generation: Generation, timeout: float = 30.0) -> Genera
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path, settings):
-    """A real `manage.py qcluster` process on the test database; killed after the test."""
-    media = settings.STORAGES["default"]["OPTIONS"]["location"]
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "NANOWEB_DB_PATH": str(connection.settings_dict["NAME"]),
-        "NANOWEB_MEDIA_ROOT": str(media),
-        "Q_WORKERS": "2",
-    }
-    log = open(tmp_path / "worker.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+def start_worker(transactional_db, tmp_path, settings):
+    """Start real `manage.py qcluster` processes on the test database; all are stopped after the test."""
+    processes = []
+
+    def start(**env: str) -> subprocess.Popen:
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "NANOWEB_DB_PATH": str(connection.settings_dict["NAME"]),
+            "NANOWEB_MEDIA_ROOT": str(settings.STORAGES["default"]["OPTIONS"]["location"]),
+            "Q_WORKERS": "2",
+            **env,
+        }
+        log = open(tmp_path / f"worker-{len(processes)}.log", "wb")
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=environment, stdout=log, stderr=log
+        )
+        processes.append((process, log))
+        return process
+
+    yield start
+    for process, log in processes:
+        process.terminate()
+    for process, log in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def worker(start_worker):
+    return start_worker()

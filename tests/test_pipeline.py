@@ -154,3 +154,27 @@ def test_the_reconciler_resubmits_lost_jobs_and_ends_interrupted_submits(owner, 
     assert interrupted.error_message == "nanoweb failed while handling this job."
     lost.refresh_from_db()
     assert lost.status == Generation.Status.QUEUED
+
+
+def test_slow_synchronous_calls_do_not_stall_other_jobs(worker, owner_client, make_account, simulator):
+    """Three Gemini calls of 4 s each are out at once on a 2-process worker; a crun job still
+    finishes in about its own latency, because synchronous calls run in the sweep's threads."""
+    gemini, crun = make_account("gemini"), make_account("crun")
+    for n in range(3):
+        post_generation(
+            owner_client,
+            gemini,
+            model="gemini-2.5-flash-image",
+            prompt=f"slow {n} [sim:latency=4]",
+            resolution="",
+            output_format="",
+        )
+    wait_for(lambda: Generation.objects.filter(account=gemini, status=Generation.Status.RUNNING).count() == 3)
+    post_generation(owner_client, crun, prompt="quick [sim:latency=0.3]")
+
+    quick = wait_until_terminal(Generation.objects.get(account=crun))
+    assert quick.status == Generation.Status.SUCCEEDED
+    assert quick.duration < 3
+    assert Generation.objects.filter(account=gemini, status=Generation.Status.RUNNING).count() == 3
+    for slow in Generation.objects.filter(account=gemini):
+        assert wait_until_terminal(slow).status == Generation.Status.SUCCEEDED

@@ -113,3 +113,16 @@ def test_the_studio_page_lists_only_my_recent_jobs(owner_client, owner, teammate
 
     assert "mine: a fox" in page.text
     assert "theirs: a bear" not in page.text
+
+
+def test_the_form_starts_with_my_last_choices(owner_client, owner, make_account):
+    gemini = make_account("gemini")
+    Generation.objects.create(
+        owner=owner, prompt="p", account=gemini, model="gemini-2.5-flash-image", aspect_ratio="21:9"
+    )
+
+    page = owner_client.get(reverse("studio")).text
+
+    assert f'<option value="{gemini.pk}" selected>' in page
+    assert '<option value="gemini-2.5-flash-image" selected>' in page
+    assert '<option value="21:9" selected>' in page

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
+from nanoweb.providers import status
 from nanoweb.providers.models import ProviderAccount
 
 
@@ -32,9 +33,23 @@ class ProviderAccountForm(forms.ModelForm):
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(admin.ModelAdmin):
     form = ProviderAccountForm
-    list_display = ["name", "kind", "base_url", "enabled", "has_key"]
+    list_display = ["name", "kind", "enabled", "has_key", "balance", "completion", "errors_24h"]
     list_filter = ["kind", "enabled"]
+    readonly_fields = ["balance", "completion", "errors_24h"]
 
     @admin.display(boolean=True, description="key set")
     def has_key(self, account: ProviderAccount) -> bool:
         return bool(account.api_key)
+
+    @admin.display(description="balance (vendor's unit)")
+    def balance(self, account: ProviderAccount) -> str:
+        return status.balance(account) if account.pk else "—"
+
+    @admin.display(description="completion")
+    def completion(self, account: ProviderAccount) -> str:
+        return status.completion_mode(account) if account.pk else "—"
+
+    @admin.display(description="failures, last 24 h")
+    def errors_24h(self, account: ProviderAccount) -> str:
+        errors = status.recent_errors(account) if account.pk else {}
+        return ", ".join(f"{kind or 'unknown'}: {n}" for kind, n in errors.items()) or "none"

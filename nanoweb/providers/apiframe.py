@@ -35,6 +35,7 @@ class ApiframeAdapter(Adapter):
     label = "apiframe"
     default_base_url = "https://api.apiframe.ai"
     pushes_completion = True
+    has_balance = True
     # No aspect-ratio field is documented for the API, so none is offered.
     models = (
         ModelSpec(

@@ -137,12 +137,15 @@ class Adapter:
     default_base_url: ClassVar[str]
     models: ClassVar[tuple[ModelSpec, ...]]
     pushes_completion: ClassVar[bool] = False
+    has_balance: ClassVar[bool] = False
     # The API answers the create call with the image itself (no task id to follow).
     synchronous: ClassVar[bool] = False
     # Seconds after submitting during which "not found" means "not yet" (defapi's indexing lag).
     not_found_grace: ClassVar[float] = 0.0
     # Seconds between status reads; the pipeline starts at the first and backs off.
     poll_interval: ClassVar[tuple[float, float]] = (1.0, 3.0)
+    # When the provider calls back, polling is only the safety net for a lost callback.
+    callback_poll_interval: ClassVar[tuple[float, float]] = (5.0, 15.0)
 
     base_url: str
     api_key: str = field(repr=False)

@@ -46,6 +46,7 @@ class CrunAdapter(Adapter):
     label = "crun.ai"
     default_base_url = "https://api.crun.ai"
     pushes_completion = True
+    has_balance = True
     models = (
         ModelSpec(
             "google/nano-banana-2", "Nano Banana 2",

@@ -53,9 +53,8 @@ class GenerationForm(forms.Form):
                     del self.initial[name]
 
     def _value(self, name: str) -> str:
-        if self.is_bound:
-            return self.data.get(name, "")
-        return str(self.initial.get(name, "") or "")
+        value = self.data.get(name, "") if self.is_bound else self.initial.get(name, "")
+        return str(value or "")
 
     def _chosen_account(self) -> ProviderAccount | None:
         accounts = self.fields["account"].queryset

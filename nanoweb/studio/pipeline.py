@@ -48,9 +48,13 @@ def enqueue_submit(generation: Generation) -> None:
     transaction.on_commit(lambda: async_task(submit, generation.pk, task_name=f"submit-{generation.pk}"))
 
 
+def uses_callbacks(generation: Generation) -> bool:
+    return bool(settings.PUBLIC_BASE_URL) and generation.account.adapter_class.pushes_completion
+
+
 def provider_request(generation: Generation) -> GenerationRequest:
     callback_url = ""
-    if settings.PUBLIC_BASE_URL and generation.account.adapter_class.pushes_completion:
+    if uses_callbacks(generation):
         path = reverse("provider_callback", args=[generation.callback_token])
         callback_url = settings.PUBLIC_BASE_URL + path
     return GenerationRequest(
@@ -100,7 +104,8 @@ def submit(generation_id: int) -> None:
 
 def poll_interval(generation: Generation, elapsed: float) -> float:
     """Read often while a result is likely, then back off for slow jobs."""
-    first, slowest = generation.account.adapter_class.poll_interval
+    adapter = generation.account.adapter_class
+    first, slowest = adapter.callback_poll_interval if uses_callbacks(generation) else adapter.poll_interval
     if elapsed < 30:
         return first
     return slowest if elapsed < 120 else slowest * 3

@@ -38,9 +38,19 @@ def recent_jobs(request: HttpRequest):
     )
 
 
+def last_choices(request: HttpRequest) -> dict:
+    """Start the form where this user left it: same provider, model and options."""
+    last = Generation.objects.filter(owner=request.user).order_by("-created_at").first()
+    if last is None:
+        return {}
+    fields = ("account", "model", "aspect_ratio", "resolution", "output_format", "google_search")
+    return {name: getattr(last, f"{name}_id" if name == "account" else name) for name in fields}
+
+
 @require_GET
 def studio(request: HttpRequest) -> HttpResponse:
-    return render(request, "studio/studio.html", {"form": GenerationForm(), "jobs": recent_jobs(request)})
+    form = GenerationForm(initial=last_choices(request))
+    return render(request, "studio/studio.html", {"form": form, "jobs": recent_jobs(request)})
 
 
 @require_GET

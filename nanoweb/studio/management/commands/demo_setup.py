@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -11,6 +10,7 @@ from django.core.management.base import BaseCommand
 
 from nanoweb.providers.models import ProviderAccount
 from nanoweb.providers.registry import ADAPTERS
+from nanoweb.providers.simulator import base_url_for
 
 
 class Command(BaseCommand):
@@ -33,8 +33,7 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"Admin '{username}' exists (its password was printed when it was created).")
         for kind, adapter in ADAPTERS.items():
-            # The simulator serves each protocol under /<kind>, followed by the vendor's own base path.
-            base_url = f"{simulator_url.rstrip('/')}/{kind}{urlsplit(adapter.default_base_url).path}"
+            base_url = base_url_for(simulator_url, kind, adapter.default_base_url)
             account, created = ProviderAccount.objects.get_or_create(
                 name=f"{adapter.label} (simulator)",
                 defaults={"kind": kind, "base_url": base_url, "api_key": simulator_key},

@@ -1,0 +1,112 @@
+"""Provider callbacks only wake a job; the status is then read with our key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from django.urls import reverse
+from django.utils import timezone
+
+from nanoweb.studio import pipeline
+from nanoweb.studio.models import Generation
+from tests.conftest import wait_until_terminal
+
+
+def submitted(owner, account, model, prompt="a harbour"):
+    generation = Generation.objects.create(owner=owner, prompt=prompt, account=account, model=model)
+    pipeline.submit(generation.pk)
+    generation.refresh_from_db()
+    return generation
+
+
+def far_future(generation):
+    Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now() + timezone.timedelta(hours=1))
+
+
+def test_a_callback_makes_the_job_due_at_once(client, owner, crun_account):
+    generation = submitted(owner, crun_account, "google/nano-banana")
+    far_future(generation)
+
+    response = client.post(reverse("provider_callback", args=[generation.callback_token]), "{}", "application/json")
+
+    assert response.status_code == 200
+    generation.refresh_from_db()
+    assert generation.next_poll_at <= timezone.now()
+    assert generation.status == Generation.Status.SUBMITTED, "the payload itself changes nothing"
+
+
+def test_a_forged_callback_claiming_success_changes_nothing(client, owner, crun_account):
+    generation = submitted(owner, crun_account, "google/nano-banana", prompt="slow [sim:latency=30]")
+    forged = {"task_id": generation.provider_task_id, "status": "success",
+              "result": {"media_urls": ["https://evil.example/x.png"]}}  # fmt: skip
+    client.post(reverse("provider_callback", args=[generation.callback_token]), forged, "application/json")
+
+    pipeline.follow(Generation.objects.select_related("account").get(pk=generation.pk))
+    generation.refresh_from_db()
+    assert generation.status in (Generation.Status.SUBMITTED, Generation.Status.RUNNING)
+    assert not generation.images.exists()
+
+
+def test_apiframe_callbacks_with_a_bad_signature_are_rejected(client, owner, make_account):
+    account = make_account("apiframe")
+    generation = submitted(owner, account, "nano-banana-2")
+    far_future(generation)
+    url = reverse("provider_callback", args=[generation.callback_token])
+    body = json.dumps({"event": "completed", "jobId": generation.provider_task_id}).encode()
+
+    bad = client.post(url, body, "application/json", HTTP_X_WEBHOOK_SIGNATURE="0" * 64)
+    assert bad.status_code == 401
+    generation.refresh_from_db()
+    assert generation.next_poll_at > timezone.now(), "a rejected callback does not wake the job"
+
+    good_signature = hmac.new(hashlib.sha256(b"sim-key").digest(), body, hashlib.sha256).hexdigest()
+    assert client.post(url, body, "application/json", HTTP_X_WEBHOOK_SIGNATURE=good_signature).status_code == 200
+
+
+def test_a_replayed_callback_for_a_finished_job_is_ignored(client, owner, crun_account):
+    generation = submitted(owner, crun_account, "google/nano-banana")
+    generation.advance(Generation.FOLLOWED, Generation.Status.FAILED, error_message="gone")
+
+    response = client.post(reverse("provider_callback", args=[generation.callback_token]), "{}", "application/json")
+
+    assert response.status_code == 200
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED and generation.next_poll_at is None
+
+
+def test_a_callback_for_an_unknown_token_is_404(client, db):
+    assert client.post(reverse("provider_callback", args=["x" * 43]), "{}", "application/json").status_code == 404
+
+
+def test_providers_call_back_over_http_and_the_job_finishes_long_before_the_next_poll(
+    live_server, start_worker, owner_client, make_account, simulator, settings
+):
+    """crun, apiframe (signed) and defapi POST to PUBLIC_BASE_URL; the woken job is read once.
+
+    With callbacks in use the first fallback poll is 5 s after submitting; a job that ends in
+    under 4 s with a single status read can only have been woken by its callback.
+    """
+    settings.PUBLIC_BASE_URL = live_server.url
+    start_worker(PUBLIC_BASE_URL=live_server.url)
+    simulator.latency = 1.0
+    accounts = {kind: make_account(kind) for kind in ("crun", "apiframe", "defapi")}
+    models = {"crun": "google/nano-banana", "apiframe": "nano-banana", "defapi": "google/gempix2"}
+    for kind, account in accounts.items():
+        owner_client.post(
+            reverse("generate"), {"prompt": f"{kind} harbour", "account": account.pk, "model": models[kind]}
+        )
+
+    for generation in Generation.objects.select_related("account"):
+        wait_until_terminal(generation, timeout=15)
+        assert generation.status == Generation.Status.SUCCEEDED, generation.error_detail
+        job = simulator.jobs[generation.provider_task_id]
+        assert job.callback_url == live_server.url + reverse("provider_callback", args=[generation.callback_token])
+        reads = [
+            r
+            for r in simulator.requests
+            if r.method == "GET" and generation.provider_task_id in (r.path + str(r.query))
+        ]
+        assert len(reads) == 1, generation.account.kind
+        assert (generation.finished_at - generation.submitted_at).total_seconds() < 4, generation.account.kind
