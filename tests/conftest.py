@@ -130,7 +130,7 @@ def start_worker(transactional_db, tmp_path, settings):
         return process
 
     yield start
-    for process, log in processes:
+    for process, _ in processes:
         process.terminate()
     for process, log in processes:
         try:
