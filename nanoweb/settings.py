@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -30,6 +32,17 @@ def env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    value = os.environ.get(name) or default
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise ImproperlyConfigured(f"{name} must be a positive number, not {value!r}")
+    return number
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -73,6 +86,7 @@ INSTALLED_APPS = [
     "django_q",
     "nanoweb.providers",
     "nanoweb.studio",
+    "nanoweb.credits",
 ]
 
 MIDDLEWARE = [
@@ -106,6 +120,24 @@ TEMPLATES = [
     },
 ]
 
+
+def database_from_url(url: str) -> dict:
+    """DATABASE_URL: postgres://user:password@host:port/name (the scale-out path)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"} or not parts.path.strip("/"):
+        raise ImproperlyConfigured(f"DATABASE_URL must look like postgres://user:password@host:5432/name, not {url!r}")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.strip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
 # SQLite serves one web process and several worker processes writing at once:
 # WAL lets readers run beside the writer, IMMEDIATE takes the write lock at BEGIN
 # (no upgrade deadlocks), and the timeout makes writers queue instead of failing.
@@ -121,6 +153,8 @@ DATABASES = {
         "TEST": {"NAME": os.environ.get("NANOWEB_TEST_DB_PATH", DATA_DIR / "test.sqlite3")},
     }
 }
+if os.environ.get("DATABASE_URL"):
+    DATABASES["default"] = database_from_url(os.environ["DATABASE_URL"])
 
 # Shared between the web process and the workers (django-q keeps cluster stats here).
 CACHES = {
@@ -210,4 +244,11 @@ SWEEP_SECONDS = float(os.environ.get("SWEEP_SECONDS", "20"))
 SWEEP_CONCURRENCY = env_int("SWEEP_CONCURRENCY", 16)
 JOB_DEADLINE_SECONDS = env_int("JOB_DEADLINE_SECONDS", 600)
 SIMULATOR_URL = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8100")
+
+# Credits: the team's unit, and the budget of people for whom staff set none.
+CREDITS_UNIT = os.environ.get("CREDITS_UNIT", "USD")
+DEFAULT_BUDGET = env_decimal("DEFAULT_BUDGET", "20")
+DEFAULT_BUDGET_PERIOD = os.environ.get("DEFAULT_BUDGET_PERIOD", "month")
+if DEFAULT_BUDGET_PERIOD not in {"day", "week", "month", "none"}:
+    raise ImproperlyConfigured("DEFAULT_BUDGET_PERIOD must be day, week, month or none")
 FORM_RENDERER = "nanoweb.renderers.FormRenderer"

@@ -42,7 +42,7 @@ class ApiframeAdapter(Adapter):
             "nano-banana-2", "Nano Banana 2", resolutions=("512px", "1K", "2K", "4K"),
             output_formats=FORMATS, max_references=1, google_search=True,
         ),
-        ModelSpec("nano-banana", "Nano Banana", output_formats=FORMATS, max_references=1),
+        ModelSpec("nano-banana", "Nano Banana", family="nano-banana", output_formats=FORMATS, max_references=1),
     )  # fmt: skip
 
     def create(self, request: GenerationRequest) -> Submitted:

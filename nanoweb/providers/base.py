@@ -81,6 +81,7 @@ class ModelSpec:
 
     id: str
     label: str
+    family: str = "nano-banana-2"  # or "nano-banana": which Google model it is, for list prices
     aspect_ratios: tuple[str, ...] = ()
     resolutions: tuple[str, ...] = ()
     output_formats: tuple[str, ...] = ()

@@ -59,13 +59,13 @@ class CrunAdapter(Adapter):
             aspect_ratios=NB2_RATIOS, resolutions=("1K", "2K", "4K"), max_references=14,
         ),
         ModelSpec(
-            "google/nano-banana", "Nano Banana",
+            "google/nano-banana", "Nano Banana", family="nano-banana",
             aspect_ratios=NB_RATIOS, output_formats=("png", "jpeg"),
             max_references=NB_MAX_REFERENCES,
         ),
         # The v1 v2 channel ignores output_format and is fixed at 1K.
         ModelSpec(
-            "google/nano-banana-v2", "Nano Banana (v2 channel)",
+            "google/nano-banana-v2", "Nano Banana (v2 channel)", family="nano-banana",
             aspect_ratios=NB_RATIOS, max_references=NB_MAX_REFERENCES,
         ),
     )  # fmt: skip

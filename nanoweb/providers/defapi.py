@@ -35,7 +35,7 @@ class DefapiAdapter(Adapter):
     # Resolution, aspect ratio, output format and search are not documented: none is offered.
     models = (
         ModelSpec("google/gempix2", "Nano Banana 2", max_references=4),
-        ModelSpec("google/gemini-2.5-flash-image", "Nano Banana", max_references=4),
+        ModelSpec("google/gemini-2.5-flash-image", "Nano Banana", family="nano-banana", max_references=4),
     )
 
     def create(self, request: GenerationRequest) -> Submitted:

@@ -53,7 +53,7 @@ class GeminiAdapter(Adapter):
             "gemini-3.1-flash-image-preview", "Nano Banana 2", aspect_ratios=RATIOS_31,
             resolutions=("512", "1K", "2K", "4K"), max_references=14, google_search=True,
         ),
-        ModelSpec("gemini-2.5-flash-image", "Nano Banana", aspect_ratios=RATIOS_25, max_references=3),
+        ModelSpec("gemini-2.5-flash-image", "Nano Banana", family="nano-banana", aspect_ratios=RATIOS_25, max_references=3),
     )  # fmt: skip
 
     def create(self, request: GenerationRequest) -> Submitted:

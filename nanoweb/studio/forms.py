@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from nanoweb.credits import prices
 from nanoweb.providers.base import ModelSpec
 from nanoweb.providers.models import ProviderAccount
 
@@ -76,6 +77,17 @@ class GenerationForm(forms.Form):
         if spec is None and not (self.is_bound and chosen):
             spec = models[0] if models else None
         return spec
+
+    @property
+    def price(self):
+        """What the image chosen so far would cost, for the live cost line."""
+        account = self._chosen_account()
+        if account is None or self.spec is None:
+            return None
+        resolution = self._value("resolution") if self.spec.resolutions else ""
+        if resolution not in self.spec.resolutions:
+            resolution = self.fields["resolution"].initial or ""
+        return prices.price_for(account, self.spec.id, resolution)
 
     def unoffered_fields_with_errors(self) -> list[forms.BoundField]:
         """Errors on options the page does not show for this model (a tampered or stale form)."""

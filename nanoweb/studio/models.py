@@ -4,11 +4,12 @@ import secrets
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from nanoweb.credits import ledger
 from nanoweb.providers.base import ProviderError
 from nanoweb.providers.models import ProviderAccount
 
@@ -27,10 +28,12 @@ class Generation(models.Model):
         RUNNING = "running", "Generating"
         SUCCEEDED = "succeeded", "Done"
         FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
 
-    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED})
+    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
     # States in which the provider holds the job and the poll sweep follows it.
     FOLLOWED = frozenset({Status.SUBMITTED, Status.RUNNING})
+    ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING}) | FOLLOWED
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
@@ -41,6 +44,7 @@ class Generation(models.Model):
     resolution = models.CharField(max_length=10, blank=True)
     output_format = models.CharField(max_length=10, blank=True)
     google_search = models.BooleanField(default=False)
+    price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
@@ -113,11 +117,15 @@ class Generation(models.Model):
         if new in self.TERMINAL:
             fields.setdefault("finished_at", timezone.now())
             fields.setdefault("next_poll_at", None)
-        updated = Generation.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields)
-        if updated:
-            self.status = new
-            for name, value in fields.items():
-                setattr(self, name, value)
+        with transaction.atomic():
+            updated = Generation.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields)
+            if updated:
+                self.status = new
+                for name, value in fields.items():
+                    setattr(self, name, value)
+                if new in self.TERMINAL:
+                    # The charge or refund commits with the final state, or neither does.
+                    ledger.close_job(self, succeeded=new == self.Status.SUCCEEDED)
         return bool(updated)
 
     def fail(self, old: str | frozenset[str], error: ProviderError) -> bool:

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from nanoweb.credits import ledger, prices
 from nanoweb.lib import http, images
 from nanoweb.providers.base import (
     ErrorKind,
@@ -41,11 +42,34 @@ CLAIM_SECONDS = 60  # a claimed job is not polled by another sweep for this long
 IDLE_TICK = 0.1  # how often an idle sweep looks for due jobs (callbacks set them due)
 
 
+# --- starting and cancelling -----------------------------------------------------
+
+
+def start(*, owner, prompt: str, account, model: str, **options) -> Generation:
+    """Create the job, hold its price, and queue its submission: all of it, or nothing.
+
+    Raises OverBudget (nothing is stored) when the owner or the team cannot afford it.
+    """
+    price = prices.price_for(account, model, options.get("resolution", ""))
+    with transaction.atomic():
+        generation = Generation.objects.create(
+            owner=owner, prompt=prompt, account=account, model=model, price=price, **options
+        )
+        ledger.reserve(user=owner, generation=generation, amount=price)
+        transaction.on_commit(lambda: async_task(submit, generation.pk, task_name=f"submit-{generation.pk}"))
+    return generation
+
+
+def cancel(generation: Generation) -> bool:
+    """Stop following the job and refund it. A result that still arrives is discarded."""
+    return generation.advance(
+        Generation.ACTIVE,
+        Status.CANCELED,
+        error_message="Canceled: if the provider still finishes, the result is discarded.",
+    )
+
+
 # --- submitting -------------------------------------------------------------------
-
-
-def enqueue_submit(generation: Generation) -> None:
-    transaction.on_commit(lambda: async_task(submit, generation.pk, task_name=f"submit-{generation.pk}"))
 
 
 def uses_callbacks(generation: Generation) -> bool:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("generate/options", views.form_options, name="form_options"),
     path("generations/<int:pk>", views.generation_detail, name="generation_detail"),
     path("generations/<int:pk>/card", views.generation_card, name="generation_card"),
+    path("generations/<int:pk>/cancel", views.generation_cancel, name="generation_cancel"),
     path("images/<int:pk>/original", views.image_file, {"variant": "original"}, name="image_original"),
     path("images/<int:pk>/thumbnail", views.image_file, {"variant": "thumbnail"}, name="image_thumbnail"),
     path("hooks/<str:token>", views.provider_callback, name="provider_callback"),

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -9,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
+from nanoweb.credits import ledger
 from nanoweb.studio import health, pipeline
 from nanoweb.studio.forms import GenerationForm
 from nanoweb.studio.models import GeneratedImage, Generation
@@ -47,40 +47,41 @@ def last_choices(request: HttpRequest) -> dict:
     return {name: getattr(last, f"{name}_id" if name == "account" else name) for name in fields}
 
 
+def form_context(request: HttpRequest, form: GenerationForm, **extra) -> dict:
+    return {"form": form, "standing": ledger.standing(request.user), **extra}
+
+
 @require_GET
 def studio(request: HttpRequest) -> HttpResponse:
     form = GenerationForm(initial=last_choices(request))
-    return render(request, "studio/studio.html", {"form": form, "jobs": recent_jobs(request)})
+    return render(request, "studio/studio.html", form_context(request, form, jobs=recent_jobs(request)))
 
 
 @require_GET
 def form_options(request: HttpRequest) -> HttpResponse:
-    """Re-render the option fields for the account and model chosen in the form."""
+    """Re-render the option fields, and the cost, for what is chosen in the form."""
     form = GenerationForm(initial=request.GET.dict())
-    return render(request, "studio/studio.html#options", {"form": form})
+    return render(request, "studio/studio.html#options", form_context(request, form))
+
+
+def invalid(request: HttpRequest, form: GenerationForm) -> HttpResponse:
+    """The form again, with its errors next to the fields; nothing was stored."""
+    if request.htmx:
+        response = render(request, "studio/studio.html#generate_form", form_context(request, form))
+        return reswap(retarget(response, "#generate-form"), "outerHTML")
+    return render(request, "studio/studio.html", form_context(request, form, jobs=recent_jobs(request)), status=400)
 
 
 @require_POST
 def generate(request: HttpRequest) -> HttpResponse:
     form = GenerationForm(request.POST)
     if not form.is_valid():
-        if request.htmx:
-            response = render(request, "studio/studio.html#generate_form", {"form": form})
-            return reswap(retarget(response, "#generate-form"), "outerHTML")
-        return render(request, "studio/studio.html", {"form": form, "jobs": recent_jobs(request)}, status=400)
-    data = form.cleaned_data
-    with transaction.atomic():
-        generation = Generation.objects.create(
-            owner=request.user,
-            prompt=data["prompt"],
-            account=data["account"],
-            model=data["model"],
-            aspect_ratio=data["aspect_ratio"],
-            resolution=data["resolution"],
-            output_format=data["output_format"],
-            google_search=data["google_search"],
-        )
-        pipeline.enqueue_submit(generation)
+        return invalid(request, form)
+    try:
+        generation = pipeline.start(owner=request.user, **form.cleaned_data)
+    except ledger.OverBudget as refusal:
+        form.add_error(None, str(refusal))
+        return invalid(request, form)
     if request.htmx:
         return render(request, "studio/studio.html#job_card", {"job": generation}, status=201)
     return redirect("studio")
@@ -92,6 +93,18 @@ def generation_card(request: HttpRequest, pk: int) -> HttpResponse:
     generation = visible_generation(request, pk)
     status = STOP_POLLING if generation.is_terminal else 200
     return render(request, "studio/studio.html#job_card", {"job": generation}, status=status)
+
+
+@require_POST
+def generation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = visible_generation(request, pk)
+    if generation.owner_id != request.user.pk and not request.user.is_staff:
+        raise Http404
+    pipeline.cancel(generation)
+    generation.refresh_from_db()
+    if request.htmx:
+        return render(request, "studio/studio.html#job_card", {"job": generation}, status=STOP_POLLING)
+    return redirect(generation)
 
 
 @require_GET

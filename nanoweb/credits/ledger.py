@@ -1,0 +1,188 @@
+"""The credit ledger's workflows: reserve on submit, settle or release when a job ends,
+what a person (or the team) has left this period, and the invariant check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from nanoweb.credits.models import Budget, LedgerEntry, Period, TeamBudget
+
+Kind = LedgerEntry.Kind
+ZERO = Decimal(0)
+# How each kind of line moves what a person has left. A settle line confirms a reservation
+# as a charge; the money already left the balance when it was reserved.
+BALANCE_SIGN = {Kind.GRANT: 1, Kind.ADJUSTMENT: 1, Kind.RESERVE: -1, Kind.RELEASE: 1, Kind.SETTLE: 0}
+
+
+class OverBudget(Exception):
+    pass
+
+
+def money(amount: Decimal) -> str:
+    """0.067 → "0.067 USD", 20 → "20.00 USD": cents always, more digits only when they matter."""
+    text = f"{amount:.4f}".rstrip("0")
+    if len(text.partition(".")[2]) < 2:
+        text = f"{amount:.2f}"
+    return f"{text} {settings.CREDITS_UNIT}"
+
+
+def period_start(period: str, now: datetime | None = None) -> datetime | None:
+    """When the current period began, in the team's time zone; None for budgets that never reset."""
+    today = timezone.localtime(now or timezone.now()).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == Period.DAY:
+        return today
+    if period == Period.WEEK:
+        return today - timedelta(days=today.weekday())
+    if period == Period.MONTH:
+        return today.replace(day=1)
+    return None
+
+
+def sums(lines: QuerySet) -> dict[str, Decimal]:
+    """The total of each kind of line, in one query."""
+    field = DecimalField(max_digits=20, decimal_places=4)
+    totals = lines.aggregate(
+        **{kind: Coalesce(Sum("amount", filter=Q(kind=kind)), Value(ZERO), output_field=field) for kind in Kind.values}
+    )
+    return {kind: Decimal(totals[kind]) for kind in Kind.values}
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a person (or the team) stands in the current period."""
+
+    allowance: Decimal
+    period: str
+    since: datetime | None
+    granted: Decimal
+    spent: Decimal  # reserved less released: charges, plus jobs still running
+
+    @property
+    def left(self) -> Decimal:
+        return self.allowance + self.granted - self.spent
+
+    @property
+    def period_label(self) -> str:
+        return {Period.DAY: "today", Period.WEEK: "this week", Period.MONTH: "this month"}.get(self.period, "in total")
+
+
+def _standing(allowance: Decimal, period: str, lines: QuerySet) -> Standing:
+    since = period_start(period)
+    totals = sums(lines.filter(created_at__gte=since) if since else lines)
+    return Standing(
+        allowance=allowance,
+        period=period,
+        since=since,
+        granted=totals[Kind.GRANT] + totals[Kind.ADJUSTMENT],
+        spent=totals[Kind.RESERVE] - totals[Kind.RELEASE],
+    )
+
+
+def budget_of(user) -> Budget:
+    """The person's budget, or the default one (unsaved) when staff set none."""
+    return Budget.objects.filter(user=user).first() or Budget(
+        user=user, amount=settings.DEFAULT_BUDGET, period=settings.DEFAULT_BUDGET_PERIOD
+    )
+
+
+def standing(user) -> Standing:
+    budget = budget_of(user)
+    return _standing(budget.amount, budget.period, LedgerEntry.objects.filter(user=user))
+
+
+def team_standing() -> Standing | None:
+    team = TeamBudget.objects.first()
+    if team is None:
+        return None
+    # The team's grants are its people's grants: a grant to one person is not a team allowance.
+    spent = _standing(team.amount, team.period, LedgerEntry.objects.all())
+    return Standing(team.amount, team.period, spent.since, ZERO, spent.spent)
+
+
+def reserve(*, user, generation, amount: Decimal) -> LedgerEntry:
+    """Hold `amount` for the job, or raise OverBudget. Call inside a transaction.
+
+    The person's row (and the team budget's) is locked first, so parallel submits queue
+    here and each sees the reservations of those before it. SQLite takes its one write
+    lock at BEGIN (IMMEDIATE transactions), which serialises them the same way.
+    """
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    TeamBudget.objects.select_for_update().first()
+    mine = standing(user)
+    if amount > mine.left:
+        raise OverBudget(
+            f"This image costs {money(amount)}, but you have {money(max(mine.left, ZERO))} left {mine.period_label}. "
+            "Ask an admin for a larger budget or a grant."
+        )
+    team = team_standing()
+    if team is not None and amount > team.left:
+        raise OverBudget(
+            f"This image costs {money(amount)}, but the team has {money(max(team.left, ZERO))} left "
+            f"{team.period_label}. Ask an admin."
+        )
+    return LedgerEntry.objects.create(user=user, kind=Kind.RESERVE, amount=amount, generation=generation)
+
+
+def close_job(generation, *, succeeded: bool) -> None:
+    """Settle (success) or release (anything else) what is still held for a finished job.
+    Runs in the transaction that made the job final, so the two cannot part."""
+    totals = sums(LedgerEntry.objects.filter(generation=generation))
+    outstanding = totals[Kind.RESERVE] - totals[Kind.SETTLE] - totals[Kind.RELEASE]
+    if outstanding <= 0:
+        return
+    LedgerEntry.objects.create(
+        user_id=generation.owner_id,
+        kind=Kind.SETTLE if succeeded else Kind.RELEASE,
+        amount=outstanding,
+        generation=generation,
+        provider_cost=generation.provider_cost if succeeded else "",
+        reason="" if succeeded else (generation.error_message or generation.get_status_display()),
+    )
+
+
+def grant(*, user, amount: Decimal, reason: str, by) -> LedgerEntry:
+    if amount <= 0:
+        raise ValueError("a grant must be positive")
+    if not reason.strip():
+        raise ValueError("a grant needs a reason")
+    return LedgerEntry.objects.create(user=user, kind=Kind.GRANT, amount=amount, reason=reason.strip(), created_by=by)
+
+
+def check() -> list[str]:
+    """Every way the ledger could be wrong, as sentences; empty when it balances."""
+    from nanoweb.studio.models import Generation
+
+    problems = []
+    per_job = (
+        LedgerEntry.objects.filter(generation__isnull=False)
+        .values("generation", "generation__status", "generation__price")
+        .annotate(
+            reserved=Coalesce(Sum("amount", filter=Q(kind=Kind.RESERVE)), Value(ZERO)),
+            closed=Coalesce(Sum("amount", filter=Q(kind__in=[Kind.SETTLE, Kind.RELEASE])), Value(ZERO)),
+            charged=Coalesce(Sum("amount", filter=Q(kind=Kind.SETTLE)), Value(ZERO)),
+            strangers=Count("id", filter=~Q(user=F("generation__owner"))),
+        )
+    )
+    for row in per_job:
+        job, status = row["generation"], row["generation__status"]
+        if row["reserved"] != row["generation__price"]:
+            problems.append(f"job {job}: reserved {row['reserved']} but its price is {row['generation__price']}")
+        if status in Generation.TERMINAL and row["reserved"] != row["closed"]:
+            problems.append(f"job {job} ({status}): reserved {row['reserved']} ≠ settled + released {row['closed']}")
+        if status not in Generation.TERMINAL and row["closed"]:
+            problems.append(f"job {job} ({status}) is still running but has settled or released lines")
+        if status != Generation.Status.SUCCEEDED and row["charged"]:
+            problems.append(f"job {job} ({status}) was charged without succeeding")
+        if row["strangers"]:
+            problems.append(f"job {job} has ledger lines of someone other than its owner")
+    unreserved = Generation.objects.filter(price__isnull=False).exclude(ledger__kind=Kind.RESERVE)
+    problems += [f"job {pk} has a price but no reservation" for pk in unreserved.values_list("pk", flat=True)]
+    return problems
