@@ -83,7 +83,7 @@ def generate(request: HttpRequest) -> HttpResponse:
         form.add_error(None, str(refusal))
         return invalid(request, form)
     if request.htmx:
-        return render(request, "studio/studio.html#job_card", {"job": generation}, status=201)
+        return render(request, "studio/created.html", form_context(request, form, job=generation), status=201)
     return redirect("studio")
 
 
