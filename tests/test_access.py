@@ -82,7 +82,14 @@ def test_saving_the_account_in_the_admin_with_an_empty_key_keeps_the_key(client,
     admin = django_user_model.objects.create_superuser("root", password="x-long-password-1")
     client.force_login(admin)
     url = reverse("admin:providers_provideraccount_change", args=[crun_account.pk])
-    data = {"name": "renamed", "kind": "crun", "base_url": crun_account.base_url, "api_key": "", "enabled": "on"}
+    data = {
+        "name": "renamed",
+        "kind": "crun",
+        "base_url": crun_account.base_url,
+        "api_key": "",
+        "enabled": "on",
+        "rate_limit": "5",
+    }
 
     assert client.post(url, data).status_code == 302
     crun_account.refresh_from_db()

@@ -16,7 +16,7 @@ from tests.conftest import wait_until_terminal
 
 def submitted(owner, account, model, prompt="a harbour"):
     generation = Generation.objects.create(owner=owner, prompt=prompt, account=account, model=model)
-    pipeline.submit(generation.pk)
+    pipeline.submit(Generation.objects.select_related("account").get(pk=generation.pk))
     generation.refresh_from_db()
     return generation
 

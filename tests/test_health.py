@@ -17,4 +17,5 @@ def test_health_is_503_without_workers(client, db):
 
 def test_health_is_200_once_a_worker_cluster_runs(client, worker):
     response = wait_for(lambda: (r := client.get(reverse("healthz"))).status_code == 200 and r, timeout=20)
-    assert response.json()["workers"]["workers"] == 2
+    assert response.json()["workers"]["clusters"] == 1
+    wait_for(lambda: client.get(reverse("healthz")).json()["workers"]["workers"] == 2, timeout=20)

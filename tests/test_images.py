@@ -45,7 +45,8 @@ def test_a_decompression_bomb_is_refused_before_decoding(settings):
 
 
 def test_thumbnails_are_small_webp_keeping_the_shape():
-    thumb = images.thumbnail(encoded(size=(2000, 1000)))
-    with Image.open(io.BytesIO(thumb)) as image:
+    prepared = images.prepare(encoded(size=(2000, 1000)))
+    assert (prepared.width, prepared.height) == (2000, 1000)
+    with Image.open(io.BytesIO(prepared.thumbnail)) as image:
         assert image.format == "WEBP"
         assert image.size == (512, 256)

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from django.urls import reverse
 from django.utils import timezone
-from django_q.models import OrmQ
 from PIL import Image
 
+from nanoweb.credits import ledger
 from nanoweb.providers.base import State
 from nanoweb.studio import pipeline
 from nanoweb.studio.models import Generation
@@ -102,7 +102,7 @@ def test_following_in_process_moves_a_job_from_submitted_to_succeeded(owner, cru
     generation = Generation.objects.create(
         owner=owner, prompt="steps", account=crun_account, model="google/nano-banana-2", resolution="1K"
     )
-    pipeline.submit(generation.pk)
+    pipeline.submit(Generation.objects.select_related("account").get(pk=generation.pk))
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUBMITTED
 
@@ -122,7 +122,7 @@ def test_a_second_finish_of_the_same_job_stores_nothing_more(owner, crun_account
     generation = Generation.objects.create(
         owner=owner, prompt="twice", account=crun_account, model="google/nano-banana"
     )
-    pipeline.submit(generation.pk)
+    pipeline.submit(Generation.objects.select_related("account").get(pk=generation.pk))
     generation.refresh_from_db()
     adapter = crun_account.adapter()
     status = wait_for(lambda: (s := adapter.status(generation.provider_task_id)).state == State.SUCCEEDED and s)
@@ -135,25 +135,29 @@ def test_a_second_finish_of_the_same_job_stores_nothing_more(owner, crun_account
     assert generation.images.count() == 1
 
 
-def test_the_reconciler_resubmits_lost_jobs_and_ends_interrupted_submits(owner, crun_account):
-    long_ago = timezone.now() - timedelta(minutes=10)
-    lost = Generation.objects.create(
-        owner=owner, prompt="lost", account=crun_account, model="google/nano-banana-2", created_at=long_ago
+def test_the_reconciler_resubmits_idempotent_interrupted_submits_and_ends_the_others(owner, make_account):
+    long_ago = timezone.now() - timedelta(minutes=5)
+    crun, apiframe = make_account("crun"), make_account("apiframe")
+    cut = [
+        pipeline.start(owner=owner, prompt="cut", account=account, model=model)
+        for account, model in ((crun, "google/nano-banana"), (apiframe, "nano-banana"))
+    ]
+    Generation.objects.filter(pk__in=[g.pk for g in cut]).update(
+        status=Generation.Status.SUBMITTING, created_at=long_ago
     )
-    interrupted = Generation.objects.create(
-        owner=owner, prompt="cut", account=crun_account, model="google/nano-banana-2",
-        status=Generation.Status.SUBMITTING, created_at=long_ago,
-    )  # fmt: skip
+    too_old = pipeline.start(owner=owner, prompt="old", account=crun, model="google/nano-banana")
+    Generation.objects.filter(pk=too_old.pk).update(
+        status=Generation.Status.RUNNING, created_at=timezone.now() - timedelta(hours=1)
+    )
 
     counts = pipeline.reconcile()
 
-    assert counts == {"resubmitted": 1, "failed": 1, "expired": 0}
-    assert OrmQ.objects.filter(key="nanoweb").count() == 1, "one submit task queued again for the lost job"
-    interrupted.refresh_from_db()
-    assert interrupted.status == Generation.Status.FAILED
-    assert interrupted.error_message == "nanoweb failed while handling this job."
-    lost.refresh_from_db()
-    assert lost.status == Generation.Status.QUEUED
+    assert counts == {"resubmitted": 1, "failed": 1, "expired": 1}
+    statuses = dict(Generation.objects.values_list("account__kind", "status").filter(prompt="cut"))
+    assert statuses == {"apiframe": "queued", "crun": "failed"}, "only a provider that dedupes is asked again"
+    too_old.refresh_from_db()
+    assert (too_old.status, too_old.error_kind) == ("failed", "expired")
+    assert ledger.check() == [], "each ended job was refunded"
 
 
 def test_slow_synchronous_calls_do_not_stall_other_jobs(worker, owner_client, make_account, simulator):
@@ -174,7 +178,13 @@ def test_slow_synchronous_calls_do_not_stall_other_jobs(worker, owner_client, ma
 
     quick = wait_until_terminal(Generation.objects.get(account=crun))
     assert quick.status == Generation.Status.SUCCEEDED
-    assert quick.duration < 3
+    assert quick.duration < 3, (
+        quick.created_at,
+        quick.submitted_at,
+        quick.finished_at,
+        quick.poll_count,
+        quick.attempts,
+    )
     assert Generation.objects.filter(account=gemini, status=Generation.Status.RUNNING).count() == 3
     for slow in Generation.objects.filter(account=gemini):
         assert wait_until_terminal(slow).status == Generation.Status.SUCCEEDED

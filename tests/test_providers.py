@@ -37,7 +37,7 @@ def new_generation(owner, account, model, prompt="a quiet harbour", **options) -
 
 def run_to_end(generation: Generation) -> Generation:
     """What the worker does, in this process: submit, then follow until the job is final."""
-    pipeline.submit(generation.pk)
+    pipeline.submit(Generation.objects.select_related("account").get(pk=generation.pk))
 
     def final():
         generation.refresh_from_db()

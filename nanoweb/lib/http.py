@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 Response = requests.Response
 USER_AGENT = "nanoweb/1.0 (+self-hosted image studio)"
@@ -27,6 +28,10 @@ class OutboundError(Exception):
 
 class Timeout(OutboundError):
     pass
+
+
+class ConnectFailed(OutboundError):
+    """No connection was made: the request surely did not reach the server."""
 
 
 class TooLarge(OutboundError):
@@ -93,15 +98,24 @@ def request(
             response = _SESSION.request(method, url, timeout=(min(timeout, 10), timeout), stream=True, **kwargs)
             response._content = _read_capped(response, max_bytes)
             return response
-        except requests.ConnectionError as exc:
+        except (requests.ConnectTimeout, requests.ConnectionError) as exc:
             if attempt + 1 == attempts:
-                raise OutboundError(f"cannot connect to {urlsplit(url).netloc}: {exc}") from exc
+                refused = isinstance(exc, requests.ConnectTimeout) or _never_connected(exc)
+                error = ConnectFailed if refused else OutboundError
+                raise error(f"cannot connect to {urlsplit(url).netloc}: {exc}") from exc
             time.sleep(0.2 * 2**attempt)
         except requests.Timeout as exc:
             raise Timeout(f"{urlsplit(url).netloc} did not answer in {timeout:.0f} s") from exc
         except requests.RequestException as exc:
             raise OutboundError(str(exc)) from exc
     raise AssertionError("unreachable")
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Whether it failed before anything was sent (refused, no route, DNS): urllib3 says so
+    in the reason of the MaxRetryError that requests wraps."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
 def download(url: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:

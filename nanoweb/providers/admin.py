@@ -19,7 +19,7 @@ class ProviderAccountForm(forms.ModelForm):
 
     class Meta:
         model = ProviderAccount
-        fields = ["name", "kind", "base_url", "api_key", "enabled"]
+        fields = ["name", "kind", "base_url", "api_key", "enabled", "rate_limit"]
 
     def clean_api_key(self) -> str:
         key = self.cleaned_data["api_key"].strip()

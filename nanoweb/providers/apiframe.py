@@ -36,6 +36,7 @@ class ApiframeAdapter(Adapter):
     default_base_url = "https://api.apiframe.ai"
     pushes_completion = True
     has_balance = True
+    idempotent = True  # Idempotency-Key on every create
     # No aspect-ratio field is documented for the API, so none is offered.
     models = (
         ModelSpec(

@@ -7,7 +7,7 @@ vendor's answers into a unified `ProviderStatus`. It never touches the database.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -56,11 +56,15 @@ class ProviderError(Exception):
         *,
         retryable: bool | None = None,
         retry_after: float | None = None,
+        ambiguous: bool = False,
     ):
         self.kind = kind
         self.detail = detail[:2000]
         self.retryable = kind in RETRYABLE if retryable is None else retryable
         self.retry_after = retry_after
+        # The request may have reached the provider (a timeout, a dropped connection):
+        # a create that failed so may still have started a job.
+        self.ambiguous = ambiguous
         super().__init__(f"{kind}: {self.detail}")
 
     @property
@@ -143,6 +147,8 @@ class Adapter:
     synchronous: ClassVar[bool] = False
     # Seconds after submitting during which "not found" means "not yet" (defapi's indexing lag).
     not_found_grace: ClassVar[float] = 0.0
+    # The provider dedupes creates by our idempotency key, so an uncertain create may be retried.
+    idempotent: ClassVar[bool] = False
     # Seconds between status reads; the pipeline starts at the first and backs off.
     poll_interval: ClassVar[tuple[float, float]] = (1.0, 3.0)
     # When the provider calls back, polling is only the safety net for a lost callback.
@@ -150,6 +156,8 @@ class Adapter:
 
     base_url: str
     api_key: str = field(repr=False)
+    # Called before every API request (the pipeline waits here for the account's rate limit).
+    before_request: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
 
     def create(self, request: GenerationRequest) -> Submitted:
         raise NotImplementedError
@@ -175,12 +183,15 @@ class Adapter:
 
     def call(self, method: str, path: str, **kwargs: Any) -> http.Response:
         """Make a request to the vendor; network failures become retryable errors."""
+        self.before_request()
         try:
             return http.request(method, self.url(path), **kwargs)
-        except http.Timeout as exc:
-            raise ProviderError(ErrorKind.UNAVAILABLE, f"timed out: {exc}") from exc
-        except http.OutboundError as exc:
+        except http.ConnectFailed as exc:  # nothing was sent
             raise ProviderError(ErrorKind.UNAVAILABLE, str(exc)) from exc
+        except http.Timeout as exc:
+            raise ProviderError(ErrorKind.UNAVAILABLE, f"timed out: {exc}", ambiguous=True) from exc
+        except http.OutboundError as exc:
+            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc), ambiguous=True) from exc
 
 
 def json_body(response: http.Response) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from nanoweb.providers.base import Adapter
@@ -14,6 +15,11 @@ class ProviderAccount(models.Model):
     base_url = models.URLField(help_text="The vendor's API root; change it for proxies, staging or the simulator.")
     api_key = models.CharField(max_length=500)
     enabled = models.BooleanField(default=True)
+    rate_limit = models.FloatField(
+        default=10.0,
+        validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
+        help_text="Requests per second nanoweb may send this account (submits and status reads together).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -34,6 +34,8 @@ class Generation(models.Model):
     # States in which the provider holds the job and the poll sweep follows it.
     FOLLOWED = frozenset({Status.SUBMITTED, Status.RUNNING})
     ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING}) | FOLLOWED
+    # States in which the sweep comes back to the job at `next_poll_at`.
+    DUE_STATES = frozenset({Status.QUEUED}) | FOLLOWED
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
@@ -58,9 +60,13 @@ class Generation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # Following: when the sweep should next read the status, and how often it has.
+    # For the sweep: when to come back (submit or read the status), which sweep holds the
+    # job now, and how often it tried.
     next_poll_at = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     poll_count = models.PositiveIntegerField(default=0)
+    poll_errors = models.PositiveIntegerField(default=0)
     callback_token = models.CharField(max_length=64, default=new_callback_token, unique=True)
 
     class Meta:
@@ -70,7 +76,7 @@ class Generation(models.Model):
             models.Index(
                 fields=["next_poll_at"],
                 name="generation_followed",
-                condition=Q(status__in=["submitted", "running"]),
+                condition=Q(status__in=["queued", "submitted", "running"]),
             ),
         ]
 

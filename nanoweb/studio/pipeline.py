@@ -1,31 +1,39 @@
 """The job pipeline: submit, follow, download, store, finish.
 
-No job holds a worker while the provider works. `submit` is one short task per job;
-all following happens in one poll sweep at a time: a bounded task that holds a lease,
-claims jobs whose next status read is due, reads their statuses concurrently over
-pooled connections, and hands over to a successor before its time is up. Every state
-change is a conditional update, so a task that runs twice, or two sweeps that overlap
-after a lease lapsed, do no harm.
+No job holds a worker while the provider works. One poll sweep at a time (a bounded
+django-q task holding a lease in the database) claims the jobs that are due (new ones to
+submit, running ones whose next status read has come), works on them concurrently in a
+thread pool over pooled connections, and hands over to a successor before its time is up.
+
+Because every provider request of the team goes through the one sweep, a per-account
+rate limit holds across all worker processes. Every state change is a conditional update,
+so work done twice (a redelivered task, a sweep that outlived its lease) does no harm.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import statistics
+import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from nanoweb.credits import ledger, prices
 from nanoweb.lib import http, images
+from nanoweb.lib.ratelimit import RateLimiter
 from nanoweb.providers.base import (
+    Adapter,
     ErrorKind,
     GenerationRequest,
     ProviderError,
@@ -38,25 +46,33 @@ from nanoweb.studio.models import GeneratedImage, Generation, SweepLease
 log = logging.getLogger(__name__)
 Status = Generation.Status
 SWEEP = "poll"
-CLAIM_SECONDS = 60  # a claimed job is not polled by another sweep for this long
-IDLE_TICK = 0.1  # how often an idle sweep looks for due jobs (callbacks set them due)
+LEASE_SECONDS = 5.0  # renewed every tick; a dead sweep's work is taken over after this
+IDLE_TICK = 0.05  # how often a sweep with nothing to do looks for due jobs
+IMAGE_SLOTS = threading.BoundedSemaphore(2)  # full-size decodes at once per process (memory)
+limiter = RateLimiter()
 
 
-# --- starting and cancelling -----------------------------------------------------
+# --- starting, cancelling, waking ------------------------------------------------
 
 
 def start(*, owner, prompt: str, account, model: str, **options) -> Generation:
-    """Create the job, hold its price, and queue its submission: all of it, or nothing.
+    """Create the job, hold its price, and have the sweep submit it: all of it, or nothing.
 
     Raises OverBudget (nothing is stored) when the owner or the team cannot afford it.
     """
     price = prices.price_for(account, model, options.get("resolution", ""))
     with transaction.atomic():
         generation = Generation.objects.create(
-            owner=owner, prompt=prompt, account=account, model=model, price=price, **options
+            owner=owner,
+            prompt=prompt,
+            account=account,
+            model=model,
+            price=price,
+            next_poll_at=timezone.now(),
+            **options,
         )
         ledger.reserve(user=owner, generation=generation, amount=price)
-        transaction.on_commit(lambda: async_task(submit, generation.pk, task_name=f"submit-{generation.pk}"))
+        transaction.on_commit(wake_sweeper)
     return generation
 
 
@@ -66,6 +82,120 @@ def cancel(generation: Generation) -> bool:
         Generation.ACTIVE,
         Status.CANCELED,
         error_message="Canceled: if the provider still finishes, the result is discarded.",
+    )
+
+
+def wake(generation: Generation) -> None:
+    """Make the job due now (a provider callback said something changed)."""
+    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED, next_poll_at__isnull=False).update(
+        next_poll_at=timezone.now()
+    )
+    wake_sweeper()
+
+
+def wake_sweeper() -> None:
+    """Start a sweep unless one holds the lease. Safe to call from anywhere, often."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    SweepLease.objects.get_or_create(name=SWEEP, defaults={"expires_at": now})
+    # The longer first lease covers the time until the task starts; the sweep then renews it.
+    taken = SweepLease.objects.filter(name=SWEEP, expires_at__lte=now).update(
+        holder=token, expires_at=now + timedelta(seconds=15)
+    )
+    if taken:
+        async_task(sweep, token, task_name=f"sweep-{token[:8]}")
+
+
+# --- the sweep ----------------------------------------------------------------------
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def thread_pool() -> ThreadPoolExecutor:
+    """One pool per worker process, kept between sweeps, so that a long synchronous call
+    started by one sweep goes on while the next sweep runs."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(settings.SWEEP_CONCURRENCY, thread_name_prefix="sweep")
+    return _pool
+
+
+def pollable():
+    """Jobs a sweep must come back to (a synchronous call in flight has no next poll)."""
+    return Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__isnull=False)
+
+
+def _renew(token: str) -> bool:
+    expires = timezone.now() + timedelta(seconds=LEASE_SECONDS)
+    return bool(SweepLease.objects.filter(name=SWEEP, holder=token).update(expires_at=expires))
+
+
+def sweep(token: str) -> None:
+    """Work on every due job for up to SWEEP_SECONDS, then hand over."""
+    if not _renew(token):
+        return
+    stop_at = time.monotonic() + settings.SWEEP_SECONDS
+    running: set[Future] = set()  # futures the hand-over waits for
+    calls: set[Future] = set()  # synchronous provider calls: minutes long, not waited for
+    while time.monotonic() < stop_at:
+        if not _renew(token):
+            log.warning("sweep %s lost its lease", token[:8])
+            break
+        room = settings.SWEEP_CONCURRENCY * 2 - len(running) - len(calls)
+        claimed = claim_due(token, limit=room) if room > 0 else []
+        for generation in claimed:
+            future = thread_pool().submit(step_in_thread, generation.pk, token)
+            long_call = generation.status == Status.QUEUED and generation.account.adapter_class.synchronous
+            (calls if long_call else running).add(future)
+            future.add_done_callback((calls if long_call else running).discard)
+        if not claimed:
+            if not running and not calls and not pollable().exists():
+                break
+            wait(running | calls, timeout=IDLE_TICK, return_when=FIRST_COMPLETED) if running | calls else time.sleep(
+                IDLE_TICK
+            )
+    # Finish what this sweep claimed before the lease goes to a successor.
+    wait(running, timeout=settings.OUTBOUND_TIMEOUT + 10)
+    SweepLease.objects.filter(name=SWEEP, holder=token).update(expires_at=timezone.now())
+    # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
+    if pollable().exists():
+        wake_sweeper()
+
+
+def claim_due(token: str, *, limit: int) -> list[Generation]:
+    """Claim due jobs for this sweep. A claim by another token is stale: only one sweep
+    holds the lease, and a sweep hands over only after its claimed work is done."""
+    now = timezone.now()
+    due = Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=now).exclude(claim=token)
+    pks = list(due.order_by("next_poll_at").values_list("pk", flat=True)[:limit])
+    if not pks:
+        return []
+    due.filter(pk__in=pks).update(claim=token)
+    return list(Generation.objects.filter(pk__in=pks, claim=token).select_related("account"))
+
+
+def step(generation: Generation) -> None:
+    """One piece of work on a claimed job: submit it, or read its status."""
+    if generation.status == Status.QUEUED:
+        submit(generation)
+    elif generation.status in Generation.FOLLOWED:
+        follow(generation)
+
+
+def step_in_thread(generation_id: int, token: str) -> None:
+    try:
+        step(Generation.objects.select_related("account").get(pk=generation_id))
+    except Exception as exc:
+        log.exception("generation %s failed in the sweep", generation_id)
+        Generation.objects.get(pk=generation_id).fail(Generation.ACTIVE, ProviderError(ErrorKind.INTERNAL, repr(exc)))
+    finally:
+        connection.close()
+
+
+def reschedule(generation: Generation, delay: float, **fields) -> None:
+    """Come back to this job after `delay` seconds (and release this sweep's claim)."""
+    Generation.objects.filter(pk=generation.pk, status=fields.pop("status_was", generation.status)).update(
+        next_poll_at=timezone.now() + timedelta(seconds=delay), claim="", **fields
     )
 
 
@@ -93,193 +223,143 @@ def provider_request(generation: Generation) -> GenerationRequest:
     )
 
 
-def submit(generation_id: int) -> None:
-    generation = Generation.objects.select_related("account").get(pk=generation_id)
+def adapter_for(generation: Generation) -> Adapter:
+    adapter = generation.account.adapter()
+    adapter.before_request = lambda: limiter.acquire(generation.account_id, generation.account.rate_limit)
+    return adapter
+
+
+def submit(generation: Generation) -> None:
+    """Send the job to the provider. A synchronous API answers with the image itself."""
+    if expired(generation):
+        return
     if not generation.advance(Status.QUEUED, Status.SUBMITTING):
-        return  # already submitted (a redelivered task) or cancelled
+        return  # cancelled meanwhile
+    adapter = adapter_for(generation)
     now = timezone.now()
-    if generation.account.adapter_class.synchronous:
-        # The create call itself takes the whole generation: the sweep's threads make it,
-        # so it holds neither this worker nor anyone else's.
-        generation.advance(Status.SUBMITTING, Status.SUBMITTED, submitted_at=now, next_poll_at=now)
-        wake_sweeper()
-        return
+    if adapter.synchronous:
+        # RUNNING with no next poll marks the call as out: no sweep makes it again, and
+        # a crash mid-call is ended by the reconciler's deadline.
+        generation.advance(Status.SUBMITTING, Status.RUNNING, submitted_at=now, next_poll_at=None)
     try:
-        submitted = generation.account.adapter().create(provider_request(generation))
+        submitted = adapter.create(provider_request(generation))
     except ProviderError as error:
-        generation.fail(Status.SUBMITTING, error)
+        retry_submit(generation, adapter, error)
         return
-    except Exception as exc:
-        log.exception("submit of generation %s failed", generation_id)
-        generation.fail(Status.SUBMITTING, ProviderError(ErrorKind.INTERNAL, repr(exc)))
+    if adapter.synchronous:
+        finish(generation, submitted.status or ProviderStatus(State.FAILED))
         return
     generation.advance(
         Status.SUBMITTING,
         Status.SUBMITTED,
         provider_task_id=submitted.task_id,
         submitted_at=now,
-        next_poll_at=now + timedelta(seconds=poll_interval(generation, 0)),
+        claim="",
+        next_poll_at=now + timedelta(seconds=poll_interval(generation, 0.0)),
     )
-    wake_sweeper()
+
+
+def retry_submit(generation: Generation, adapter: Adapter, error: ProviderError) -> None:
+    """Try again later if the provider surely did not start the job; else fail and refund.
+
+    A create that timed out may have started a job at the provider: it is retried only
+    where the provider dedupes by our idempotency key, so the team never pays twice.
+    """
+    current = Status.RUNNING if adapter.synchronous else Status.SUBMITTING
+    safe = error.retryable and (not error.ambiguous or adapter.idempotent)
+    if not safe:
+        if error.ambiguous:
+            error.detail += " (not retried: the provider may have started the job, and it cannot dedupe a retry)"
+        generation.fail(current, error)
+        return
+    attempt = generation.attempts + 1
+    delay = max(error.retry_after or 0, backoff(attempt))
+    updated = Generation.objects.filter(pk=generation.pk, status=current).update(
+        status=Status.QUEUED, attempts=attempt, claim="", next_poll_at=timezone.now() + timedelta(seconds=delay)
+    )
+    if updated:
+        log.info("generation %s: %s, submitting again in %.1f s", generation.pk, error, delay)
+
+
+def backoff(attempt: int) -> float:
+    """Exponential, capped at a minute, with jitter so that retries do not arrive together."""
+    return min(60.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+def expired(generation: Generation) -> bool:
+    """End a job that ran past its deadline (counted from creation). True if it was ended."""
+    age = (timezone.now() - generation.created_at).total_seconds()
+    if age <= settings.JOB_DEADLINE_SECONDS:
+        return False
+    generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, f"no result after {age:.0f} s"))
+    return True
 
 
 # --- following --------------------------------------------------------------------
 
+_expected: dict[int, tuple[float, float]] = {}  # account → (seconds a job typically takes, when measured)
+
+
+def expected_seconds(generation: Generation) -> float:
+    """How long this account's jobs have recently taken (median of the last 20); 0 before any,
+    so that a new account is polled from the first second."""
+    account = generation.account_id
+    known = _expected.get(account)
+    if known and time.monotonic() - known[1] < 30:
+        return known[0]
+    recent = (
+        Generation.objects.filter(account_id=account, status=Status.SUCCEEDED, submitted_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("submitted_at", "finished_at")[:20]
+    )
+    durations = [(end - begin).total_seconds() for begin, end in recent]
+    value = statistics.median(durations) if durations else 0.0
+    _expected[account] = (value, time.monotonic())
+    return value
+
 
 def poll_interval(generation: Generation, elapsed: float) -> float:
-    """Read often while a result is likely, then back off for slow jobs."""
-    adapter = generation.account.adapter_class
-    first, slowest = adapter.callback_poll_interval if uses_callbacks(generation) else adapter.poll_interval
-    if elapsed < 30:
+    """When to read the status next. Little before the job could be done, every second
+    around when it usually is, rarer for slow jobs, and rarely at all when the provider
+    calls back (polling is then only the safety net for a lost callback)."""
+    typical = expected_seconds(generation)
+    if uses_callbacks(generation):
+        return max(10.0, typical * 2)
+    first, slowest = generation.account.adapter_class.poll_interval
+    if elapsed < typical * 0.7:
+        return max(first, typical * 0.7 - elapsed)
+    if elapsed < max(typical * 3, 30):
         return first
     return slowest if elapsed < 120 else slowest * 3
 
 
-def wake(generation: Generation) -> None:
-    """Make the job due now (a provider callback said something changed)."""
-    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(next_poll_at=timezone.now())
-    wake_sweeper()
-
-
-def wake_sweeper() -> None:
-    """Start a sweep unless one holds the lease. Safe to call from anywhere, often."""
-    token = uuid.uuid4().hex
-    now = timezone.now()
-    SweepLease.objects.get_or_create(name=SWEEP, defaults={"expires_at": now})
-    # The short lease covers the time until the task starts; the sweep then renews it.
-    taken = SweepLease.objects.filter(name=SWEEP, expires_at__lte=now).update(
-        holder=token, expires_at=now + timedelta(seconds=15)
-    )
-    if taken:
-        async_task(sweep, token, task_name=f"sweep-{token[:8]}")
-
-
-def _renew(token: str, seconds: float) -> bool:
-    return bool(
-        SweepLease.objects.filter(name=SWEEP, holder=token).update(
-            expires_at=timezone.now() + timedelta(seconds=seconds)
-        )
-    )
-
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def thread_pool() -> ThreadPoolExecutor:
-    """One pool per worker process, kept between sweeps: a long synchronous call started by
-    one sweep goes on while the next sweep runs, and no sweep waits for it to end."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(settings.SWEEP_CONCURRENCY, thread_name_prefix="sweep")
-    return _pool
-
-
-def pollable():
-    """Jobs a sweep must come back to (a synchronous call in flight has no next poll)."""
-    return Generation.objects.filter(status__in=Generation.FOLLOWED, next_poll_at__isnull=False)
-
-
-def sweep(token: str) -> None:
-    """Follow every job in flight for up to SWEEP_SECONDS, then hand over."""
-    if not _renew(token, CLAIM_SECONDS):
-        return
-    stop_at = time.monotonic() + settings.SWEEP_SECONDS
-    in_progress: set = set()
-    while time.monotonic() < stop_at:
-        if not _renew(token, CLAIM_SECONDS):
-            log.warning("sweep %s lost its lease", token[:8])
-            break
-        free = settings.SWEEP_CONCURRENCY * 2 - len(in_progress)
-        for generation in claim_due(limit=max(free, 0)):
-            future = thread_pool().submit(follow_in_thread, generation.pk)
-            in_progress.add(future)
-            future.add_done_callback(in_progress.discard)
-        if not in_progress and not pollable().exists():
-            break
-        time.sleep(IDLE_TICK)
-    SweepLease.objects.filter(name=SWEEP, holder=token).update(expires_at=timezone.now())
-    # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
-    if pollable().exists():
-        wake_sweeper()
-
-
-def claim_due(*, limit: int) -> list[Generation]:
-    now = timezone.now()
-    due = list(
-        Generation.objects.filter(status__in=Generation.FOLLOWED, next_poll_at__lte=now)
-        .order_by("next_poll_at")
-        .values_list("pk", "next_poll_at")[:limit]
-    )
-    claimed = []
-    for pk, due_at in due:
-        if Generation.objects.filter(pk=pk, next_poll_at=due_at).update(
-            next_poll_at=now + timedelta(seconds=CLAIM_SECONDS)
-        ):
-            claimed.append(pk)
-    return list(Generation.objects.filter(pk__in=claimed).select_related("account"))
-
-
-def follow_in_thread(generation_id: int) -> None:
-    try:
-        follow(Generation.objects.select_related("account").get(pk=generation_id))
-    except Exception:
-        log.exception("following generation %s failed", generation_id)
-    finally:
-        connection.close()
-
-
 def follow(generation: Generation) -> None:
     """Read the job's status once and act on it."""
-    now = timezone.now()
-    elapsed = (now - (generation.submitted_at or generation.created_at)).total_seconds()
-    if elapsed > settings.JOB_DEADLINE_SECONDS:
-        generation.fail(Generation.FOLLOWED, ProviderError(ErrorKind.EXPIRED, f"no result after {elapsed:.0f} s"))
+    if expired(generation):
         return
-    adapter = generation.account.adapter()
+    adapter = adapter_for(generation)
+    elapsed = (timezone.now() - (generation.submitted_at or generation.created_at)).total_seconds()
     try:
-        if adapter.synchronous:
-            status = create_synchronously(generation, adapter)
-            if status is None:
-                return
-        else:
-            status = adapter.status(generation.provider_task_id)
+        status = adapter.status(generation.provider_task_id)
     except ProviderError as error:
         not_yet = error.kind == ErrorKind.NOT_FOUND and elapsed < adapter.not_found_grace
         if not (error.retryable or not_yet):
             generation.fail(Generation.FOLLOWED, error)
             return
-        delay = max(error.retry_after or 0, poll_interval(generation, elapsed) * 2)
-        # A synchronous job is RUNNING while its call is out: it goes back to SUBMITTED to be retried.
-        Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(
-            status=Status.SUBMITTED if adapter.synchronous else generation.status,
-            next_poll_at=now + timedelta(seconds=delay),
-            poll_count=generation.poll_count + 1,
-        )
-        return
-    except Exception as exc:
-        log.exception("status read of generation %s failed", generation.pk)
-        generation.fail(Generation.FOLLOWED, ProviderError(ErrorKind.INTERNAL, repr(exc)))
+        delay = max(error.retry_after or 0, backoff(generation.poll_errors + 1), poll_interval(generation, elapsed))
+        reschedule(generation, delay, poll_count=F("poll_count") + 1, poll_errors=F("poll_errors") + 1)
         return
     if status.state in (State.SUCCEEDED, State.FAILED):
         finish(generation, status)
         return
-    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(
+    reschedule(
+        generation,
+        poll_interval(generation, elapsed),
         status=Status.RUNNING if status.state == State.RUNNING else generation.status,
+        status_was=generation.status,
         progress=max(generation.progress, status.progress),
-        poll_count=generation.poll_count + 1,
-        next_poll_at=now + timedelta(seconds=poll_interval(generation, elapsed)),
+        poll_count=F("poll_count") + 1,
     )
-
-
-def create_synchronously(generation: Generation, adapter) -> ProviderStatus | None:
-    """Make a synchronous API's one call. RUNNING with no next poll marks the call as out,
-    so no other sweep makes it again; a crash mid-call is ended by the reconciler's deadline."""
-    if not generation.advance(Status.SUBMITTED, Status.RUNNING, next_poll_at=None):
-        return None
-    submitted = adapter.create(provider_request(generation))
-    if submitted.status is None:
-        raise ProviderError(ErrorKind.MALFORMED, "a synchronous API answered without a result")
-    return submitted.status
 
 
 # --- finishing --------------------------------------------------------------------
@@ -289,52 +369,57 @@ def finish(generation: Generation, status: ProviderStatus) -> None:
     """Turn a final provider status into a final job state, storing the images first."""
     if status.state == State.FAILED:
         error = status.error or ProviderError(ErrorKind.GENERATION_FAILED, "no reason given")
-        generation.fail(Generation.FOLLOWED, error)
+        if status.provider_cost:
+            Generation.objects.filter(pk=generation.pk).update(provider_cost=status.provider_cost)
+            generation.provider_cost = status.provider_cost
+        generation.fail(Generation.ACTIVE, error)
         return
     try:
         if not status.images:
             raise ProviderError(ErrorKind.MALFORMED, "the provider reported success without an image")
-        checked = [fetch_result(image) for image in status.images]
+        stored = [store_image(generation, index, fetch_result(image)) for index, image in enumerate(status.images)]
     except ProviderError as error:
-        generation.fail(Generation.FOLLOWED, error)
+        generation.fail(Generation.ACTIVE, error)
         return
-    stored = [store_image(generation, index, image) for index, image in enumerate(checked)]
     with transaction.atomic():
-        done = generation.advance(
-            Generation.FOLLOWED, Status.SUCCEEDED, progress=100, provider_cost=status.provider_cost
-        )
+        done = generation.advance(Generation.ACTIVE, Status.SUCCEEDED, progress=100, provider_cost=status.provider_cost)
         if done:
             GeneratedImage.objects.bulk_create(stored)
-    if not done:  # someone else finished it first: keep only their files
+    if not done:  # cancelled meanwhile, or someone else finished it first: keep only their files
         for image in stored:
             image.original.delete(save=False)
             image.thumbnail.delete(save=False)
 
 
-def fetch_result(result: ResultImage) -> images.CheckedImage:
-    """Download (URLs expire, so at once) and verify one result image."""
+def fetch_result(result: ResultImage) -> bytes:
+    """Download at once (result URLs expire)."""
+    if not result.url:
+        return result.data
     try:
-        data = result.data
-        if result.url:
-            data, _ = http.download(result.url)
-        return images.check(data)
-    except (http.OutboundError, images.InvalidImage) as exc:
+        return http.download(result.url)[0]
+    except http.OutboundError as exc:
         raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
 
 
-def store_image(generation: Generation, index: int, checked: images.CheckedImage) -> GeneratedImage:
+def store_image(generation: Generation, index: int, data: bytes) -> GeneratedImage:
+    """Verify the bytes with Pillow, make the thumbnail, and write both (unsaved row)."""
+    with IMAGE_SLOTS:
+        try:
+            prepared = images.prepare(data)
+        except images.InvalidImage as exc:
+            raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
     image = GeneratedImage(
         generation=generation,
         index=index,
-        width=checked.width,
-        height=checked.height,
-        bytes=len(checked.data),
-        sha256=checked.sha256,
-        mime_type=checked.mime_type,
+        width=prepared.width,
+        height=prepared.height,
+        bytes=len(data),
+        sha256=prepared.sha256,
+        mime_type=prepared.mime_type,
     )
     stem = f"{generation.uuid}-{index}"
-    image.original.save(f"{stem}.{checked.extension}", ContentFile(checked.data), save=False)
-    image.thumbnail.save(f"{stem}.webp", ContentFile(images.thumbnail(checked.data)), save=False)
+    image.original.save(f"{stem}.{prepared.extension}", ContentFile(data), save=False)
+    image.thumbnail.save(f"{stem}.webp", ContentFile(prepared.thumbnail), save=False)
     return image
 
 
@@ -342,22 +427,24 @@ def store_image(generation: Generation, index: int, checked: images.CheckedImage
 
 
 def reconcile() -> dict[str, int]:
-    """Find jobs a crash left behind and move them on. Runs on a schedule."""
+    """Find jobs a crash left behind and move them on. Runs every minute."""
     now = timezone.now()
     counts = {"resubmitted": 0, "failed": 0, "expired": 0}
-    # Queued but no submit task ran (the enqueue was lost with a dying process).
-    for generation in Generation.objects.filter(status=Status.QUEUED, created_at__lt=now - timedelta(seconds=60)):
-        async_task(submit, generation.pk, task_name=f"submit-{generation.pk}")
-        counts["resubmitted"] += 1
-    # Died between claiming and recording the provider's task id: we cannot know
-    # whether the provider has it, so the job ends rather than risk a double charge.
-    for generation in Generation.objects.filter(status=Status.SUBMITTING, created_at__lt=now - timedelta(minutes=5)):
-        counts["failed"] += generation.fail(
-            Status.SUBMITTING, ProviderError(ErrorKind.INTERNAL, "interrupted while submitting")
-        )
+    # Died between claiming and recording the provider's task id. Where the provider dedupes
+    # by our idempotency key, submitting again is safe; elsewhere the job ends and is refunded.
+    stuck = Generation.objects.filter(status=Status.SUBMITTING, created_at__lt=now - timedelta(minutes=2))
+    for generation in stuck.select_related("account"):
+        if generation.account.adapter_class.idempotent:
+            counts["resubmitted"] += Generation.objects.filter(pk=generation.pk, status=Status.SUBMITTING).update(
+                status=Status.QUEUED, claim="", next_poll_at=now
+            )
+        else:
+            counts["failed"] += generation.fail(
+                Status.SUBMITTING, ProviderError(ErrorKind.INTERNAL, "interrupted while submitting")
+            )
     deadline = now - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
-    for generation in Generation.objects.filter(status__in=Generation.FOLLOWED, submitted_at__lt=deadline):
-        counts["expired"] += generation.fail(Generation.FOLLOWED, ProviderError(ErrorKind.EXPIRED, "no result in time"))
+    for generation in Generation.objects.filter(status__in=Generation.ACTIVE, created_at__lt=deadline):
+        counts["expired"] += generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, "no result in time"))
     if pollable().exists():
         wake_sweeper()
     return counts

@@ -211,7 +211,8 @@ class Simulator:
     # --- jobs -------------------------------------------------------------------
 
     def new_job(self, protocol: str, request: Request, *, prompt: str, width: int, height: int, image_format: str,
-                callback_url: str = "", params: dict[str, Any] | None = None, job_id: str = "") -> Job:  # fmt: skip
+                callback_url: str = "", params: dict[str, Any] | None = None, job_id: str = "",
+                scheduled: bool = True) -> Job:  # fmt: skip
         job = Job(
             directives=directives(request, prompt),
             id=job_id or secrets.token_hex(12),
@@ -227,8 +228,9 @@ class Simulator:
         if (latency := job.directive("latency")) is not None:
             job.latency = float(latency)
         self.jobs[job.id] = job
-        self._schedule(job.created + job.latency * 0.2, job.id)
-        self._schedule(job.created + job.latency, job.id)
+        if scheduled:  # a synchronous protocol completes the job in its own handler
+            self._schedule(job.created + job.latency * 0.2, job.id)
+            self._schedule(job.created + job.latency, job.id)
         return job
 
     def _schedule(self, at: float, job_id: str) -> None:

@@ -59,7 +59,9 @@ def generate_content(sim: Simulator, request: Request, match: re.Match) -> Respo
         return error("400", request, f"aspectRatio {ratio} is not supported by {model}")
     if sizes is not None and size not in sizes:
         return error("400", request, f"imageSize {size} is not supported")
-    job = sim.new_job("gemini", request, prompt=text, width=0, height=0, image_format="png", params=body)
+    job = sim.new_job(
+        "gemini", request, prompt=text, width=0, height=0, image_format="png", params=body, scheduled=False
+    )
     time.sleep(job.latency)  # the call itself takes as long as the generation
     job.completed, feedback = time.time(), job.directive("block")
     if feedback is not None:
