@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -123,20 +124,23 @@ def start_worker(transactional_db, tmp_path, settings):
             **env,
         }
         log = open(tmp_path / f"worker-{len(processes)}.log", "wb")
+        # Its own process group, so that a test can kill the whole cluster at once.
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "qcluster"], cwd=ROOT, env=environment, stdout=log, stderr=log
-        )
+            [sys.executable, str(ROOT / "manage.py"), "qcluster"],
+            cwd=ROOT, env=environment, stdout=log, stderr=log, start_new_session=True,
+        )  # fmt: skip
         processes.append((process, log))
         return process
 
     yield start
     for process, _ in processes:
-        process.terminate()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
     for process, log in processes:
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
         log.close()
 
 

@@ -135,29 +135,31 @@ def test_a_second_finish_of_the_same_job_stores_nothing_more(owner, crun_account
     assert generation.images.count() == 1
 
 
-def test_the_reconciler_resubmits_idempotent_interrupted_submits_and_ends_the_others(owner, make_account):
-    long_ago = timezone.now() - timedelta(minutes=5)
+def test_a_new_sweep_resubmits_idempotent_interrupted_submits_and_ends_the_others(owner, make_account):
     crun, apiframe = make_account("crun"), make_account("apiframe")
     cut = [
         pipeline.start(owner=owner, prompt="cut", account=account, model=model)
         for account, model in ((crun, "google/nano-banana"), (apiframe, "nano-banana"))
     ]
-    Generation.objects.filter(pk__in=[g.pk for g in cut]).update(
-        status=Generation.Status.SUBMITTING, created_at=long_ago
-    )
-    too_old = pipeline.start(owner=owner, prompt="old", account=crun, model="google/nano-banana")
-    Generation.objects.filter(pk=too_old.pk).update(
-        status=Generation.Status.RUNNING, created_at=timezone.now() - timedelta(hours=1)
-    )
+    Generation.objects.filter(pk__in=[g.pk for g in cut]).update(status=Generation.Status.SUBMITTING, claim="dead")
 
-    counts = pipeline.reconcile()
+    pipeline.recover_interrupted_submits("new-sweep")
 
-    assert counts == {"resubmitted": 1, "failed": 1, "expired": 1}
-    statuses = dict(Generation.objects.values_list("account__kind", "status").filter(prompt="cut"))
+    statuses = dict(Generation.objects.values_list("account__kind", "status"))
     assert statuses == {"apiframe": "queued", "crun": "failed"}, "only a provider that dedupes is asked again"
+    assert ledger.check() == [], "the ended job was refunded"
+
+
+def test_the_reconciler_ends_jobs_past_their_deadline(owner, crun_account):
+    too_old = pipeline.start(owner=owner, prompt="old", account=crun_account, model="google/nano-banana")
+    Generation.objects.filter(pk=too_old.pk).update(
+        status=Generation.Status.RUNNING, next_poll_at=None, created_at=timezone.now() - timedelta(hours=1)
+    )
+
+    assert pipeline.reconcile() == {"expired": 1}
     too_old.refresh_from_db()
     assert (too_old.status, too_old.error_kind) == ("failed", "expired")
-    assert ledger.check() == [], "each ended job was refunded"
+    assert ledger.check() == []
 
 
 def test_slow_synchronous_calls_do_not_stall_other_jobs(worker, owner_client, make_account, simulator):

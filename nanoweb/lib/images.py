@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import io
 import warnings
@@ -73,14 +74,34 @@ class PreparedImage(CheckedImage):
 def prepare(data: bytes) -> PreparedImage:
     """Check the image and make its thumbnail from the one decode."""
     with _open(data) as image:
-        return PreparedImage(data=data, thumbnail=_thumbnail(image), **_facts(image, data))
+        facts = _facts(image, data)
+        return PreparedImage(data=data, thumbnail=_thumbnail(image), **facts)
 
 
 def _thumbnail(image: Image.Image) -> bytes:
-    small = ImageOps.exif_transpose(image)
-    small.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    """Shrinks `image` in place: a 4K decode is 50 MB, and a copy would double it."""
+    small = image
+    ImageOps.exif_transpose(small, in_place=True)
+    # reducing_gap=1: box-reduce by whole factors first, then Lanczos for the rest;
+    # ten times cheaper than Lanczos from full size, no visible difference at 512 px.
+    small.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS, reducing_gap=1.0)
     if small.mode not in ("RGB", "RGBA"):
         small = small.convert("RGBA" if "A" in small.getbands() else "RGB")
     out = io.BytesIO()
-    small.save(out, "WEBP", quality=80, method=4)
+    small.save(out, "WEBP", quality=80, method=2)  # method 4+ costs twice the CPU for a few % of bytes
     return out.getvalue()
+
+
+def limit_heap_growth() -> None:
+    """Return big image buffers to the system when they are freed (glibc only).
+
+    glibc raises its mmap threshold after large frees and gives every thread its own
+    arena, so a worker that decoded a few 4K images in parallel threads keeps hundreds of
+    MB it no longer uses. A fixed threshold and two arenas keep its RSS near what it uses.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD: allocations ≥ 1 MB are mmapped and unmapped on free
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune

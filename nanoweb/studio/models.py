@@ -186,3 +186,5 @@ class SweepLease(models.Model):
     name = models.CharField(max_length=20, primary_key=True)
     holder = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField()
+    # The rate limiter's recent requests, handed from one sweep to the next.
+    limiter_state = models.JSONField(default=dict, blank=True)

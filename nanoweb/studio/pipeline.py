@@ -95,8 +95,10 @@ def wake(generation: Generation) -> None:
 
 def wake_sweeper() -> None:
     """Start a sweep unless one holds the lease. Safe to call from anywhere, often."""
-    token = uuid.uuid4().hex
     now = timezone.now()
+    if SweepLease.objects.filter(name=SWEEP, expires_at__gt=now).exists():
+        return  # a sweep is at work; it sees new due jobs on its next tick
+    token = uuid.uuid4().hex
     SweepLease.objects.get_or_create(name=SWEEP, defaults={"expires_at": now})
     # The longer first lease covers the time until the task starts; the sweep then renews it.
     taken = SweepLease.objects.filter(name=SWEEP, expires_at__lte=now).update(
@@ -134,6 +136,9 @@ def sweep(token: str) -> None:
     """Work on every due job for up to SWEEP_SECONDS, then hand over."""
     if not _renew(token):
         return
+    lease = SweepLease.objects.get(name=SWEEP)
+    limiter.restore(lease.limiter_state)
+    recover_interrupted_submits(token)
     stop_at = time.monotonic() + settings.SWEEP_SECONDS
     running: set[Future] = set()  # futures the hand-over waits for
     calls: set[Future] = set()  # synchronous provider calls: minutes long, not waited for
@@ -156,10 +161,27 @@ def sweep(token: str) -> None:
             )
     # Finish what this sweep claimed before the lease goes to a successor.
     wait(running, timeout=settings.OUTBOUND_TIMEOUT + 10)
-    SweepLease.objects.filter(name=SWEEP, holder=token).update(expires_at=timezone.now())
+    SweepLease.objects.filter(name=SWEEP, holder=token).update(
+        expires_at=timezone.now(), limiter_state=limiter.snapshot()
+    )
     # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
     if pollable().exists():
         wake_sweeper()
+
+
+def recover_interrupted_submits(token: str) -> None:
+    """A job left SUBMITTING under another sweep's claim was cut off by a crash: a sweep
+    hands over only after its claimed work is done. Where the provider dedupes by our
+    idempotency key it is submitted again; elsewhere we cannot know whether the provider
+    started it, so it ends and is refunded rather than risk paying twice."""
+    cut = Generation.objects.filter(status=Status.SUBMITTING).exclude(claim=token).select_related("account")
+    for generation in cut:
+        if generation.account.adapter_class.idempotent:
+            Generation.objects.filter(pk=generation.pk, status=Status.SUBMITTING).update(
+                status=Status.QUEUED, claim="", next_poll_at=timezone.now()
+            )
+        else:
+            generation.fail(Status.SUBMITTING, ProviderError(ErrorKind.INTERNAL, "interrupted while submitting"))
 
 
 def claim_due(token: str, *, limit: int) -> list[Generation]:
@@ -225,7 +247,7 @@ def provider_request(generation: Generation) -> GenerationRequest:
 
 def adapter_for(generation: Generation) -> Adapter:
     adapter = generation.account.adapter()
-    adapter.before_request = lambda: limiter.acquire(generation.account_id, generation.account.rate_limit)
+    adapter.before_request = lambda: limiter.acquire(str(generation.account_id), generation.account.rate_limit)
     return adapter
 
 
@@ -427,24 +449,25 @@ def store_image(generation: Generation, index: int, data: bytes) -> GeneratedIma
 
 
 def reconcile() -> dict[str, int]:
-    """Find jobs a crash left behind and move them on. Runs every minute."""
-    now = timezone.now()
-    counts = {"resubmitted": 0, "failed": 0, "expired": 0}
-    # Died between claiming and recording the provider's task id. Where the provider dedupes
-    # by our idempotency key, submitting again is safe; elsewhere the job ends and is refunded.
-    stuck = Generation.objects.filter(status=Status.SUBMITTING, created_at__lt=now - timedelta(minutes=2))
-    for generation in stuck.select_related("account"):
-        if generation.account.adapter_class.idempotent:
-            counts["resubmitted"] += Generation.objects.filter(pk=generation.pk, status=Status.SUBMITTING).update(
-                status=Status.QUEUED, claim="", next_poll_at=now
-            )
-        else:
-            counts["failed"] += generation.fail(
-                Status.SUBMITTING, ProviderError(ErrorKind.INTERNAL, "interrupted while submitting")
-            )
-    deadline = now - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
-    for generation in Generation.objects.filter(status__in=Generation.ACTIVE, created_at__lt=deadline):
-        counts["expired"] += generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, "no result in time"))
-    if pollable().exists():
+    """The safety net, every minute: end jobs past their deadline (a synchronous call lost
+    with its process ends here), and make sure a sweep runs while anything is due."""
+    deadline = timezone.now() - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
+    expired = sum(
+        generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, "no result in time"))
+        for generation in Generation.objects.filter(status__in=Generation.ACTIVE, created_at__lt=deadline)
+    )
+    if pollable().exists() or Generation.objects.filter(status=Status.SUBMITTING).exists():
         wake_sweeper()
-    return counts
+    return {"expired": expired}
+
+
+def wake_when_lease_lapses() -> None:
+    """For a starting worker: once a dead sweep's lease has lapsed, start a new one."""
+    for _ in range(3):
+        lease = SweepLease.objects.filter(name=SWEEP).first()
+        if lease is None or lease.expires_at <= timezone.now():
+            break
+        time.sleep(min(LEASE_SECONDS, (lease.expires_at - timezone.now()).total_seconds()) + 0.1)
+    if pollable().exists() or Generation.objects.filter(status=Status.SUBMITTING).exists():
+        wake_sweeper()
+    connection.close()

@@ -28,7 +28,7 @@ import re
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -143,6 +143,8 @@ class Simulator:
         for protocol in protocols.ALL:
             protocol.register(self)
         self.route("GET", r"/files/(?P<token>[\w-]+)\.(?P<ext>\w+)", Simulator.serve_file)
+        self.route("GET", r"/_sim/stats", Simulator.stats)
+        self.per_second: Counter[tuple[int, str]] = Counter()  # (second, protocol) → API requests
 
     # --- wiring -----------------------------------------------------------------
 
@@ -151,6 +153,9 @@ class Simulator:
 
     def dispatch(self, request: Request) -> Response:
         self.requests.append(request)
+        protocol = request.path.split("/")[1]
+        if protocol not in ("files", "_sim"):
+            self.per_second[(int(time.time()), protocol)] += 1
         allowed = False
         for method, pattern, handler in self.routes:
             match = pattern.match(request.path)
@@ -286,6 +291,14 @@ class Simulator:
         if variant != "404":
             self.files[token] = (data, mime, time.time() + self.url_ttl)
         return f"{self.base_url}/files/{token}.{ext}"
+
+    def stats(self, request: Request, match: re.Match) -> Response:
+        """For benchmarks: when each job completed, and the busiest second per protocol."""
+        busiest: dict[str, int] = {}
+        for (_, protocol), count in list(self.per_second.items()):
+            busiest[protocol] = max(busiest.get(protocol, 0), count)
+        completed = {job.id: job.completed for job in list(self.jobs.values()) if job.completed}
+        return json_response(200, {"completed": completed, "max_requests_per_second": busiest})
 
     def serve_file(self, request: Request, match: re.Match) -> Response:
         entry = self.files.get(match["token"])
