@@ -134,8 +134,7 @@ def start_worker(transactional_db, tmp_path, settings):
 
     yield start
     for process, _ in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()  # the cluster's parent stops its workers; they must not get it directly
     for process, log in processes:
         try:
             process.wait(timeout=10)
