@@ -149,6 +149,8 @@ class Adapter:
     not_found_grace: ClassVar[float] = 0.0
     # The provider dedupes creates by our idempotency key, so an uncertain create may be retried.
     idempotent: ClassVar[bool] = False
+    # Reference images go in the request itself; otherwise the provider fetches them by URL.
+    inline_references: ClassVar[bool] = False
     # Seconds between status reads; the pipeline starts at the first and backs off.
     poll_interval: ClassVar[tuple[float, float]] = (1.0, 3.0)
     # When the provider calls back, polling is only the safety net for a lost callback.

@@ -47,6 +47,7 @@ class GeminiAdapter(Adapter):
     label = "Google Gemini API"
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
     synchronous = True
+    inline_references = True
     # Output is PNG only: no format choice. The 3.1 id is a preview; the model list is the one place to change it.
     models = (
         ModelSpec(

@@ -1,13 +1,45 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
 from nanoweb.credits import prices
+from nanoweb.lib import images
 from nanoweb.providers.base import ModelSpec
 from nanoweb.providers.models import ProviderAccount
+from nanoweb.studio.models import GeneratedImage
 
 MAX_PROMPT = 20_000
 NOT_OFFERED = "%(value)s is not offered by this model."
+
+
+class MultipleImageInput(forms.FileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Several uploaded images, each checked by its content (Pillow), size and pixel count."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault(
+            "widget", MultipleImageInput(attrs={"multiple": True, "accept": "image/png,image/jpeg,image/webp"})
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None) -> list[images.CheckedImage]:
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        checked = []
+        for upload in files:
+            if upload.size > settings.MAX_UPLOAD_BYTES:
+                raise forms.ValidationError(
+                    f"{upload.name} is too large ({upload.size // 1024 // 1024} MB); "
+                    f"the limit is {settings.MAX_UPLOAD_BYTES // 1024 // 1024} MB."
+                )
+            try:
+                checked.append(images.check(upload.read()))
+            except images.InvalidImage as exc:
+                raise forms.ValidationError(f"{upload.name}: {exc}. Use a PNG, JPEG or WebP image.") from exc
+        return checked
 
 
 class GenerationForm(forms.Form):
@@ -33,10 +65,20 @@ class GenerationForm(forms.Form):
     resolution = forms.ChoiceField(required=False, error_messages={"invalid_choice": NOT_OFFERED})
     output_format = forms.ChoiceField(required=False, label="Format", error_messages={"invalid_choice": NOT_OFFERED})
     google_search = forms.BooleanField(required=False, label="Ground with Google Search")
+    reference_files = MultipleImageField(label="Reference images", required=False)
+    reference_results = forms.ModelMultipleChoiceField(
+        queryset=GeneratedImage.objects.none(), required=False, widget=forms.MultipleHiddenInput,
+        error_messages={"invalid_choice": "A chosen earlier result is not available."},
+    )  # fmt: skip
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        if user is not None:
+            visible = GeneratedImage.objects.select_related("generation")
+            self.fields["reference_results"].queryset = (
+                visible if user.is_staff else visible.filter(generation__owner=user)
+            )
         self.spec = self._chosen_spec()
         spec = self.spec
         self.fields["model"].choices = [(m.id, m.label) for m in self._adapter_models()]
@@ -100,11 +142,36 @@ class GenerationForm(forms.Form):
         }
         return [self[name] for name, shown in offered.items() if not shown and self[name].errors]
 
+    @property
+    def references_need_public_url(self) -> bool:
+        """This provider fetches references by URL, and there is no public address to give it."""
+        account = self._chosen_account()
+        return bool(account) and not account.adapter_class.inline_references and not settings.PUBLIC_BASE_URL
+
+    def picked_results(self) -> list[GeneratedImage]:
+        """Earlier results chosen as references (for showing them in the form)."""
+        field = self["reference_results"]
+        ids = [v for v in (field.value() or []) if str(v).isdigit()]
+        return list(self.fields["reference_results"].queryset.filter(pk__in=ids))
+
     def clean(self):
         cleaned = super().clean()
         spec = self.spec
         if spec is None:
             return cleaned
+        count = len(cleaned.get("reference_files") or []) + len(cleaned.get("reference_results") or [])
+        if count and not spec.max_references:
+            self.add_error("reference_files", "This model does not take reference images.")
+        elif count > spec.max_references:
+            self.add_error(
+                "reference_files", f"This model takes at most {spec.max_references} reference images; you gave {count}."
+            )
+        elif count and self.references_need_public_url:
+            self.add_error(
+                "reference_files",
+                "This provider fetches reference images from a public address, and none is set: "
+                "ask an admin to set PUBLIC_BASE_URL, or use the Gemini API, which takes them inline.",
+            )
         if not spec.google_search and cleaned.get("google_search"):
             self.add_error("google_search", "This model cannot ground with Google Search.")
         # Fields a model does not have stay empty, whatever a tampered form sent.

@@ -47,6 +47,7 @@ class Generation(models.Model):
     output_format = models.CharField(max_length=10, blank=True)
     google_search = models.BooleanField(default=False)
     price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    references = models.ManyToManyField("ReferenceImage", through="GenerationReference", blank=True)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
@@ -178,6 +179,50 @@ class GeneratedImage(models.Model):
     @property
     def download_name(self) -> str:
         return f"nanoweb-{self.generation_id}-{self.index}.{self.extension}"
+
+
+def reference_path(reference: ReferenceImage, filename: str) -> str:
+    return f"references/{timezone.now():%Y/%m}/{filename}"
+
+
+class ReferenceImage(models.Model):
+    """An image a job is made from: an upload (its own file) or an earlier result (that
+    result's file, not a copy)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    file = models.FileField(upload_to=reference_path, max_length=200, blank=True)
+    result = models.ForeignKey(GeneratedImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    mime_type = models.CharField(max_length=40)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(file="") & Q(result__isnull=False)) | (~Q(file="") & Q(result__isnull=True)),
+                name="reference_is_an_upload_or_a_result",
+            )
+        ]
+
+    def open(self):
+        return (self.result.original if self.result else self.file).open("rb")
+
+    def read(self) -> bytes:
+        with self.open() as handle:
+            return handle.read()
+
+
+class GenerationReference(models.Model):
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="reference_links")
+    reference = models.ForeignKey(ReferenceImage, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["generation", "position"], name="one_reference_per_position")]
 
 
 class SweepLease(models.Model):

@@ -23,6 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F
 from django.urls import reverse
@@ -41,6 +42,7 @@ from nanoweb.providers.base import (
     ResultImage,
     State,
 )
+from nanoweb.studio import references
 from nanoweb.studio.models import GeneratedImage, Generation, SweepLease
 
 log = logging.getLogger(__name__)
@@ -55,24 +57,34 @@ limiter = RateLimiter()
 # --- starting, cancelling, waking ------------------------------------------------
 
 
-def start(*, owner, prompt: str, account, model: str, **options) -> Generation:
-    """Create the job, hold its price, and have the sweep submit it: all of it, or nothing.
-
-    Raises OverBudget (nothing is stored) when the owner or the team cannot afford it.
-    """
+def start(
+    *, owner, prompt: str, account, model: str, reference_files=(), reference_results=(), **options
+) -> Generation:
+    """Create the job, hold its price, store its references, and have the sweep submit it:
+    all of it, or nothing. Raises OverBudget (nothing is stored) when the owner or the team
+    cannot afford it."""
     price = prices.price_for(account, model, options.get("resolution", ""))
-    with transaction.atomic():
-        generation = Generation.objects.create(
-            owner=owner,
-            prompt=prompt,
-            account=account,
-            model=model,
-            price=price,
-            next_poll_at=timezone.now(),
-            **options,
-        )
-        ledger.reserve(user=owner, generation=generation, amount=price)
-        transaction.on_commit(wake_sweeper)
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            generation = Generation.objects.create(
+                owner=owner,
+                prompt=prompt,
+                account=account,
+                model=model,
+                price=price,
+                next_poll_at=timezone.now(),
+                **options,
+            )
+            ledger.reserve(user=owner, generation=generation, amount=price)
+            references.attach(
+                generation, uploads=list(reference_files), results=list(reference_results), written=written
+            )
+            transaction.on_commit(wake_sweeper)
+    except BaseException:
+        for name in written:  # the rows went with the transaction; their files go too
+            default_storage.delete(name)
+        raise
     return generation
 
 
@@ -233,6 +245,8 @@ def provider_request(generation: Generation) -> GenerationRequest:
     if uses_callbacks(generation):
         path = reverse("provider_callback", args=[generation.callback_token])
         callback_url = settings.PUBLIC_BASE_URL + path
+    refs = references.ordered(generation)
+    inline = generation.account.adapter_class.inline_references
     return GenerationRequest(
         prompt=generation.prompt,
         model=generation.model,
@@ -240,6 +254,8 @@ def provider_request(generation: Generation) -> GenerationRequest:
         resolution=generation.resolution,
         output_format=generation.output_format,
         google_search=generation.google_search,
+        reference_urls=() if inline else tuple(references.signed_url(ref) for ref in refs),
+        reference_images=tuple((ref.read(), ref.mime_type) for ref in refs) if inline else (),
         callback_url=callback_url,
         idempotency_key=str(generation.uuid),
     )

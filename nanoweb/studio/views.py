@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from nanoweb.credits import ledger
-from nanoweb.studio import health, pipeline
+from nanoweb.studio import health, pipeline, references
 from nanoweb.studio.forms import GenerationForm
 from nanoweb.studio.models import GeneratedImage, Generation
 
@@ -53,14 +53,17 @@ def form_context(request: HttpRequest, form: GenerationForm, **extra) -> dict:
 
 @require_GET
 def studio(request: HttpRequest) -> HttpResponse:
-    form = GenerationForm(initial=last_choices(request))
+    initial = last_choices(request)
+    if "edit" in request.GET:  # "Edit this image": start with that result as the reference
+        initial["reference_results"] = request.GET.getlist("edit")
+    form = GenerationForm(initial=initial, user=request.user)
     return render(request, "studio/studio.html", form_context(request, form, jobs=recent_jobs(request)))
 
 
 @require_GET
 def form_options(request: HttpRequest) -> HttpResponse:
     """Re-render the option fields, and the cost, for what is chosen in the form."""
-    form = GenerationForm(initial=request.GET.dict())
+    form = GenerationForm(initial=request.GET.dict(), user=request.user)
     return render(request, "studio/studio.html#options", form_context(request, form))
 
 
@@ -74,7 +77,7 @@ def invalid(request: HttpRequest, form: GenerationForm) -> HttpResponse:
 
 @require_POST
 def generate(request: HttpRequest) -> HttpResponse:
-    form = GenerationForm(request.POST)
+    form = GenerationForm(request.POST, request.FILES, user=request.user)
     if not form.is_valid():
         return invalid(request, form)
     try:
@@ -110,7 +113,28 @@ def generation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     generation = visible_generation(request, pk)
-    return render(request, "studio/detail.html", {"job": generation, "images": generation.images.all()})
+    context = {"job": generation, "images": generation.images.all(), "references": references.ordered(generation)}
+    return render(request, "studio/detail.html", context)
+
+
+@require_GET
+def generation_reference(request: HttpRequest, pk: int, position: int) -> FileResponse:
+    """A job's reference image, for whoever may see the job."""
+    generation = visible_generation(request, pk)
+    link = get_object_or_404(generation.reference_links.select_related("reference__result"), position=position)
+    response = FileResponse(link.reference.open(), content_type=link.reference.mime_type)
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    return response
+
+
+@login_not_required
+@require_GET
+def reference_link(request: HttpRequest, token: str) -> FileResponse:
+    """What providers fetch: a reference image behind a signed link that expires."""
+    reference = references.from_token(token)
+    if reference is None:
+        raise Http404("This link is not valid or has expired.")
+    return FileResponse(reference.open(), content_type=reference.mime_type)
 
 
 @require_GET

@@ -6,3 +6,42 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   form.requestSubmit();
 });
+
+// Reference images: drop or paste image files onto the studio form to add them to its file input.
+function addReferenceFiles(files) {
+  const input = document.querySelector("#generate-form input[type=file]");
+  if (!input || !files.length) return;
+  const all = new DataTransfer();
+  for (const file of input.files) all.items.add(file);
+  for (const file of files) if (file.type.startsWith("image/")) all.items.add(file);
+  input.files = all.files;
+}
+document.addEventListener("dragover", (event) => {
+  const box = event.target.closest && event.target.closest("#generate-form");
+  if (!box) return;
+  event.preventDefault();
+  document.getElementById("references")?.classList.add("dragging");
+});
+document.addEventListener("dragleave", () => document.getElementById("references")?.classList.remove("dragging"));
+document.addEventListener("drop", (event) => {
+  if (!(event.target.closest && event.target.closest("#generate-form"))) return;
+  event.preventDefault();
+  document.getElementById("references")?.classList.remove("dragging");
+  addReferenceFiles(event.dataTransfer.files);
+});
+document.addEventListener("paste", (event) => {
+  if (!document.getElementById("generate-form")) return;
+  const files = [...(event.clipboardData?.files || [])];
+  if (files.length) addReferenceFiles(files);
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("[data-remove-reference]");
+  if (button) button.closest("li").remove();
+});
+// After a job is created, the uploaded files are the job's: empty the input for the next one.
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.elt.id === "generate-form" && event.detail.xhr.status === 201) {
+    const input = event.detail.elt.querySelector("input[type=file]");
+    if (input) input.value = "";
+  }
+});

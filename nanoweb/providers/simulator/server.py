@@ -20,6 +20,7 @@ CODE is the protocol's own spelling: an HTTP status, crun's envelope code, nanop
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import json
@@ -370,6 +371,18 @@ def _prompt_of(request: Request) -> str:
     else:
         prompt = body.get("prompt")
     return prompt if isinstance(prompt, str) else ""
+
+
+def fetch_references(urls: list[str]) -> tuple[list[str], str]:
+    """Download reference images as a vendor would: their SHA-256s, or why one failed."""
+    digests = []
+    for url in urls:
+        try:
+            with urlopen(UrlRequest(url, headers={"User-Agent": "simulator"}), timeout=10) as answer:
+                digests.append(hashlib.sha256(answer.read()).hexdigest())
+        except Exception as exc:
+            return digests, f"could not download reference image {url[:120]}: {exc}"
+    return digests, ""
 
 
 def without_missing(job: Job, payload: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from nanoweb.providers.simulator.server import (
     Request,
     Response,
     Simulator,
+    fetch_references,
     injected_fault,
     json_response,
     size_for,
@@ -55,11 +56,14 @@ def generate(sim: Simulator, request: Request, match: re.Match) -> Response:
         return error("400", request, "unsupported resolution or output_format")
     if "image_input" in params and not isinstance(params["image_input"], str):
         return error("400", request, "image_input must be one URL")
+    references, failure = fetch_references([params["image_input"]] if "image_input" in params else [])
+    if failure:
+        return error("400", request, failure)
     width, height = size_for("1:1", resolution)
     job = sim.new_job(
         "apiframe", request, prompt=body["prompt"], width=width, height=height, image_format=output_format,
         callback_url=body.get("webhookUrl") or body.get("webhook_url") or "",
-        params={**body, "api_key": request.api_key, "cost": COST[resolution]},
+        params={**body, "api_key": request.api_key, "cost": COST[resolution], "reference_sha256": references},
     )  # fmt: skip
     if idempotency_key:
         sim.idempotency[f"{request.api_key}:{idempotency_key}"] = job

@@ -11,6 +11,7 @@ from nanoweb.providers.simulator.server import (
     Request,
     Response,
     Simulator,
+    fetch_references,
     injected_fault,
     json_response,
     size_for,
@@ -76,12 +77,15 @@ def create_task(sim: Simulator, request: Request, match: re.Match) -> Response:
     urls = task_input.get("img_urls", [])
     if not isinstance(urls, list) or len(urls) > 14 or not all(isinstance(u, str) for u in urls):
         return envelope(422, "input.img_urls must be a list of at most 14 URLs")
+    references, failure = fetch_references(urls)
+    if failure:
+        return envelope(422, failure)
     resolution = resolution if resolutions else "1K"
     width, height = size_for("1:1" if ratio == "auto" else ratio, resolution)
     job = sim.new_job(
         "crun", request, prompt=prompt, width=width, height=height,
         image_format=output_format if formats else "png", callback_url=body.get("callback_url", ""),
-        params={**body, "credits": CREDITS[resolution]},
+        params={**body, "credits": CREDITS[resolution], "reference_sha256": references},
     )  # fmt: skip
     return envelope(200, "success", {"task_id": job.id})
 
@@ -94,7 +98,7 @@ def task_data(job: Job) -> dict[str, Any]:
     elif job.state == "failed":
         result = {"code": 501, "message": job.error}
     done = job.state in ("succeeded", "failed")
-    param = {k: v for k, v in job.params.items() if k != "credits"}
+    param = {k: v for k, v in job.params.items() if k not in ("credits", "reference_sha256")}
     return without_missing(job, {
         "task_id": job.id,
         "status": status,

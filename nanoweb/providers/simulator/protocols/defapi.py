@@ -12,6 +12,7 @@ from nanoweb.providers.simulator.server import (
     Request,
     Response,
     Simulator,
+    fetch_references,
     injected_fault,
     json_response,
     without_missing,
@@ -46,9 +47,12 @@ def generate(sim: Simulator, request: Request, match: re.Match) -> Response:
     images = body.get("images") or []
     if not isinstance(images, list) or len(images) > 4:
         return error("400", request, "images: at most 4 reference URLs")
+    references, failure = fetch_references(images)
+    if failure:
+        return error("400", request, failure)
     job = sim.new_job(
         "defapi", request, prompt=body["prompt"], width=1024, height=1024, image_format="png",
-        callback_url=body.get("callback_url", ""), params=body, job_id="ta" + uuid.uuid4().hex[2:],
+        callback_url=body.get("callback_url", ""), params={**body, "reference_sha256": references}, job_id="ta" + uuid.uuid4().hex[2:],
     )  # fmt: skip
     return json_response(200, {"code": 0, "message": "ok", "data": {"task_id": job.id}})
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 import time
 
@@ -45,11 +46,12 @@ def generate_content(sim: Simulator, request: Request, match: re.Match) -> Respo
     text = " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
     if not text.strip():
         return error("400", request, "contents must contain a text part")
+    references = []
     for part in parts:
         inline = part.get("inline_data") or part.get("inlineData") if isinstance(part, dict) else None
         if inline is not None:
             try:
-                base64.b64decode(inline["data"], validate=True)
+                references.append(hashlib.sha256(base64.b64decode(inline["data"], validate=True)).hexdigest())
             except (KeyError, TypeError, ValueError):
                 return error("400", request, "inline_data.data must be base64")
     ratios, sizes = MODELS[model]
@@ -60,8 +62,9 @@ def generate_content(sim: Simulator, request: Request, match: re.Match) -> Respo
     if sizes is not None and size not in sizes:
         return error("400", request, f"imageSize {size} is not supported")
     job = sim.new_job(
-        "gemini", request, prompt=text, width=0, height=0, image_format="png", params=body, scheduled=False
-    )
+        "gemini", request, prompt=text, width=0, height=0, image_format="png",
+        params={**body, "reference_sha256": references}, scheduled=False,
+    )  # fmt: skip
     time.sleep(job.latency)  # the call itself takes as long as the generation
     job.completed, feedback = time.time(), job.directive("block")
     if feedback is not None:

@@ -10,6 +10,7 @@ from nanoweb.providers.simulator.server import (
     Request,
     Response,
     Simulator,
+    fetch_references,
     injected_fault,
     json_response,
     size_for,
@@ -67,8 +68,12 @@ def generate(sim: Simulator, request: Request, match: re.Match) -> Response:
         return error("MISSING_INPUT_IMAGE", request)
     if len(urls) > 14:
         return error("TOO_MANY_IMAGES", request)
+    references, failure = fetch_references(urls)
+    if failure:
+        return json_response(400, {"success": False, "errorCode": "INVALID_INPUT_IMAGE", "error": failure})
     width, height = size_for(ratio, quality)
-    job = sim.new_job("nanophoto", request, prompt=prompt, width=width, height=height, image_format="png", params=body)
+    job = sim.new_job("nanophoto", request, prompt=prompt, width=width, height=height, image_format="png",
+                      params={**body, "reference_sha256": references})  # fmt: skip
     job.params["owner"] = request.api_key
     return json_response(
         200, {"success": True, "generationId": job.id, "taskId": "task-" + secrets.token_hex(4), "status": "pending"}

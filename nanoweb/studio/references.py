@@ -1,0 +1,59 @@
+"""Reference images: storing uploads, and the signed, expiring links providers fetch them by."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.urls import reverse
+
+from nanoweb.lib import images
+from nanoweb.studio.models import GeneratedImage, Generation, GenerationReference, ReferenceImage
+
+SALT = "nanoweb.reference-link"
+
+
+def attach(
+    generation: Generation, *, uploads: list[images.CheckedImage], results: list[GeneratedImage], written: list[str]
+) -> None:
+    """Record the job's references in order: picked results first, then uploads. Call inside
+    the job's transaction; each file written is named in `written`, for the caller to remove
+    should the transaction roll back."""
+    position = 0
+    for result in results:
+        reference = ReferenceImage.objects.create(
+            owner=generation.owner, result=result, mime_type=result.mime_type, width=result.width,
+            height=result.height, bytes=result.bytes, sha256=result.sha256,
+        )  # fmt: skip
+        GenerationReference.objects.create(generation=generation, reference=reference, position=position)
+        position += 1
+    for upload in uploads:
+        reference = ReferenceImage(
+            owner=generation.owner, mime_type=upload.mime_type, width=upload.width, height=upload.height,
+            bytes=len(upload.data), sha256=upload.sha256,
+        )  # fmt: skip
+        reference.file.save(f"{generation.uuid}-{position}.{upload.extension}", ContentFile(upload.data), save=False)
+        written.append(reference.file.name)
+        reference.save()
+        GenerationReference.objects.create(generation=generation, reference=reference, position=position)
+        position += 1
+
+
+def ordered(generation: Generation) -> list[ReferenceImage]:
+    links = generation.reference_links.select_related("reference__result").order_by("position")
+    return [link.reference for link in links]
+
+
+def signed_url(reference: ReferenceImage) -> str:
+    """A link a provider can fetch without signing in, valid for REFERENCE_LINK_SECONDS."""
+    token = signing.TimestampSigner(salt=SALT).sign(str(reference.pk))
+    return settings.PUBLIC_BASE_URL + reverse("reference_link", args=[token])
+
+
+def from_token(token: str) -> ReferenceImage | None:
+    """The reference a link names, or None if the link is forged or has expired."""
+    try:
+        pk = signing.TimestampSigner(salt=SALT).unsign(token, max_age=settings.REFERENCE_LINK_SECONDS)
+    except signing.BadSignature:  # includes SignatureExpired
+        return None
+    return ReferenceImage.objects.select_related("result").filter(pk=pk).first()
