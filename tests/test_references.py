@@ -120,11 +120,11 @@ def test_gemini_gets_the_references_inline(owner_client, owner, make_account, si
 
     first, second = png(color="red"), png(color="blue")
     post(owner_client, make_account("gemini"), "gemini-3.1-flash-image-preview",
-         [upload("a.png", first), upload("b.png", second)], resolution="1K")  # fmt: skip
+         [upload("a.png", first), upload("b.png", second)], resolution="1K", prompt="inline pair")  # fmt: skip
     job = run_to_end(Generation.objects.get())
 
     assert job.status == "succeeded", job.error_detail
-    sent = next(j for j in simulator.jobs.values() if j.protocol == "gemini" and j.prompt == "make it blue")
+    sent = next(j for j in simulator.jobs.values() if j.protocol == "gemini" and j.prompt == "inline pair")
     assert sent.params["reference_sha256"] == [hashlib.sha256(first).hexdigest(), hashlib.sha256(second).hexdigest()]
 
 
