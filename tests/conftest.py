@@ -85,6 +85,13 @@ def staff(db, django_user_model):
 
 
 @pytest.fixture
+def admin_client(client, django_user_model):
+    """A superuser's client (the Django admin needs model permissions, not only is_staff)."""
+    client.force_login(django_user_model.objects.create_superuser("root", password="x-long-password-1"))
+    return client
+
+
+@pytest.fixture
 def owner_client(client, owner):
     client.force_login(owner)
     return client

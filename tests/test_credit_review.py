@@ -154,16 +154,10 @@ def test_the_studio_shows_the_live_cost_and_what_is_left(owner_client, owner, cr
     assert "This image: <strong>0.151 USD</strong>" in options.text
 
 
-@pytest.fixture
-def admin_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("root", password="x-long-password-1"))
-    return client
-
-
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"kind": "grant", "amount": "5", "reason": ""}, "This field is required."),
+        ({"kind": "grant", "amount": "5", "reason": ""}, "Say why the credit is given or corrected."),
         ({"kind": "grant", "amount": "-5", "reason": "oops"}, "A grant must be positive"),
         ({"kind": "adjustment", "amount": "0", "reason": "nothing"}, "An amount of zero changes nothing."),
         ({"kind": "settle", "amount": "5", "reason": "forged charge"}, "Select a valid choice."),

@@ -7,6 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import transaction
 from django.urls import reverse
@@ -104,7 +105,7 @@ def test_grants_raise_what_is_left_in_the_period(owner, staff, crun_account):
     ledger.grant(user=owner, amount=Decimal("1"), reason="launch week", by=staff)
     assert start(owner, crun_account).price == Decimal("0.067")
     assert ledger.standing(owner).left == Decimal("0.933")
-    with pytest.raises(ValueError, match="reason"):
+    with pytest.raises(ValidationError, match="Say why"):
         ledger.grant(user=owner, amount=Decimal("1"), reason="  ", by=staff)
 
 

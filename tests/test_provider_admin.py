@@ -11,11 +11,9 @@ from django.urls import reverse
 from nanoweb.studio.models import Generation
 
 
-@pytest.fixture
-def admin_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("root", password="x-long-password-1"))
-    cache.clear()
-    return client
+@pytest.fixture(autouse=True)
+def _fresh_balances():
+    cache.clear()  # balances are cached briefly
 
 
 def test_the_account_list_shows_balance_completion_mode_and_recent_failures(

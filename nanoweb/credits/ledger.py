@@ -149,11 +149,11 @@ def close_job(generation, *, succeeded: bool) -> None:
 
 
 def grant(*, user, amount: Decimal, reason: str, by) -> LedgerEntry:
-    if amount <= 0:
-        raise ValueError("a grant must be positive")
-    if not reason.strip():
-        raise ValueError("a grant needs a reason")
-    return LedgerEntry.objects.create(user=user, kind=Kind.GRANT, amount=amount, reason=reason.strip(), created_by=by)
+    """Give a person extra credit for the current period (raises ValidationError if unfit)."""
+    entry = LedgerEntry(user=user, kind=Kind.GRANT, amount=amount, reason=reason.strip(), created_by=by)
+    entry.full_clean()
+    entry.save()
+    return entry
 
 
 def check() -> list[str]:

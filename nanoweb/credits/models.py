@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -103,6 +104,22 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount} ({self.user})"
+
+    def clean(self) -> None:
+        """The rules for lines staff write (the pipeline's own lines follow from prices)."""
+        if self.kind in (self.Kind.GRANT, self.Kind.ADJUSTMENT):
+            errors = {}
+            if not self.reason.strip():
+                errors["reason"] = "Say why the credit is given or corrected."
+            if self.amount is not None:
+                if self.kind == self.Kind.GRANT and self.amount <= 0:
+                    errors["amount"] = "A grant must be positive; use an adjustment to take credit away."
+                elif self.amount == 0:
+                    errors["amount"] = "An amount of zero changes nothing."
+                elif abs(self.amount) > MAX_BUDGET:
+                    errors["amount"] = "That amount is not plausible."
+            if errors:
+                raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
         if self.pk:

@@ -25,14 +25,3 @@ def list_price(account: ProviderAccount, model: str, resolution: str) -> Decimal
 def price_for(account: ProviderAccount, model: str, resolution: str) -> Decimal:
     row = Price.objects.filter(account=account, model=model, resolution=resolution).first()
     return row.amount if row else list_price(account, model, resolution)
-
-
-def price_table(account: ProviderAccount) -> list[tuple[str, str, Decimal, bool]]:
-    """Every option the account offers with its price, and whether staff set it."""
-    set_by_staff = {(p.model, p.resolution): p.amount for p in account.prices.all()}
-    rows = []
-    for spec in account.adapter_class.models:
-        for resolution in spec.resolutions or ("",):
-            key = (spec.id, resolution)
-            rows.append((spec.id, resolution, set_by_staff.get(key, list_price(account, *key)), key in set_by_staff))
-    return rows
