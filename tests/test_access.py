@@ -43,10 +43,16 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, job):
     assert Generation.objects.count() == 1
 
 
-@pytest.mark.parametrize("user_fixture, allowed", [("owner", True), ("staff", True), ("teammate", False)])
-def test_a_job_is_visible_to_its_owner_and_staff_only(client, job, request, user_fixture, allowed):
+@pytest.mark.parametrize(
+    "private, user_fixture, allowed",
+    [(True, "owner", True), (True, "staff", True), (True, "teammate", False), (False, "teammate", True)],
+)
+def test_private_jobs_are_for_their_owner_and_staff_and_shared_ones_for_the_team(
+    client, job, request, private, user_fixture, allowed
+):
+    Generation.objects.filter(pk=job.pk).update(private=private)
     client.force_login(request.getfixturevalue(user_fixture))
-    for url in pages(job)[1:5]:
+    for url in pages(job)[1:5]:  # detail, card, original file, thumbnail
         assert client.get(url).status_code in ((200, 286) if allowed else (404,)), url
 
 

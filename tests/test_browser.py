@@ -88,3 +88,37 @@ def test_a_bad_prompt_is_explained_next_to_the_field(page, live_server, owner, c
     error.wait_for()
     assert "Write a prompt" in error.inner_text()
     assert page.locator("article.card").count() == 0
+
+
+def test_the_gallery_lightbox_opens_moves_with_the_arrow_keys_and_closes(
+    page, live_server, owner, teammate, crun_account
+):
+    from nanoweb.studio import pipeline
+    from nanoweb.studio.models import Generation
+    from tests.test_references import png
+
+    for n, color in enumerate(["red", "green", "blue"]):
+        job = Generation.objects.create(owner=teammate, prompt=f"swatch {color}", account=crun_account,
+                                        model="google/nano-banana-2", status="succeeded")  # fmt: skip
+        pipeline.store_image(job, 0, png(color=color)).save()
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Username").fill(owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(live_server.url + "/gallery?q=swatch")
+
+    page.locator("#feed a[data-lightbox]").first.click()  # newest first: blue
+    lightbox = page.locator("dialog#lightbox")
+    lightbox.wait_for(state="visible")
+    assert lightbox.locator("figcaption").inner_text() == "swatch blue"
+    page.keyboard.press("ArrowRight")
+    assert lightbox.locator("figcaption").inner_text() == "swatch green"
+    assert lightbox.locator("img").evaluate("img => img.complete && img.naturalWidth") == 64
+    page.keyboard.press("ArrowLeft")
+    assert lightbox.locator("figcaption").inner_text() == "swatch blue"
+    page.keyboard.press("Escape")
+    lightbox.wait_for(state="hidden")
+
+    page.get_by_label("Search prompts").fill("green")
+    page.wait_for_function("document.querySelectorAll('#feed article').length === 1")
+    assert "q=green" in page.url, "the search is kept in the URL"

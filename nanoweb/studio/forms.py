@@ -7,7 +7,7 @@ from nanoweb.credits import prices
 from nanoweb.lib import images
 from nanoweb.providers.base import ModelSpec
 from nanoweb.providers.models import ProviderAccount
-from nanoweb.studio.models import GeneratedImage
+from nanoweb.studio.models import GeneratedImage, Generation
 
 MAX_PROMPT = 20_000
 NOT_OFFERED = "%(value)s is not offered by this model."
@@ -74,10 +74,9 @@ class GenerationForm(forms.Form):
     def __init__(self, *args, user=None, **kwargs):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        if user is not None:
-            visible = GeneratedImage.objects.select_related("generation")
-            self.fields["reference_results"].queryset = (
-                visible if user.is_staff else visible.filter(generation__owner=user)
+        if user is not None:  # any result this user may see can be edited further
+            self.fields["reference_results"].queryset = GeneratedImage.objects.filter(
+                generation__in=Generation.visible(user)
             )
         self.spec = self._chosen_spec()
         spec = self.spec

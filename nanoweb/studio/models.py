@@ -47,6 +47,7 @@ class Generation(models.Model):
     output_format = models.CharField(max_length=10, blank=True)
     google_search = models.BooleanField(default=False)
     price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    private = models.BooleanField(default=False, help_text="Only its owner and staff see it.")
     references = models.ManyToManyField("ReferenceImage", through="GenerationReference", blank=True)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
@@ -113,7 +114,14 @@ class Generation(models.Model):
         return spec.label if spec else self.model
 
     def visible_to(self, user) -> bool:
-        return user.is_staff or self.owner_id == user.pk
+        return not self.private or user.is_staff or self.owner_id == user.pk
+
+    @classmethod
+    def visible(cls, user) -> models.QuerySet:
+        """Everything this user may see: the team's shared work, and their own private work."""
+        if user.is_staff:
+            return cls.objects.all()
+        return cls.objects.filter(Q(private=False) | Q(owner=user))
 
     def advance(self, old: str | frozenset[str], new: str, **fields) -> bool:
         """Move from `old` (one state or a set) to `new` iff the row is still there.
@@ -223,6 +231,15 @@ class GenerationReference(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["generation", "position"], name="one_reference_per_position")]
+
+
+class Favorite(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favorites")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="favorites")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "generation"], name="one_star_per_person")]
 
 
 class SweepLease(models.Model):

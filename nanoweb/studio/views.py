@@ -9,9 +9,9 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
 from nanoweb.credits import ledger
-from nanoweb.studio import health, pipeline, references
+from nanoweb.studio import feed, health, pipeline, references
 from nanoweb.studio.forms import GenerationForm
-from nanoweb.studio.models import GeneratedImage, Generation
+from nanoweb.studio.models import Favorite, GeneratedImage, Generation
 
 RECENT_JOBS = 24
 STOP_POLLING = 286  # htmx cancels the polling trigger on this status
@@ -41,19 +41,26 @@ def recent_jobs(request: HttpRequest):
 def last_choices(request: HttpRequest) -> dict:
     """Start the form where this user left it: same provider, model and options."""
     last = Generation.objects.filter(owner=request.user).order_by("-created_at").first()
-    if last is None:
-        return {}
-    fields = ("account", "model", "aspect_ratio", "resolution", "output_format", "google_search")
-    return {name: getattr(last, f"{name}_id" if name == "account" else name) for name in fields}
+    return choices_of(last) if last else {}
 
 
 def form_context(request: HttpRequest, form: GenerationForm, **extra) -> dict:
     return {"form": form, "standing": ledger.standing(request.user), **extra}
 
 
+REUSED_FIELDS = ("account", "model", "aspect_ratio", "resolution", "output_format", "google_search")
+
+
+def choices_of(generation: Generation) -> dict:
+    return {name: getattr(generation, f"{name}_id" if name == "account" else name) for name in REUSED_FIELDS}
+
+
 @require_GET
 def studio(request: HttpRequest) -> HttpResponse:
     initial = last_choices(request)
+    if "from" in request.GET:  # "Use this prompt": every parameter of that generation
+        source = visible_generation(request, int(request.GET["from"]) if request.GET["from"].isdigit() else 0)
+        initial = {**choices_of(source), "prompt": source.prompt}
     if "edit" in request.GET:  # "Edit this image": start with that result as the reference
         initial["reference_results"] = request.GET.getlist("edit")
     form = GenerationForm(initial=initial, user=request.user)
@@ -113,8 +120,47 @@ def generation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     generation = visible_generation(request, pk)
-    context = {"job": generation, "images": generation.images.all(), "references": references.ordered(generation)}
+    made_into = Generation.visible(request.user).filter(reference_links__reference__result__generation=generation)
+    context = {
+        "job": generation,
+        "images": generation.images.all(),
+        "references": references.ordered(generation),
+        "made_into": made_into.distinct().order_by("-pk"),
+        "starred": generation.favorites.filter(user=request.user).exists(),
+    }
     return render(request, "studio/detail.html", context)
+
+
+@require_GET
+def gallery(request: HttpRequest) -> HttpResponse:
+    filters = feed.FeedFilters(request.GET)
+    jobs, next_cursor = feed.page(filters, request.user)
+    context = {"filters": filters, "jobs": jobs, "next_cursor": next_cursor, "query": request.GET.copy()}
+    if request.htmx and "before" in request.GET:  # "load more": the next page only
+        return render(request, "studio/gallery.html#feed_page", context)
+    if request.htmx:  # a changed filter: the results only
+        return render(request, "studio/gallery.html#results", context)
+    return render(request, "studio/gallery.html", context)
+
+
+@require_POST
+def toggle_star(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = visible_generation(request, pk)
+    star, created = Favorite.objects.get_or_create(user=request.user, generation=generation)
+    if not created:
+        star.delete()
+    if request.htmx:
+        return render(request, "studio/gallery.html#star", {"job": generation, "starred": created})
+    return redirect(generation)
+
+
+@require_POST
+def toggle_private(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = visible_generation(request, pk)
+    if generation.owner_id != request.user.pk:
+        raise Http404  # only the owner decides who sees their work
+    Generation.objects.filter(pk=generation.pk).update(private=not generation.private)
+    return redirect(generation)
 
 
 @require_GET

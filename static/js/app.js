@@ -45,3 +45,37 @@ document.addEventListener("htmx:afterRequest", (event) => {
     if (input) input.value = "";
   }
 });
+
+// Gallery lightbox: a click on a thumbnail opens the full image; arrow keys move, Esc closes.
+// Without JavaScript the thumbnail is a plain link to the detail page.
+(() => {
+  let current = null;
+  const dialog = () => document.getElementById("lightbox");
+  const links = () => [...document.querySelectorAll("#feed a[data-lightbox]")];
+  function show(link) {
+    current = link;
+    const box = dialog();
+    box.querySelector("img").src = link.dataset.lightbox;
+    box.querySelector("img").alt = link.dataset.caption;
+    box.querySelector("figcaption").textContent = link.dataset.caption;
+    if (!box.open) box.showModal();
+  }
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("#feed a[data-lightbox]");
+    if (!link || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    show(link);
+  });
+  document.addEventListener("keydown", (event) => {
+    const box = dialog();
+    if (!box || !box.open || !current) return;
+    const all = links();
+    const index = all.indexOf(current);
+    if (event.key === "ArrowRight" && index < all.length - 1) show(all[index + 1]);
+    if (event.key === "ArrowLeft" && index > 0) show(all[index - 1]);
+  });
+  document.addEventListener("click", (event) => {
+    const box = dialog();
+    if (box && event.target === box) box.close();
+  });
+})();
