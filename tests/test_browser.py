@@ -97,7 +97,7 @@ def test_the_gallery_lightbox_opens_moves_with_the_arrow_keys_and_closes(
     from nanoweb.studio.models import Generation
     from tests.test_references import png
 
-    for n, color in enumerate(["red", "green", "blue"]):
+    for color in ["red", "green", "blue"]:
         job = Generation.objects.create(owner=teammate, prompt=f"swatch {color}", account=crun_account,
                                         model="google/nano-banana-2", status="succeeded")  # fmt: skip
         pipeline.store_image(job, 0, png(color=color)).save()
