@@ -164,7 +164,7 @@ def submit(
     for n in range(count):
         if spread:
             time.sleep(max(0.0, began + n * spread / count - time.monotonic()))
-        job = pipeline.start(
+        [job] = pipeline.start(
             owner=user, prompt=f"bench image {n % 20}", account=account, model=model, resolution=resolution
         )
         pks.append(job.pk)

@@ -122,3 +122,38 @@ def test_the_gallery_lightbox_opens_moves_with_the_arrow_keys_and_closes(
     page.get_by_label("Search prompts").fill("green")
     page.wait_for_function("document.querySelectorAll('#feed article').length === 1")
     assert "q=green" in page.url, "the search is kept in the URL"
+
+
+def test_a_member_edits_a_result_with_one_more_reference(
+    page, live_server, worker, owner, make_account, simulator, tmp_path
+):
+    from tests.test_references import png
+
+    simulator.latency = 0.5
+    make_account("crun", name="a crun")
+    make_account("gemini", name="b gemini")
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Username").fill(owner.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Provider").select_option(label="b gemini")
+    page.wait_for_timeout(300)
+    page.get_by_label("Prompt").fill("a paper boat")
+    page.get_by_role("button", name="Generate").click()
+    page.locator("article.card img").first.wait_for(timeout=30_000)
+
+    page.locator("article.card a.preview").first.click()
+    page.get_by_role("link", name="Edit this image").click()
+    assert page.locator(".picked img").count() == 1, "the result is already a reference"
+    extra = tmp_path / "extra.png"
+    extra.write_bytes(png(color="orange"))
+    page.locator("#generate-form input[type=file]").set_input_files(str(extra))
+    page.get_by_label("Prompt").fill("the paper boat, at sunset")
+    page.get_by_role("button", name="Generate").click()
+    page.locator("article.card img").first.wait_for(timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('article.card img').length === 2")
+
+    page.locator("article.card a.preview").first.click()
+    made_from = page.locator(".references-list img")
+    assert made_from.count() == 2
+    assert made_from.nth(1).evaluate("img => img.complete && img.naturalWidth") == 64

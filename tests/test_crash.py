@@ -17,7 +17,7 @@ def test_jobs_survive_a_killed_worker_cluster(start_worker, owner, make_account,
     simulator.latency = 1.5
     crun, apiframe = make_account("crun"), make_account("apiframe")
     jobs = [
-        pipeline.start(owner=owner, prompt=f"crash {n}", account=account, model=model)
+        pipeline.start(owner=owner, prompt=f"crash {n}", account=account, model=model)[0]
         for n in range(12)
         for account, model in ((crun, "google/nano-banana"), (apiframe, "nano-banana"))
     ]

@@ -25,19 +25,19 @@ def known_ledger(owner, teammate, staff, make_account):
     """olivia: two 2K images on crun (0.202) and one failure; tom: one Gemini 512 image (0.045) and a grant."""
     crun, gemini = make_account("crun"), make_account("gemini")
     for _ in range(2):
-        job = pipeline.start(owner=owner, prompt="p", account=crun, model="google/nano-banana-2", resolution="2K")
+        [job] = pipeline.start(owner=owner, prompt="p", account=crun, model="google/nano-banana-2", resolution="2K")
         job.advance(Status.QUEUED, Status.SUCCEEDED, provider_cost="9")
-    failed = pipeline.start(owner=owner, prompt="p", account=crun, model="google/nano-banana-2", resolution="4K")
+    [failed] = pipeline.start(owner=owner, prompt="p", account=crun, model="google/nano-banana-2", resolution="4K")
     Generation.objects.filter(pk=failed.pk).update(provider_cost="2")
     failed.refresh_from_db()
     failed.fail(Status.QUEUED, ProviderError(ErrorKind.GENERATION_FAILED, "x"))
-    job = pipeline.start(
+    [job] = pipeline.start(
         owner=teammate, prompt="p", account=gemini, model="gemini-3.1-flash-image-preview", resolution="512"
     )
     job.advance(Status.QUEUED, Status.SUCCEEDED)
     ledger.grant(user=teammate, amount=Decimal("5"), reason="demo day", by=staff)
     # Last month's charge must not show up in this month's figures.
-    old = pipeline.start(owner=teammate, prompt="old", account=crun, model="google/nano-banana-2", resolution="1K")
+    [old] = pipeline.start(owner=teammate, prompt="old", account=crun, model="google/nano-banana-2", resolution="1K")
     old.advance(Status.QUEUED, Status.SUCCEEDED)
     LedgerEntry.objects.filter(generation=old).update(created_at=timezone.now() - timedelta(days=70))
     return crun, gemini
@@ -145,13 +145,13 @@ def test_members_cannot_see_drill_downs_or_edit_budgets(client, owner, teammate)
 def test_the_studio_shows_the_live_cost_and_what_is_left(owner_client, owner, crun_account):
     Budget.objects.create(user=owner, amount=Decimal("3"), period="week")
     page = owner_client.get(reverse("studio"))
-    assert "This image: <strong>0.067 USD</strong>" in page.text
+    assert "This submission: <strong>0.067 USD</strong>" in page.text
     assert "You have 3.00 USD left this week" in page.text
 
     options = owner_client.get(
         reverse("form_options"), {"account": crun_account.pk, "model": "google/nano-banana-2", "resolution": "4K"}
     )
-    assert "This image: <strong>0.151 USD</strong>" in options.text
+    assert "This submission: <strong>0.151 USD</strong>" in options.text
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,10 @@ Status = Generation.Status
 
 
 def start(owner, account, **options):
-    return pipeline.start(owner=owner, prompt="a kite", account=account, model="google/nano-banana-2", **options)
+    [generation] = pipeline.start(
+        owner=owner, prompt="a kite", account=account, model="google/nano-banana-2", **options
+    )
+    return generation
 
 
 def kinds(generation):

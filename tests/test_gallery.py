@@ -84,7 +84,7 @@ def test_edits_only_shows_jobs_made_from_references(client, owner, history):
     edit = Generation.objects.create(
         owner=owner, prompt="the fox, edited", account=history["fox"].account, model="google/nano-banana-2"
     )
-    references.attach(edit, uploads=[images.check(png())], results=[], written=[])
+    references.link(edit, references.store(owner, uploads=[images.check(png())], results=[], written=[]))
     client.force_login(owner)
     assert prompts(client.get(reverse("gallery"), {"edits": "on"})) == {"the fox, edited"}
 

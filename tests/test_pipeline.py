@@ -138,7 +138,7 @@ def test_a_second_finish_of_the_same_job_stores_nothing_more(owner, crun_account
 def test_a_new_sweep_resubmits_idempotent_interrupted_submits_and_ends_the_others(owner, make_account):
     crun, apiframe = make_account("crun"), make_account("apiframe")
     cut = [
-        pipeline.start(owner=owner, prompt="cut", account=account, model=model)
+        pipeline.start(owner=owner, prompt="cut", account=account, model=model)[0]
         for account, model in ((crun, "google/nano-banana"), (apiframe, "nano-banana"))
     ]
     Generation.objects.filter(pk__in=[g.pk for g in cut]).update(status=Generation.Status.SUBMITTING, claim="dead")
@@ -151,7 +151,7 @@ def test_a_new_sweep_resubmits_idempotent_interrupted_submits_and_ends_the_other
 
 
 def test_the_reconciler_ends_jobs_past_their_deadline(owner, crun_account):
-    too_old = pipeline.start(owner=owner, prompt="old", account=crun_account, model="google/nano-banana")
+    [too_old] = pipeline.start(owner=owner, prompt="old", account=crun_account, model="google/nano-banana")
     Generation.objects.filter(pk=too_old.pk).update(
         status=Generation.Status.RUNNING, next_poll_at=None, created_at=timezone.now() - timedelta(hours=1)
     )

@@ -98,7 +98,7 @@ def test_nothing_is_written_when_the_budget_refuses_a_job_with_uploads(owner_cli
 
 def test_signed_links_work_until_they_expire_and_refuse_tampering(client, owner, make_account, settings):
     settings.PUBLIC_BASE_URL = "https://studio.example"
-    job = pipeline.start(owner=owner, prompt="p", account=make_account("gemini"), model="gemini-2.5-flash-image",
+    [job] = pipeline.start(owner=owner, prompt="p", account=make_account("gemini"), model="gemini-2.5-flash-image",
                          reference_files=[images.check(png())])  # fmt: skip
     reference = references.ordered(job)[0]
     url = references.signed_url(reference)
@@ -156,7 +156,7 @@ def test_editing_an_earlier_result_through_signed_links_end_to_end(live_server, 
 
 
 def test_references_are_shown_only_to_those_who_may_see_the_job(client, owner, teammate, make_account):
-    job = pipeline.start(owner=owner, prompt="p", account=make_account("gemini"), model="gemini-2.5-flash-image",
+    [job] = pipeline.start(owner=owner, prompt="p", account=make_account("gemini"), model="gemini-2.5-flash-image",
                          reference_files=[images.check(png())], private=True)  # fmt: skip
     url = reverse("generation_reference", args=[job.pk, 0])
     assert client.get(url).status_code == 302
@@ -168,7 +168,9 @@ def test_references_are_shown_only_to_those_who_may_see_the_job(client, owner, t
 
 def test_a_member_cannot_pick_someone_elses_private_result_as_a_reference(owner_client, teammate, make_account):
     crun = make_account("gemini")
-    theirs = pipeline.start(owner=teammate, prompt="theirs", account=crun, model="gemini-2.5-flash-image", private=True)
+    [theirs] = pipeline.start(
+        owner=teammate, prompt="theirs", account=crun, model="gemini-2.5-flash-image", private=True
+    )
     image = GeneratedImage(generation=theirs, width=1, height=1, bytes=1, sha256="0" * 64, mime_type="image/png")
     image.original.name, image.thumbnail.name = "x.png", "x.webp"
     image.save()

@@ -7,7 +7,7 @@ from nanoweb.credits import prices
 from nanoweb.lib import images
 from nanoweb.providers.base import ModelSpec
 from nanoweb.providers.models import ProviderAccount
-from nanoweb.studio.models import GeneratedImage, Generation
+from nanoweb.studio.models import GeneratedImage, Generation, SavedPrompt
 
 MAX_PROMPT = 20_000
 NOT_OFFERED = "%(value)s is not offered by this model."
@@ -65,6 +65,10 @@ class GenerationForm(forms.Form):
     resolution = forms.ChoiceField(required=False, error_messages={"invalid_choice": NOT_OFFERED})
     output_format = forms.ChoiceField(required=False, label="Format", error_messages={"invalid_choice": NOT_OFFERED})
     google_search = forms.BooleanField(required=False, label="Ground with Google Search")
+    count = forms.TypedChoiceField(
+        choices=[(n, str(n)) for n in range(1, 5)], coerce=int, initial=1, label="Images", required=False, empty_value=1,
+        error_messages={"invalid_choice": "Choose 1 to 4 images."},
+    )  # fmt: skip
     reference_files = MultipleImageField(label="Reference images", required=False)
     reference_results = forms.ModelMultipleChoiceField(
         queryset=GeneratedImage.objects.none(), required=False, widget=forms.MultipleHiddenInput,
@@ -128,7 +132,8 @@ class GenerationForm(forms.Form):
         resolution = self._value("resolution") if self.spec.resolutions else ""
         if resolution not in self.spec.resolutions:
             resolution = self.fields["resolution"].initial or ""
-        return prices.price_for(account, self.spec.id, resolution)
+        count = self._value("count")
+        return prices.price_for(account, self.spec.id, resolution) * (int(count) if count in "1234" and count else 1)
 
     def unoffered_fields_with_errors(self) -> list[forms.BoundField]:
         """Errors on options the page does not show for this model (a tampered or stale form)."""
@@ -182,3 +187,14 @@ class GenerationForm(forms.Form):
             if offered and not cleaned.get(name):
                 cleaned[name] = self.fields[name].initial or offered[0]
         return cleaned
+
+
+class SavedPromptForm(forms.ModelForm):
+    class Meta:
+        model = SavedPrompt
+        fields = ["title", "prompt", "tags"]
+        widgets = {"prompt": forms.Textarea(attrs={"rows": 4})}
+        error_messages = {
+            "title": {"required": "Give the prompt a title."},
+            "prompt": {"required": "Write the prompt."},
+        }

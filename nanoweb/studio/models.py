@@ -48,6 +48,10 @@ class Generation(models.Model):
     google_search = models.BooleanField(default=False)
     price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     private = models.BooleanField(default=False, help_text="Only its owner and staff see it.")
+    # Variations made by one submission share a group.
+    group = models.UUIDField(null=True, blank=True, db_index=True)
+    # Deleted: files gone, hidden everywhere; the row stays for the ledger's sake.
+    deleted_at = models.DateTimeField(null=True, blank=True)
     references = models.ManyToManyField("ReferenceImage", through="GenerationReference", blank=True)
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
@@ -114,14 +118,13 @@ class Generation(models.Model):
         return spec.label if spec else self.model
 
     def visible_to(self, user) -> bool:
-        return not self.private or user.is_staff or self.owner_id == user.pk
+        return self.deleted_at is None and (not self.private or user.is_staff or self.owner_id == user.pk)
 
     @classmethod
     def visible(cls, user) -> models.QuerySet:
         """Everything this user may see: the team's shared work, and their own private work."""
-        if user.is_staff:
-            return cls.objects.all()
-        return cls.objects.filter(Q(private=False) | Q(owner=user))
+        present = cls.objects.filter(deleted_at__isnull=True)
+        return present if user.is_staff else present.filter(Q(private=False) | Q(owner=user))
 
     def advance(self, old: str | frozenset[str], new: str, **fields) -> bool:
         """Move from `old` (one state or a set) to `new` iff the row is still there.
@@ -199,7 +202,8 @@ class ReferenceImage(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     file = models.FileField(upload_to=reference_path, max_length=200, blank=True)
-    result = models.ForeignKey(GeneratedImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Emptied (file and result both) when the image it names was deleted.
+    result = models.ForeignKey(GeneratedImage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     mime_type = models.CharField(max_length=40)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
@@ -210,12 +214,17 @@ class ReferenceImage(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(Q(file="") & Q(result__isnull=False)) | (~Q(file="") & Q(result__isnull=True)),
-                name="reference_is_an_upload_or_a_result",
+                condition=Q(file="") | Q(result__isnull=True), name="reference_is_an_upload_or_a_result"
             )
         ]
 
+    @property
+    def deleted(self) -> bool:
+        return not self.file and self.result_id is None
+
     def open(self):
+        if self.deleted:
+            raise FileNotFoundError("the image this reference named was deleted")
         return (self.result.original if self.result else self.file).open("rb")
 
     def read(self) -> bytes:
@@ -231,6 +240,26 @@ class GenerationReference(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["generation", "position"], name="one_reference_per_position")]
+
+
+class SavedPrompt(models.Model):
+    """The team's prompt library."""
+
+    title = models.CharField(max_length=120)
+    prompt = models.TextField(max_length=20_000)
+    tags = models.CharField(max_length=200, blank=True, help_text="Comma-separated.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
 
 
 class Favorite(models.Model):

@@ -58,34 +58,41 @@ limiter = RateLimiter()
 
 
 def start(
-    *, owner, prompt: str, account, model: str, reference_files=(), reference_results=(), **options
-) -> Generation:
-    """Create the job, hold its price, store its references, and have the sweep submit it:
-    all of it, or nothing. Raises OverBudget (nothing is stored) when the owner or the team
-    cannot afford it."""
+    *, owner, prompt: str, account, model: str, count: int = 1, reference_files=(), reference_results=(), **options
+) -> list[Generation]:
+    """Create the job (or `count` variations of it, as one group), hold their price, store
+    their references once, and have the sweep submit them: all of it, or nothing. Raises
+    OverBudget (nothing is stored) when the owner or the team cannot afford all of them."""
     price = prices.price_for(account, model, options.get("resolution", ""))
+    group = uuid.uuid4() if count > 1 else None
     written: list[str] = []
     try:
         with transaction.atomic():
-            generation = Generation.objects.create(
-                owner=owner,
-                prompt=prompt,
-                account=account,
-                model=model,
-                price=price,
-                next_poll_at=timezone.now(),
-                **options,
+            jobs = []
+            for _ in range(count):
+                generation = Generation.objects.create(
+                    owner=owner,
+                    prompt=prompt,
+                    account=account,
+                    model=model,
+                    price=price,
+                    group=group,
+                    next_poll_at=timezone.now(),
+                    **options,
+                )
+                ledger.reserve(user=owner, generation=generation, amount=price)
+                jobs.append(generation)
+            refs = references.store(
+                owner, uploads=list(reference_files), results=list(reference_results), written=written
             )
-            ledger.reserve(user=owner, generation=generation, amount=price)
-            references.attach(
-                generation, uploads=list(reference_files), results=list(reference_results), written=written
-            )
+            for generation in jobs:
+                references.link(generation, refs)
             transaction.on_commit(wake_sweeper)
     except BaseException:
         for name in written:  # the rows went with the transaction; their files go too
             default_storage.delete(name)
         raise
-    return generation
+    return jobs
 
 
 def cancel(generation: Generation) -> bool:

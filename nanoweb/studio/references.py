@@ -13,30 +13,41 @@ from nanoweb.studio.models import GeneratedImage, Generation, GenerationReferenc
 SALT = "nanoweb.reference-link"
 
 
-def attach(
-    generation: Generation, *, uploads: list[images.CheckedImage], results: list[GeneratedImage], written: list[str]
-) -> None:
-    """Record the job's references in order: picked results first, then uploads. Call inside
-    the job's transaction; each file written is named in `written`, for the caller to remove
-    should the transaction roll back."""
-    position = 0
-    for result in results:
-        reference = ReferenceImage.objects.create(
-            owner=generation.owner, result=result, mime_type=result.mime_type, width=result.width,
-            height=result.height, bytes=result.bytes, sha256=result.sha256,
+def store(
+    owner, *, uploads: list[images.CheckedImage], results: list[GeneratedImage], written: list[str]
+) -> list[ReferenceImage]:
+    """Reference rows for picked results (no copy) and uploads (their file, written once),
+    in that order. Call inside the job's transaction; each file written is named in
+    `written`, for the caller to remove should the transaction roll back."""
+    refs = [
+        ReferenceImage.objects.create(
+            owner=owner,
+            result=result,
+            mime_type=result.mime_type,
+            width=result.width,
+            height=result.height,
+            bytes=result.bytes,
+            sha256=result.sha256,
         )  # fmt: skip
-        GenerationReference.objects.create(generation=generation, reference=reference, position=position)
-        position += 1
+        for result in results
+    ]
     for upload in uploads:
         reference = ReferenceImage(
-            owner=generation.owner, mime_type=upload.mime_type, width=upload.width, height=upload.height,
+            owner=owner, mime_type=upload.mime_type, width=upload.width, height=upload.height,
             bytes=len(upload.data), sha256=upload.sha256,
         )  # fmt: skip
-        reference.file.save(f"{generation.uuid}-{position}.{upload.extension}", ContentFile(upload.data), save=False)
+        reference.file.save(f"{upload.sha256[:16]}.{upload.extension}", ContentFile(upload.data), save=False)
         written.append(reference.file.name)
         reference.save()
-        GenerationReference.objects.create(generation=generation, reference=reference, position=position)
-        position += 1
+        refs.append(reference)
+    return refs
+
+
+def link(generation: Generation, refs: list[ReferenceImage]) -> None:
+    GenerationReference.objects.bulk_create(
+        GenerationReference(generation=generation, reference=reference, position=position)
+        for position, reference in enumerate(refs)
+    )
 
 
 def ordered(generation: Generation) -> list[ReferenceImage]:

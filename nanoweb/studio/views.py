@@ -1,17 +1,19 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from nanoweb.credits import ledger
-from nanoweb.studio import feed, health, pipeline, references
-from nanoweb.studio.forms import GenerationForm
-from nanoweb.studio.models import Favorite, GeneratedImage, Generation
+from nanoweb.studio import feed, health, history, pipeline, references
+from nanoweb.studio.forms import GenerationForm, SavedPromptForm
+from nanoweb.studio.models import Favorite, GeneratedImage, Generation, SavedPrompt
 
 RECENT_JOBS = 24
 STOP_POLLING = 286  # htmx cancels the polling trigger on this status
@@ -34,7 +36,9 @@ def visible_image(request: HttpRequest, pk: int) -> GeneratedImage:
 
 def recent_jobs(request: HttpRequest):
     return (
-        Generation.objects.filter(owner=request.user).select_related("account").prefetch_related("images")[:RECENT_JOBS]
+        Generation.objects.filter(owner=request.user, deleted_at__isnull=True)
+        .select_related("account")
+        .prefetch_related("images")[:RECENT_JOBS]
     )
 
 
@@ -61,6 +65,9 @@ def studio(request: HttpRequest) -> HttpResponse:
     if "from" in request.GET:  # "Use this prompt": every parameter of that generation
         source = visible_generation(request, int(request.GET["from"]) if request.GET["from"].isdigit() else 0)
         initial = {**choices_of(source), "prompt": source.prompt}
+    if "prompt" in request.GET:  # from the prompt library
+        saved = get_object_or_404(SavedPrompt, pk=request.GET["prompt"] if request.GET["prompt"].isdigit() else 0)
+        initial["prompt"] = saved.prompt
     if "edit" in request.GET:  # "Edit this image": start with that result as the reference
         initial["reference_results"] = request.GET.getlist("edit")
     form = GenerationForm(initial=initial, user=request.user)
@@ -88,12 +95,12 @@ def generate(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return invalid(request, form)
     try:
-        generation = pipeline.start(owner=request.user, **form.cleaned_data)
+        jobs = pipeline.start(owner=request.user, **form.cleaned_data)
     except ledger.OverBudget as refusal:
         form.add_error(None, str(refusal))
         return invalid(request, form)
     if request.htmx:
-        return render(request, "studio/created.html", form_context(request, form, job=generation), status=201)
+        return render(request, "studio/created.html", form_context(request, form, jobs=jobs), status=201)
     return redirect("studio")
 
 
@@ -155,6 +162,55 @@ def toggle_star(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def delete_generation(request: HttpRequest, pk: int) -> HttpResponse:
+    generation = visible_generation(request, pk)
+    if generation.owner_id != request.user.pk and not request.user.is_staff:
+        raise Http404
+    history.delete(generation)
+    return redirect("gallery")
+
+
+MAX_ZIP = 200
+
+
+@require_POST
+def download_zip(request: HttpRequest) -> HttpResponse:
+    """The originals of the chosen generations, with their metadata, as one ZIP."""
+    ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:MAX_ZIP]
+    chosen = list(
+        Generation.visible(request.user)
+        .filter(pk__in=ids, status=Generation.Status.SUCCEEDED)
+        .select_related("owner", "account")
+        .prefetch_related("images")
+        .order_by("pk")
+    )
+    if not chosen:
+        return HttpResponse("Choose at least one finished image to download.", status=400, content_type="text/plain")
+    name = f"nanoweb-{timezone.localtime():%Y%m%d-%H%M}-{len(chosen)}-images.zip"
+    return FileResponse(history.zip_of(chosen), as_attachment=True, filename=name, content_type="application/zip")
+
+
+@require_http_methods(["GET", "POST"])
+def prompt_library(request: HttpRequest) -> HttpResponse:
+    """The team's saved prompts: search them, save one, load one into the studio."""
+    if request.method == "POST":
+        form = SavedPromptForm(request.POST)
+        if form.is_valid():
+            form.instance.created_by = request.user
+            form.save()
+            return redirect("prompt_library")
+    else:
+        source_id = request.GET.get("from", "")  # "Save to the library" from a detail page
+        source = Generation.visible(request.user).filter(pk=source_id).first() if source_id.isdigit() else None
+        form = SavedPromptForm(initial={"prompt": source.prompt} if source else None)
+    saved = SavedPrompt.objects.select_related("created_by")
+    query = request.GET.get("q", "").strip()
+    for word in query.split():
+        saved = saved.filter(Q(title__icontains=word) | Q(prompt__icontains=word) | Q(tags__icontains=word))
+    return render(request, "studio/prompts.html", {"form": form, "saved": saved[:200], "query": query})
+
+
+@require_POST
 def toggle_private(request: HttpRequest, pk: int) -> HttpResponse:
     generation = visible_generation(request, pk)
     if generation.owner_id != request.user.pk:
@@ -168,6 +224,8 @@ def generation_reference(request: HttpRequest, pk: int, position: int) -> FileRe
     """A job's reference image, for whoever may see the job."""
     generation = visible_generation(request, pk)
     link = get_object_or_404(generation.reference_links.select_related("reference__result"), position=position)
+    if link.reference.deleted:
+        raise Http404("That reference image was deleted.")
     response = FileResponse(link.reference.open(), content_type=link.reference.mime_type)
     response["Cache-Control"] = "private, max-age=86400, immutable"
     return response
@@ -178,7 +236,7 @@ def generation_reference(request: HttpRequest, pk: int, position: int) -> FileRe
 def reference_link(request: HttpRequest, token: str) -> FileResponse:
     """What providers fetch: a reference image behind a signed link that expires."""
     reference = references.from_token(token)
-    if reference is None:
+    if reference is None or reference.deleted:
         raise Http404("This link is not valid or has expired.")
     return FileResponse(reference.open(), content_type=reference.mime_type)
 
