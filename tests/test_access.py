@@ -35,12 +35,23 @@ def pages(job):
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, job):
-    for url in pages(job):
+    for url in pages(job) + [
+        reverse("gallery"),
+        reverse("prompt_library"),
+        reverse("credit_review"),
+        reverse("download_zip"),
+    ]:
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith(reverse("login") + "?next="), url
-    assert client.post(reverse("generate"), {"prompt": "x"}).status_code == 302
-    assert Generation.objects.count() == 1
+    posts = [reverse("generate"), reverse("prompt_library")] + [
+        reverse(name, args=[job.pk])
+        for name in ("generation_cancel", "toggle_star", "toggle_private", "delete_generation")
+    ]
+    for url in posts:
+        assert client.post(url, {"prompt": "x", "pick": [job.pk]})["Location"].startswith(reverse("login")), url
+    job.refresh_from_db()
+    assert (Generation.objects.count(), job.status, job.private, job.deleted_at) == (1, "queued", False, None)
 
 
 @pytest.mark.parametrize(

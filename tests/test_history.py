@@ -66,7 +66,7 @@ def test_a_selection_downloads_as_one_zip_with_the_originals_and_metadata(client
     hidden = finished(teammate, gemini, "hidden", "green", private=True)
     client.force_login(owner)
 
-    response = client.post(reverse("download_zip"), {"ids": [mine.pk, theirs.pk, hidden.pk, "x"]})
+    response = client.get(reverse("download_zip"), {"pick": [mine.pk, theirs.pk, hidden.pk, "x"]})
 
     assert response["Content-Type"] == "application/zip" and "attachment" in response["Content-Disposition"]
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
@@ -78,7 +78,7 @@ def test_a_selection_downloads_as_one_zip_with_the_originals_and_metadata(client
         ("mine", "olivia", "0.039"),
         ("theirs", "tom", "0.039"),
     ]
-    assert client.post(reverse("download_zip"), {"ids": [hidden.pk]}).status_code == 400, (
+    assert client.get(reverse("download_zip"), {"pick": [hidden.pk]}).status_code == 400, (
         "a private item of someone else"
     )
 

@@ -137,7 +137,7 @@ def test_editing_an_earlier_result_through_signed_links_end_to_end(live_server, 
     post(owner_client, crun, "google/nano-banana-2")
     earlier = wait_until_terminal(Generation.objects.get())
     earlier_image = earlier.images.get()
-    page = owner_client.get(reverse("studio") + f"?edit={earlier_image.pk}")
+    page = owner_client.get(reverse("studio") + f"?pick={earlier.pk}")
     assert f'name="reference_results" value="{earlier_image.pk}"' in page.text
 
     extra = png(color="orange")

@@ -48,6 +48,10 @@ def last_choices(request: HttpRequest) -> dict:
     return choices_of(last) if last else {}
 
 
+def ids_in(values: list[str]) -> list[int]:
+    return [int(value) for value in values if value.isdigit()]
+
+
 def form_context(request: HttpRequest, form: GenerationForm, **extra) -> dict:
     return {"form": form, "standing": ledger.standing(request.user), **extra}
 
@@ -68,8 +72,11 @@ def studio(request: HttpRequest) -> HttpResponse:
     if "prompt" in request.GET:  # from the prompt library
         saved = get_object_or_404(SavedPrompt, pk=request.GET["prompt"] if request.GET["prompt"].isdigit() else 0)
         initial["prompt"] = saved.prompt
-    if "edit" in request.GET:  # "Edit this image": start with that result as the reference
-        initial["reference_results"] = request.GET.getlist("edit")
+    if "pick" in request.GET:  # "Edit this image" / "Edit selected": those results as references
+        picked = Generation.visible(request.user).filter(pk__in=ids_in(request.GET.getlist("pick")))
+        initial["reference_results"] = list(
+            GeneratedImage.objects.filter(generation__in=picked, index=0).values_list("pk", flat=True)
+        )
     form = GenerationForm(initial=initial, user=request.user)
     return render(request, "studio/studio.html", form_context(request, form, jobs=recent_jobs(request)))
 
@@ -173,10 +180,10 @@ def delete_generation(request: HttpRequest, pk: int) -> HttpResponse:
 MAX_ZIP = 200
 
 
-@require_POST
+@require_GET
 def download_zip(request: HttpRequest) -> HttpResponse:
-    """The originals of the chosen generations, with their metadata, as one ZIP."""
-    ids = [int(value) for value in request.POST.getlist("ids") if value.isdigit()][:MAX_ZIP]
+    """The originals of the chosen generations, with their metadata, as one ZIP (read-only: GET)."""
+    ids = ids_in(request.GET.getlist("pick"))[:MAX_ZIP]
     chosen = list(
         Generation.visible(request.user)
         .filter(pk__in=ids, status=Generation.Status.SUCCEEDED)
