@@ -172,12 +172,15 @@ def sweep(token: str) -> None:
             long_call = generation.status == Status.QUEUED and generation.account.adapter_class.synchronous
             (calls if long_call else running).add(future)
             future.add_done_callback((calls if long_call else running).discard)
-        if not claimed:
-            if not running and not calls and not pollable().exists():
-                break
-            wait(running | calls, timeout=IDLE_TICK, return_when=FIRST_COMPLETED) if running | calls else time.sleep(
-                IDLE_TICK
-            )
+        if claimed:
+            continue
+        busy = running | calls
+        if busy:
+            wait(busy, timeout=IDLE_TICK, return_when=FIRST_COMPLETED)  # a finished step may free room
+        elif pollable().exists():
+            time.sleep(IDLE_TICK)
+        else:
+            break  # nothing in flight: the next submit or callback wakes a new sweep
     # Finish what this sweep claimed before the lease goes to a successor.
     wait(running, timeout=settings.OUTBOUND_TIMEOUT + 10)
     SweepLease.objects.filter(name=SWEEP, holder=token).update(
