@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 from django import forms
 from django.conf import settings
 
@@ -102,7 +104,8 @@ class GenerationForm(forms.Form):
         value = self.data.get(name, "") if self.is_bound else self.initial.get(name, "")
         return str(value or "")
 
-    def _chosen_account(self) -> ProviderAccount | None:
+    @functools.cached_property
+    def chosen_account(self) -> ProviderAccount | None:
         accounts = self.fields["account"].queryset
         chosen = self._value("account")
         if chosen.isdigit():
@@ -112,7 +115,7 @@ class GenerationForm(forms.Form):
         return accounts.first()
 
     def _adapter_models(self) -> tuple[ModelSpec, ...]:
-        account = self._chosen_account()
+        account = self.chosen_account
         return account.adapter_class.models if account else ()
 
     def _chosen_spec(self) -> ModelSpec | None:
@@ -125,15 +128,16 @@ class GenerationForm(forms.Form):
 
     @property
     def price(self):
-        """What the image chosen so far would cost, for the live cost line."""
-        account = self._chosen_account()
+        """What the submission chosen so far would cost, for the live cost line."""
+        account = self.chosen_account
         if account is None or self.spec is None:
             return None
         resolution = self._value("resolution") if self.spec.resolutions else ""
         if resolution not in self.spec.resolutions:
             resolution = self.fields["resolution"].initial or ""
         count = self._value("count")
-        return prices.price_for(account, self.spec.id, resolution) * (int(count) if count in "1234" and count else 1)
+        images = int(count) if count in {"1", "2", "3", "4"} else 1
+        return prices.price_for(account, self.spec.id, resolution) * images
 
     def unoffered_fields_with_errors(self) -> list[forms.BoundField]:
         """Errors on options the page does not show for this model (a tampered or stale form)."""
@@ -149,7 +153,7 @@ class GenerationForm(forms.Form):
     @property
     def references_need_public_url(self) -> bool:
         """This provider fetches references by URL, and there is no public address to give it."""
-        account = self._chosen_account()
+        account = self.chosen_account
         return bool(account) and not account.adapter_class.inline_references and not settings.PUBLIC_BASE_URL
 
     def picked_results(self) -> list[GeneratedImage]:
