@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test setup chromium postgres lint
+.PHONY: run serve test setup chromium postgres redis lint
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -18,6 +18,12 @@ run: setup
 	DEBUG=1 $(PY) manage.py demo_setup
 	DEBUG=1 $(PY) manage.py runstudio
 
+# Production mode (DEBUG off): set SECRET_KEY, ALLOWED_HOSTS and friends first (README).
+serve: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py runstudio --production
+
 # The browser tests drive Debian's Chromium; never a downloaded browser.
 chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
@@ -26,7 +32,11 @@ chromium:
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
 
-test: setup chromium postgres
+# The scale-out tests start a throw-away Redis server.
+redis:
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
+
+test: setup chromium postgres redis
 	$(PY) -m tests.with_postgres $(PY) -m pytest -q tests/test_credits_concurrency.py
 	$(PY) -m pytest
 

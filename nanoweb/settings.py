@@ -156,12 +156,13 @@ DATABASES = {
 if os.environ.get("DATABASE_URL"):
     DATABASES["default"] = database_from_url(os.environ["DATABASE_URL"])
 
-# Shared between the web process and the workers (django-q keeps cluster stats here).
+# Shared between the web process and the workers (django-q keeps cluster stats here):
+# a folder on one host; Redis when REDIS_URL is set, so that several hosts share it.
+REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": DATA_DIR / "cache",
-    }
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": DATA_DIR / "cache"}
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -184,7 +185,7 @@ USE_TZ = True
 MEDIA_ROOT = Path(os.environ.get("NANOWEB_MEDIA_ROOT", DATA_DIR / "media"))
 MEDIA_URL = "/media/"
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {
@@ -206,6 +207,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
@@ -218,7 +221,8 @@ LOGGING = {
 
 Q_CLUSTER = {
     "name": "nanoweb",
-    "orm": "default",
+    # The task broker: the database by default, Redis when REDIS_URL is set.
+    **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
     "workers": env_int("Q_WORKERS", 4),
     # A poll sweep runs for at most SWEEP_SECONDS; retry must exceed timeout.
     "timeout": 300,

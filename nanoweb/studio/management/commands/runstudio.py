@@ -13,20 +13,24 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Start the web server, the django-q workers and the provider simulator; Ctrl-C stops all."
+    help = (
+        "Start the web server, the django-q workers and the provider simulator; Ctrl-C stops all. "
+        "With --production: gunicorn on all interfaces and the workers, no simulator."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--no-simulator", action="store_true")
+        parser.add_argument("--production", action="store_true")
 
-    def handle(self, *args, port: int, no_simulator: bool, **options):
+    def handle(self, *args, port: int, production: bool, **options):
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
-        commands = {
-            "web": [python, manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
-            "workers": [python, manage, "qcluster"],
-        }
-        if not no_simulator:
+        web = [python, manage, "runserver", f"127.0.0.1:{port}", "--noreload"]
+        if production:
+            web = [python, "-m", "gunicorn", "nanoweb.wsgi:application", "--bind", f"0.0.0.0:{port}",
+                   "--workers", os.environ.get("WEB_CONCURRENCY", "4"), "--access-logfile", "-"]  # fmt: skip
+        commands = {"web": web, "workers": [python, manage, "qcluster"]}
+        if not production:
             sim_port = settings.SIMULATOR_URL.rsplit(":", 1)[-1].strip("/")
             commands["simulator"] = [python, "-m", "nanoweb.providers.simulator", "--port", sim_port]
         processes = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
