@@ -113,7 +113,7 @@ def test_the_gallery_lightbox_opens_moves_with_the_arrow_keys_and_closes(
     assert lightbox.locator("figcaption").inner_text() == "swatch blue"
     page.keyboard.press("ArrowRight")
     assert lightbox.locator("figcaption").inner_text() == "swatch green"
-    assert lightbox.locator("img").evaluate("img => img.complete && img.naturalWidth") == 64
+    page.wait_for_function("(img => img.complete && img.naturalWidth === 64)(document.querySelector('#lightbox img'))")
     page.keyboard.press("ArrowLeft")
     assert lightbox.locator("figcaption").inner_text() == "swatch blue"
     page.keyboard.press("Escape")
@@ -156,4 +156,6 @@ def test_a_member_edits_a_result_with_one_more_reference(
     page.locator("article.card a.preview").first.click()
     made_from = page.locator(".references-list img")
     assert made_from.count() == 2
-    assert made_from.nth(1).evaluate("img => img.complete && img.naturalWidth") == 64
+    page.wait_for_function(
+        "(img => img.complete && img.naturalWidth === 64)(document.querySelectorAll('.references-list img')[1])"
+    )
