@@ -25,8 +25,9 @@ def free_port() -> int:
 
 
 def production_env(tmp_path, **extra) -> dict:
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     return {
-        **os.environ,
+        **inherited,
         "DJANGO_SETTINGS_MODULE": "nanoweb.settings",
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
