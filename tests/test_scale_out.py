@@ -128,3 +128,29 @@ def test_jobs_go_through_the_redis_broker_when_redis_url_is_set(start_worker, re
     job = wait_until_terminal(wait_for(lambda: Generation.objects.filter(prompt="via redis").first()))
     assert job.status == "succeeded", job.error_detail
     assert not OrmQ.objects.exists(), "nothing went through the database broker"
+
+
+def test_two_worker_clusters_share_the_work_and_do_each_job_exactly_once(start_worker, owner, crun_account, simulator):
+    from collections import Counter
+
+    from nanoweb.credits import ledger
+    from nanoweb.credits.models import Budget
+    from nanoweb.studio import pipeline
+    from nanoweb.studio.models import GeneratedImage
+
+    Budget.objects.create(user=owner, amount=100, period="none")
+    simulator.latency = 0.5
+    start_worker()
+    start_worker()  # think: a second host
+    jobs = [
+        pipeline.start(owner=owner, prompt=f"shared {n}", account=crun_account, model="google/nano-banana")[0]
+        for n in range(100)
+    ]
+    for job in jobs:
+        wait_until_terminal(job, timeout=90)
+
+    assert Counter(job.status for job in jobs) == {"succeeded": 100}
+    creates = Counter(r.json()["input"]["prompt"] for r in list(simulator.requests) if r.path.endswith("/CreateTask"))
+    assert all(creates[f"shared {n}"] == 1 for n in range(100)), "each job submitted exactly once"
+    assert Counter(GeneratedImage.objects.values_list("generation", flat=True)) == {job.pk: 1 for job in jobs}
+    assert ledger.check() == [], "each job charged exactly once"
