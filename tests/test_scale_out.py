@@ -9,9 +9,11 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django_q.models import OrmQ
 
 from nanoweb.studio.models import Generation
@@ -22,6 +24,10 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def wait_for_port(port: int) -> None:
+    wait_for(lambda: _try(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True), timeout=20)
 
 
 def production_env(tmp_path, **extra) -> dict:
@@ -103,7 +109,7 @@ def redis_url(tmp_path):
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
-    wait_for(lambda: _try(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close() or True), timeout=10)
+    wait_for_port(port)
     yield url
     server.terminate()
     server.wait(timeout=10)
@@ -154,3 +160,54 @@ def test_two_worker_clusters_share_the_work_and_do_each_job_exactly_once(start_w
     assert all(creates[f"shared {n}"] == 1 for n in range(100)), "each job submitted exactly once"
     assert Counter(GeneratedImage.objects.values_list("generation", flat=True)) == {job.pk: 1 for job in jobs}
     assert ledger.check() == [], "each job charged exactly once"
+
+
+@pytest.fixture
+def s3(tmp_path, settings):
+    """moto's S3 server on loopback with a fresh bucket; the default storage points at it."""
+    import boto3
+
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
+                          region_name="us-east-1")  # fmt: skip
+    wait_for_port(port)
+    client.create_bucket(Bucket="nanoweb-images")
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {"bucket_name": "nanoweb-images", "endpoint_url": endpoint, "access_key": "test", "secret_key": "test",
+                    "region_name": "us-east-1", "default_acl": "private", "file_overwrite": False},
+    }}  # fmt: skip
+    yield client
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_images_live_in_the_object_store_private_and_served_through_the_app(
+    s3, client, owner, teammate, make_account, django_capture_on_commit_callbacks
+):
+    from nanoweb.studio import history
+    from tests.test_providers import new_generation, run_to_end
+
+    job = run_to_end(new_generation(owner, make_account("crun"), "google/nano-banana", private=True))
+    assert job.status == "succeeded", job.error_detail
+    image = job.images.get()
+    keys = {item["Key"] for item in s3.list_objects_v2(Bucket="nanoweb-images")["Contents"]}
+    assert keys == {image.original.name, image.thumbnail.name}
+    grants = s3.get_object_acl(Bucket="nanoweb-images", Key=image.original.name)["Grants"]
+    assert [grant["Permission"] for grant in grants] == ["FULL_CONTROL"], "no public-read grant"
+
+    client.force_login(owner)
+    served = client.get(reverse("image_original", args=[image.pk]))
+    assert (
+        b"".join(served.streaming_content)
+        == s3.get_object(Bucket="nanoweb-images", Key=image.original.name)["Body"].read()
+    )
+    client.force_login(teammate)
+    assert client.get(reverse("image_original", args=[image.pk])).status_code == 404
+
+    with django_capture_on_commit_callbacks(execute=True):
+        history.delete(job)
+    assert s3.list_objects_v2(Bucket="nanoweb-images").get("KeyCount") == 0
