@@ -109,7 +109,11 @@ def redis_url(tmp_path):
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
-    wait_for_port(port)
+    try:
+        wait_for_port(port)
+    except BaseException:
+        server.kill()
+        raise
     yield url
     server.terminate()
     server.wait(timeout=10)
@@ -173,8 +177,12 @@ def s3(tmp_path, settings):
     endpoint = f"http://127.0.0.1:{port}"
     client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test",
                           region_name="us-east-1")  # fmt: skip
-    wait_for_port(port)
-    client.create_bucket(Bucket="nanoweb-images")
+    try:
+        wait_for_port(port)
+        client.create_bucket(Bucket="nanoweb-images")
+    except BaseException:
+        server.kill()
+        raise
     settings.STORAGES = {**settings.STORAGES, "default": {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {"bucket_name": "nanoweb-images", "endpoint_url": endpoint, "access_key": "test", "secret_key": "test",

@@ -45,6 +45,9 @@ def main(command: list[str]) -> int:
         subprocess.run(
             [*pg_ctl, "-l", f"{data}/server.log", "-o", options, "-w", "start"], check=True, stdout=subprocess.DEVNULL
         )
+        subprocess.run(
+            [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "nanoweb", "nanoweb"], check=True
+        )
         env = {**os.environ, "DATABASE_URL": f"postgres://nanoweb@127.0.0.1:{port}/nanoweb"}
         return subprocess.call(command, env=env)
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 
 from nanoweb.providers.models import ProviderAccount
 from nanoweb.studio.models import Favorite, Generation
@@ -76,15 +76,16 @@ class FeedFilters(forms.Form):
             found = found.filter(reference_links__isnull=False).distinct()
         if data["before"]:
             found = found.filter(pk__lt=data["before"])
-        return (
-            found.select_related("owner", "account")
-            .prefetch_related("images")
-            .annotate(starred=Exists(Favorite.objects.filter(user=user, generation=OuterRef("pk"))))
-            .order_by("-pk")
-        )
+        return found.select_related("owner", "account").prefetch_related("images").order_by("-pk")
 
 
 def page(filters: FeedFilters, user) -> tuple[list[Generation], int | None]:
     """One page of results, and the cursor for the next page (None at the end)."""
     rows = list(filters.results(user)[: PAGE_SIZE + 1])
-    return rows[:PAGE_SIZE], (rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None)
+    jobs = rows[:PAGE_SIZE]
+    # Stars for this page only: as a per-row subquery, PostgreSQL would evaluate it for
+    # every match before applying the limit.
+    starred = set(Favorite.objects.filter(user=user, generation__in=jobs).values_list("generation_id", flat=True))
+    for job in jobs:
+        job.starred = job.pk in starred
+    return jobs, (rows[PAGE_SIZE - 1].pk if len(rows) > PAGE_SIZE else None)
