@@ -28,7 +28,7 @@ serve: setup
 chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-# The reservation race is also run on a real PostgreSQL server (started and stopped by the harness).
+# The second run of the suite uses real PostgreSQL and Redis servers (started and stopped by tests/services.py).
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
 
@@ -37,8 +37,8 @@ redis:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
 
 test: setup chromium postgres redis
-	$(PY) -m tests.with_postgres $(PY) -m pytest -q tests/test_credits_concurrency.py
 	$(PY) -m pytest
+	$(PY) -m tests.services postgres redis -- $(PY) -m pytest
 
 lint: setup
 	$(PY) -m pip install --quiet ruff

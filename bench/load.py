@@ -1,7 +1,7 @@
 """Load benchmark: gunicorn in production mode under 50 concurrent users (wrk), on SQLite or PostgreSQL.
 
     .venv/bin/python bench/load.py                                          # SQLite
-    .venv/bin/python -m tests.with_postgres .venv/bin/python bench/load.py  # PostgreSQL
+    .venv/bin/python -m tests.services postgres -- .venv/bin/python bench/load.py  # PostgreSQL
 
 Seeds 10,000 generations (bench/gallery.py's seeder), signs a user in, and runs wrk (Debian's
 package) for 15 s against the status fragment of a running job and the gallery page, with a

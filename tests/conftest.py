@@ -116,6 +116,14 @@ def wait_until_terminal(generation: Generation, timeout: float = 30.0) -> Genera
     return generation
 
 
+def database_env() -> dict[str, str]:
+    """How another process reaches the test database (SQLite file or PostgreSQL test database)."""
+    database = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return {"NANOWEB_DB_PATH": str(database["NAME"])}
+    return {"DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"}
+
+
 @pytest.fixture
 def start_worker(transactional_db, tmp_path, settings):
     """Start real `manage.py qcluster` processes on the test database; all are stopped after the test."""
@@ -125,7 +133,7 @@ def start_worker(transactional_db, tmp_path, settings):
         environment = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "NANOWEB_DB_PATH": str(connection.settings_dict["NAME"]),
+            **database_env(),
             "NANOWEB_MEDIA_ROOT": str(settings.STORAGES["default"]["OPTIONS"]["location"]),
             "Q_WORKERS": "2",
             **env,

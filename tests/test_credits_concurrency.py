@@ -1,7 +1,6 @@
 """Reservation is atomic: 50 parallel submissions against a budget for 10 accept exactly 10.
 
-Runs on SQLite in the main suite and again on PostgreSQL (`make test` runs this file with
-`-p tests.postgres`, which starts a real server on loopback)."""
+Runs on SQLite and again on PostgreSQL: `make test` runs the whole suite on both."""
 
 from __future__ import annotations
 

@@ -12,12 +12,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django_q.models import OrmQ
 
 from nanoweb.studio.models import Generation
-from tests.conftest import ROOT, wait_for, wait_until_terminal
+from tests.conftest import ROOT, database_env, wait_for, wait_until_terminal
 
 
 def free_port() -> int:
@@ -128,8 +127,7 @@ def test_jobs_go_through_the_redis_broker_when_redis_url_is_set(start_worker, re
         f"pipeline.start(owner=get_user_model().objects.get(pk={owner.pk}), prompt='via redis',"
         f" account=ProviderAccount.objects.get(pk={crun_account.pk}), model='google/nano-banana')"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "REDIS_URL": redis_url,
-           "NANOWEB_DB_PATH": str(connection.settings_dict["NAME"])}  # fmt: skip
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "REDIS_URL": redis_url, **database_env()}
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )
