@@ -16,13 +16,9 @@ from django.urls import reverse
 from django_q.models import OrmQ
 
 from nanoweb.studio.models import Generation
+from tests import services
 from tests.conftest import ROOT, database_env, wait_for, wait_until_terminal
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.services import free_port
 
 
 def wait_for_port(port: int) -> None:
@@ -98,24 +94,11 @@ def _try(call):
 
 
 @pytest.fixture
-def redis_url(tmp_path):
+def redis_url():
     if not shutil.which("redis-server"):
         pytest.fail("redis-server is missing: `make test` installs Debian's redis-server package")
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait_for_port(port)
-    except BaseException:
-        server.kill()
-        raise
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    with services.redis() as url:
+        yield url
 
 
 def test_jobs_go_through_the_redis_broker_when_redis_url_is_set(start_worker, redis_url, owner, crun_account):

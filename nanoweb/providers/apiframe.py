@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nanoweb.providers.base import (
+    HTTP_STATUSES,
     Adapter,
     ErrorKind,
     GenerationRequest,
@@ -17,16 +18,14 @@ from nanoweb.providers.base import (
     ResultImage,
     State,
     Submitted,
+    by_http_status,
     json_body,
     percent,
     retry_after,
 )  # fmt: skip
 
-HTTP_STATUSES = {
-    400: (ErrorKind.INVALID_INPUT, False), 401: (ErrorKind.AUTH, False), 402: (ErrorKind.OUT_OF_CREDIT, False),
-    403: (ErrorKind.AUTH, False), 404: (ErrorKind.NOT_FOUND, False), 409: (ErrorKind.INVALID_INPUT, False),
-    422: (ErrorKind.INVALID_INPUT, False), 429: (ErrorKind.RATE_LIMITED, True),
-}  # fmt: skip
+# apiframe also answers 409 and 422 for requests it will not take.
+STATUSES = {**HTTP_STATUSES, 409: (ErrorKind.INVALID_INPUT, False), 422: (ErrorKind.INVALID_INPUT, False)}
 FORMATS = ("jpg", "png", "webp")
 
 
@@ -106,8 +105,7 @@ class ApiframeAdapter(Adapter):
         answer = json_body(response)
         if response.status_code in (200, 201, 202):
             return answer
-        default = (ErrorKind.UNAVAILABLE, True) if response.status_code >= 500 else (ErrorKind.MALFORMED, False)
-        kind, retryable = HTTP_STATUSES.get(response.status_code, default)
+        kind, retryable = by_http_status(response.status_code, STATUSES)
         detail = f"HTTP {response.status_code}: {_message(answer.get('message') or answer.get('error'))}"
         raise ProviderError(kind, detail, retryable=retryable, retry_after=retry_after(response))
 

@@ -47,6 +47,22 @@ ERROR_MESSAGES = {
 
 RETRYABLE = {ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE}
 
+# What the common HTTP error statuses mean, for vendors that answer errors by status.
+HTTP_STATUSES = {
+    400: (ErrorKind.INVALID_INPUT, False), 401: (ErrorKind.AUTH, False), 402: (ErrorKind.OUT_OF_CREDIT, False),
+    403: (ErrorKind.AUTH, False), 404: (ErrorKind.NOT_FOUND, False), 429: (ErrorKind.RATE_LIMITED, True),
+}  # fmt: skip
+
+
+def by_http_status(
+    status_code: int, known: dict[int, tuple[ErrorKind, bool]], otherwise: ErrorKind = ErrorKind.MALFORMED
+) -> tuple[ErrorKind, bool]:
+    """The taxonomy entry for an HTTP status: the vendor's table, else a 5xx is a retryable
+    outage, else `otherwise` (not retryable)."""
+    if status_code in known:
+        return known[status_code]
+    return (ErrorKind.UNAVAILABLE, True) if status_code >= 500 else (otherwise, False)
+
 
 class ProviderError(Exception):
     def __init__(

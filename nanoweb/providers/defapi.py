@@ -7,6 +7,7 @@ import binascii
 from typing import Any
 
 from nanoweb.providers.base import (
+    HTTP_STATUSES,
     Adapter,
     ErrorKind,
     GenerationRequest,
@@ -16,14 +17,10 @@ from nanoweb.providers.base import (
     ResultImage,
     State,
     Submitted,
+    by_http_status,
     json_body,
     retry_after,
 )  # fmt: skip
-
-HTTP_STATUSES = {
-    400: (ErrorKind.INVALID_INPUT, False), 401: (ErrorKind.AUTH, False), 402: (ErrorKind.OUT_OF_CREDIT, False),
-    403: (ErrorKind.AUTH, False), 404: (ErrorKind.NOT_FOUND, False), 429: (ErrorKind.RATE_LIMITED, True),
-}  # fmt: skip
 
 
 class DefapiAdapter(Adapter):
@@ -72,8 +69,7 @@ class DefapiAdapter(Adapter):
         body = json_body(response)
         if response.status_code == 200 and body.get("code") == 0:
             return body.get("data")
-        default = (ErrorKind.UNAVAILABLE, True) if response.status_code >= 500 else (ErrorKind.GENERATION_FAILED, False)
-        kind, retryable = HTTP_STATUSES.get(response.status_code, default)
+        kind, retryable = by_http_status(response.status_code, HTTP_STATUSES, ErrorKind.GENERATION_FAILED)
         detail = (
             f"HTTP {response.status_code}, code {body.get('code')}: {body.get('message', '')} {body.get('detail', '')}"
         )

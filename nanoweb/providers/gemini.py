@@ -16,6 +16,7 @@ from nanoweb.providers.base import (
     ResultImage,
     State,
     Submitted,
+    by_http_status,
     json_body,
     retry_after,
 )  # fmt: skip
@@ -120,6 +121,5 @@ def _error(status_code: int, answer: dict[str, Any], wait: float | None) -> Prov
     if "API key" in message and status in ("INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED"):
         kind, retryable = ErrorKind.AUTH, False
     else:
-        default = (ErrorKind.UNAVAILABLE, True) if status_code >= 500 else (ErrorKind.MALFORMED, False)
-        kind, retryable = STATUSES.get(status, default)
+        kind, retryable = STATUSES.get(status) or by_http_status(status_code, {})
     return ProviderError(kind, f"HTTP {status_code} {status}: {message}", retryable=retryable, retry_after=wait)

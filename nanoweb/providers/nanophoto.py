@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nanoweb.providers.base import (
+    HTTP_STATUSES,
     Adapter,
     ErrorKind,
     GenerationRequest,
@@ -14,6 +15,7 @@ from nanoweb.providers.base import (
     ResultImage,
     State,
     Submitted,
+    by_http_status,
     json_body,
     percent,
     retry_after,
@@ -33,10 +35,6 @@ ERROR_CODES = {
     "CREDIT_RESERVATION_FAILED": (ErrorKind.UNAVAILABLE, True),
     "GENERATION_FAILED": (ErrorKind.GENERATION_FAILED, False),
 }
-HTTP_STATUSES = {
-    400: (ErrorKind.INVALID_INPUT, False), 401: (ErrorKind.AUTH, False), 402: (ErrorKind.OUT_OF_CREDIT, False),
-    403: (ErrorKind.AUTH, False), 404: (ErrorKind.NOT_FOUND, False), 429: (ErrorKind.RATE_LIMITED, True),
-}  # fmt: skip
 
 
 class NanophotoAdapter(Adapter):
@@ -91,8 +89,7 @@ class NanophotoAdapter(Adapter):
         if response.status_code == 200 and (answer.get("success") or answer.get("status") == "failed"):
             return answer
         code = answer.get("errorCode")
-        default = (ErrorKind.UNAVAILABLE, True) if response.status_code >= 500 else (ErrorKind.MALFORMED, False)
-        kind, retryable = ERROR_CODES.get(code) or HTTP_STATUSES.get(response.status_code, default)
+        kind, retryable = ERROR_CODES.get(code) or by_http_status(response.status_code, HTTP_STATUSES)
         raise ProviderError(
             kind, f"HTTP {response.status_code} {code}: {answer.get('error', '')}",
             retryable=retryable, retry_after=retry_after(response),

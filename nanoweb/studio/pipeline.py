@@ -146,6 +146,11 @@ def pollable():
     return Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__isnull=False)
 
 
+def work_left() -> bool:
+    """Something a sweep must do: due jobs, or submits a dead sweep left half done."""
+    return pollable().exists() or Generation.objects.filter(status=Status.SUBMITTING).exists()
+
+
 def _renew(token: str) -> bool:
     expires = timezone.now() + timedelta(seconds=LEASE_SECONDS)
     return bool(SweepLease.objects.filter(name=SWEEP, holder=token).update(expires_at=expires))
@@ -482,7 +487,7 @@ def reconcile() -> dict[str, int]:
         generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, "no result in time"))
         for generation in Generation.objects.filter(status__in=Generation.ACTIVE, created_at__lt=deadline)
     )
-    if pollable().exists() or Generation.objects.filter(status=Status.SUBMITTING).exists():
+    if work_left():
         wake_sweeper()
     return {"expired": expired}
 
@@ -494,6 +499,6 @@ def wake_when_lease_lapses() -> None:
         if lease is None or lease.expires_at <= timezone.now():
             break
         time.sleep(min(LEASE_SECONDS, (lease.expires_at - timezone.now()).total_seconds()) + 0.1)
-    if pollable().exists() or Generation.objects.filter(status=Status.SUBMITTING).exists():
+    if work_left():
         wake_sweeper()
     connection.close()

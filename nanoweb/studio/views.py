@@ -27,6 +27,14 @@ def visible_generation(request: HttpRequest, pk: int) -> Generation:
     return generation
 
 
+def owned_generation(request: HttpRequest, pk: int, *, staff_too: bool = True) -> Generation:
+    """The generation if this user owns it (or, with staff_too, is staff); 404 otherwise."""
+    generation = visible_generation(request, pk)
+    if generation.owner_id != request.user.pk and not (staff_too and request.user.is_staff):
+        raise Http404
+    return generation
+
+
 def visible_image(request: HttpRequest, pk: int) -> GeneratedImage:
     image = get_object_or_404(GeneratedImage.objects.select_related("generation"), pk=pk)
     if not image.generation.visible_to(request.user):
@@ -121,9 +129,7 @@ def generation_card(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def generation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    generation = visible_generation(request, pk)
-    if generation.owner_id != request.user.pk and not request.user.is_staff:
-        raise Http404
+    generation = owned_generation(request, pk)
     pipeline.cancel(generation)
     generation.refresh_from_db()
     if request.htmx:
@@ -170,10 +176,7 @@ def toggle_star(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def delete_generation(request: HttpRequest, pk: int) -> HttpResponse:
-    generation = visible_generation(request, pk)
-    if generation.owner_id != request.user.pk and not request.user.is_staff:
-        raise Http404
-    history.delete(generation)
+    history.delete(owned_generation(request, pk))
     return redirect("gallery")
 
 
@@ -219,9 +222,7 @@ def prompt_library(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def toggle_private(request: HttpRequest, pk: int) -> HttpResponse:
-    generation = visible_generation(request, pk)
-    if generation.owner_id != request.user.pk:
-        raise Http404  # only the owner decides who sees their work
+    generation = owned_generation(request, pk, staff_too=False)  # only the owner decides who sees their work
     Generation.objects.filter(pk=generation.pk).update(private=not generation.private)
     return redirect(generation)
 
