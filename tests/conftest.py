@@ -80,6 +80,12 @@ def teammate(db, django_user_model):
 
 
 @pytest.fixture
+def outsider(db, django_user_model):
+    """A third member: neither the owner nor the teammate who builds on the owner's work."""
+    return make_user(django_user_model, "otto")
+
+
+@pytest.fixture
 def staff(db, django_user_model):
     return make_user(django_user_model, "sam", is_staff=True)
 

@@ -222,6 +222,11 @@ class ReferenceImage(models.Model):
     def deleted(self) -> bool:
         return not self.file and self.result_id is None
 
+    def visible_to(self, user) -> bool:
+        """An upload is seen with the job it belongs to; an earlier result keeps its own
+        privacy wherever it is used, so check the job that made it."""
+        return self.result is None or self.result.generation.visible_to(user)
+
     def open(self):
         if self.deleted:
             raise FileNotFoundError("the image this reference named was deleted")

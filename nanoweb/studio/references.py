@@ -51,8 +51,18 @@ def link(generation: Generation, refs: list[ReferenceImage]) -> None:
 
 
 def ordered(generation: Generation) -> list[ReferenceImage]:
-    links = generation.reference_links.select_related("reference__result").order_by("position")
-    return [link.reference for link in links]
+    return [reference for _, reference in _positioned(generation)]
+
+
+def shown_to(user, generation: Generation) -> list[tuple[int, ReferenceImage]]:
+    """The references of a job this user may see, with their positions (the reference view's
+    URLs): an earlier result made private, or deleted with its job, is left out."""
+    return [(position, ref) for position, ref in _positioned(generation) if ref.visible_to(user)]
+
+
+def _positioned(generation: Generation) -> list[tuple[int, ReferenceImage]]:
+    links = generation.reference_links.select_related("reference__result__generation").order_by("position")
+    return [(link.position, link.reference) for link in links]
 
 
 def signed_url(reference: ReferenceImage) -> str:

@@ -144,7 +144,7 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "job": generation,
         "images": generation.images.all(),
-        "references": references.ordered(generation),
+        "references": references.shown_to(request.user, generation),
         "made_into": made_into.distinct().order_by("-pk"),
         "starred": generation.favorites.filter(user=request.user).exists(),
     }
@@ -229,11 +229,13 @@ def toggle_private(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def generation_reference(request: HttpRequest, pk: int, position: int) -> FileResponse:
-    """A job's reference image, for whoever may see the job."""
+    """A job's reference image, for whoever may see the job and, for an earlier result, that result."""
     generation = visible_generation(request, pk)
-    link = get_object_or_404(generation.reference_links.select_related("reference__result"), position=position)
-    if link.reference.deleted:
-        raise Http404("That reference image was deleted.")
+    link = get_object_or_404(
+        generation.reference_links.select_related("reference__result__generation"), position=position
+    )
+    if link.reference.deleted or not link.reference.visible_to(request.user):
+        raise Http404
     response = FileResponse(link.reference.open(), content_type=link.reference.mime_type)
     response["Cache-Control"] = "private, max-age=86400, immutable"
     return response
