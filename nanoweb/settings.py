@@ -263,8 +263,14 @@ OUTBOUND_TIMEOUT = float(os.environ.get("OUTBOUND_TIMEOUT", "30"))
 MAX_RESULT_BYTES = env_int("MAX_RESULT_BYTES", 60 * 1024 * 1024)
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000)
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)  # per reference image
+# The pixels all the images of one submission may decode to: bounds the work one request can
+# cause (about 2 s of decoding at most), yet takes 14 phone photos of 12 Mpx.
+MAX_UPLOAD_PIXELS = env_int("MAX_UPLOAD_PIXELS", 200_000_000)
 REFERENCE_LINK_SECONDS = env_int("REFERENCE_LINK_SECONDS", 3600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# More files than this in one request is refused by Django (400) before any view runs; fewer, but
+# more than the model takes, get the form's message next to the field (no model takes over 14).
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SWEEP_SECONDS = float(os.environ.get("SWEEP_SECONDS", "20"))
 SWEEP_CONCURRENCY = env_int("SWEEP_CONCURRENCY", 16)

@@ -9,7 +9,7 @@ import warnings
 from dataclasses import dataclass
 
 from django.conf import settings
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WEBP": ("image/webp", "webp")}
 THUMBNAIL_SIZE = (512, 512)
@@ -32,25 +32,41 @@ class CheckedImage:
 def _open(data: bytes) -> Image.Image:
     """Decode the whole image once, refusing what is not a complete PNG, JPEG or WebP
     within the pixel limit. Judged by content, never by name or declared type."""
+    image = _header(data)
+    try:
+        image.load()  # a truncated or corrupt file fails here
+    except Exception as exc:  # Pillow raises many types for broken files
+        raise InvalidImage(f"not a readable image: {exc}") from exc
+    return image
+
+
+def _header(data: bytes) -> Image.Image:
+    """The image with only its header read: its type and size, no pixels decoded yet."""
     if not data:
         raise InvalidImage("the file is empty")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > settings.MAX_IMAGE_PIXELS:
-                raise InvalidImage(f"the image has too many pixels ({width}×{height})")
-            if image.format not in FORMATS:
-                raise InvalidImage(f"unsupported image type {image.format}")
-            image.load()  # a truncated or corrupt file fails here
-            return image
-    except InvalidImage:
-        raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
         raise InvalidImage(f"the image has too many pixels: {exc}") from exc
-    except Exception as exc:  # Pillow raises many types for broken files
+    except UnidentifiedImageError as exc:
+        raise InvalidImage("not a readable image") from exc
+    except Exception as exc:
         raise InvalidImage(f"not a readable image: {exc}") from exc
+    width, height = image.size
+    if width * height > settings.MAX_IMAGE_PIXELS:
+        raise InvalidImage(f"the image has too many pixels ({width}×{height})")
+    if image.format not in FORMATS:
+        raise InvalidImage(f"unsupported image type {image.format}")
+    return image
+
+
+def pixels(data: bytes) -> int:
+    """Width × height, read from the header alone: what decoding the image would cost.
+    Refuses, as `check` would, what is not a PNG, JPEG or WebP within the pixel limit."""
+    with _header(data) as image:
+        return image.width * image.height
 
 
 def _facts(image: Image.Image, data: bytes) -> dict:

@@ -19,8 +19,20 @@ class MultipleImageInput(forms.FileInput):
     allow_multiple_selected = True
 
 
+def too_many_references(limit: int, given: int) -> str:
+    if not limit:
+        return "This model does not take reference images."
+    return f"This model takes at most {limit} reference images; you gave {given}."
+
+
 class MultipleImageField(forms.FileField):
-    """Several uploaded images, each checked by its content (Pillow), size and pixel count."""
+    """Several uploaded images, each checked by its content (Pillow), size and pixel count.
+
+    Cheap checks come first, so that a flood costs nothing to refuse: the number of files
+    (against `max_files`, the chosen model's limit), then every file's size, then the pixels
+    all of them would decode to (read from their headers), and only then are they decoded."""
+
+    max_files: int | None = None
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault(
@@ -30,18 +42,29 @@ class MultipleImageField(forms.FileField):
 
     def clean(self, data, initial=None) -> list[images.CheckedImage]:
         files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
-        checked = []
+        if self.max_files is not None and len(files) > self.max_files:
+            raise forms.ValidationError(too_many_references(self.max_files, len(files)))
         for upload in files:
             if upload.size > settings.MAX_UPLOAD_BYTES:
                 raise forms.ValidationError(
-                    f"{upload.name} is too large ({upload.size // 1024 // 1024} MB); "
+                    f"{upload.name} is too large ({upload.size / 1024 / 1024:.1f} MB); "
                     f"the limit is {settings.MAX_UPLOAD_BYTES // 1024 // 1024} MB."
                 )
-            try:
-                checked.append(images.check(upload.read()))
-            except images.InvalidImage as exc:
-                raise forms.ValidationError(f"{upload.name}: {exc}. Use a PNG, JPEG or WebP image.") from exc
-        return checked
+        named = [(upload.name, upload.read()) for upload in files]
+        total = sum(self._readable(name, images.pixels, data) for name, data in named)
+        if total > settings.MAX_UPLOAD_PIXELS:
+            raise forms.ValidationError(
+                f"These images have {total // 1_000_000} million pixels together; "
+                f"one submission takes at most {settings.MAX_UPLOAD_PIXELS // 1_000_000} million."
+            )
+        return [self._readable(name, images.check, data) for name, data in named]
+
+    @staticmethod
+    def _readable(name: str, check, data: bytes):
+        try:
+            return check(data)
+        except images.InvalidImage as exc:
+            raise forms.ValidationError(f"{name}: {exc}. Use a PNG, JPEG or WebP image.") from exc
 
 
 class GenerationForm(forms.Form):
@@ -86,6 +109,7 @@ class GenerationForm(forms.Form):
             )
         self.spec = self._chosen_spec()
         spec = self.spec
+        self.fields["reference_files"].max_files = spec.max_references if spec else None
         self.fields["model"].choices = [(m.id, m.label) for m in self._adapter_models()]
         self.fields["aspect_ratio"].choices = [(r, r) for r in spec.aspect_ratios] if spec else []
         self.fields["resolution"].choices = [(r, r) for r in spec.resolutions] if spec else []
@@ -168,12 +192,8 @@ class GenerationForm(forms.Form):
         if spec is None:
             return cleaned
         count = len(cleaned.get("reference_files") or []) + len(cleaned.get("reference_results") or [])
-        if count and not spec.max_references:
-            self.add_error("reference_files", "This model does not take reference images.")
-        elif count > spec.max_references:
-            self.add_error(
-                "reference_files", f"This model takes at most {spec.max_references} reference images; you gave {count}."
-            )
+        if count > spec.max_references:
+            self.add_error("reference_files", too_many_references(spec.max_references, count))
         elif count and self.references_need_public_url:
             self.add_error(
                 "reference_files",
