@@ -61,7 +61,7 @@ def main() -> None:
         seed(10_000)
     user = get_user_model().objects.get(username="person1")
     session = SessionStore()
-    session["_auth_user_id"], session["_auth_user_backend"] = str(user.pk), settings.AUTHENTICATION_BACKENDS[0]
+    session["_auth_user_id"], session["_auth_user_backend"] = str(user.pk), settings.AUTHENTICATION_BACKENDS[-1]
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.create()
     running = Generation.objects.filter(owner=user).first()

@@ -1,7 +1,7 @@
 """The one place nanoweb makes outbound HTTP requests.
 
-Timeouts, a user agent, response size caps, the private-address guard, pooled
-connections, and a retry of connection failures for requests safe to repeat.
+Timeouts, a user agent, response size caps, the private-address guard (on every redirect
+too), pooled connections, and a retry of connection failures for requests safe to repeat.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import ipaddress
 import socket
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -20,6 +20,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 Response = requests.Response
 USER_AGENT = "nanoweb/1.0 (+self-hosted image studio)"
 MAX_API_BYTES = 2 * 1024 * 1024
+MAX_REDIRECTS = 5  # for result downloads: a CDN may redirect once or twice
 
 
 class OutboundError(Exception):
@@ -71,9 +72,12 @@ def check_address(url: str) -> None:
     except socket.gaierror as exc:
         raise OutboundError(f"cannot resolve {parts.hostname}: {exc}") from exc
     for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+        if not public_address(ipaddress.ip_address(info[4][0])):
             raise BlockedAddress(f"{parts.hostname} resolves to a non-public address")
+
+
+def public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return address.is_global
 
 
 def request(
@@ -83,19 +87,44 @@ def request(
     retry_connect: bool | None = None,
     max_bytes: int = MAX_API_BYTES,
     timeout: float | None = None,
+    redirects: int = 0,
     **kwargs: Any,
 ) -> Response:
     """Send a request and read the whole body (at most max_bytes).
 
     Connection failures are retried twice for GETs, or when retry_connect says the
     request is safe to repeat; anything else is the caller's to handle.
+
+    Redirects are followed only when asked (`redirects` hops at most; the vendors' APIs never
+    redirect, so their answers come back as they are). Every hop's address passes the guard
+    again, and the headers given here (an API key) go to the first URL's origin only.
     """
-    check_address(url)
     attempts = 3 if (retry_connect if retry_connect is not None else method == "GET") else 1
     timeout = timeout or settings.OUTBOUND_TIMEOUT
+    origin = _origin(url)
+    for _ in range(redirects + 1):
+        response = _send(method, url, attempts=attempts, max_bytes=max_bytes, timeout=timeout, **kwargs)
+        if not (redirects and response.is_redirect):
+            return response
+        url = urljoin(url, response.headers["Location"])
+        if _origin(url) != origin:
+            kwargs.pop("headers", None)
+            kwargs.pop("auth", None)
+    raise OutboundError(f"more than {redirects} redirects from {origin}")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def _send(method: str, url: str, *, attempts: int, max_bytes: int, timeout: float, **kwargs: Any) -> Response:
+    check_address(url)
     for attempt in range(attempts):
         try:
-            response = _SESSION.request(method, url, timeout=(min(timeout, 10), timeout), stream=True, **kwargs)
+            response = _SESSION.request(
+                method, url, timeout=(min(timeout, 10), timeout), stream=True, allow_redirects=False, **kwargs
+            )
             response._content = _read_capped(response, max_bytes)
             return response
         except (requests.ConnectTimeout, requests.ConnectionError) as exc:
@@ -120,7 +149,7 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
 
 def download(url: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
     """Fetch a result file: its bytes and the Content-Type the server gave."""
-    response = request("GET", url, max_bytes=max_bytes or settings.MAX_RESULT_BYTES)
+    response = request("GET", url, max_bytes=max_bytes or settings.MAX_RESULT_BYTES, redirects=MAX_REDIRECTS)
     if response.status_code != 200:
         raise OutboundError(f"HTTP {response.status_code} from {urlsplit(url).netloc}")
     return response.content, response.headers.get("Content-Type", "")
