@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,3 +168,43 @@ def start_worker(transactional_db, tmp_path, settings):
 @pytest.fixture
 def worker(start_worker):
     return start_worker()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the fixtures make
+    # from it are still synchronous, which Django must be told is fine (for these tests only).
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+    del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+
+
+@pytest.fixture
+def csp_violations() -> list[str]:
+    """What the browser refused under the Content-Security-Policy during the test."""
+    return []
+
+
+@pytest.fixture
+def page(browser, csp_violations):
+    """A fresh browser tab. The test fails if the browser reports any Content-Security-Policy
+    violation (a test that provokes one on purpose empties `csp_violations`)."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.on("console", lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text))
+    yield page
+    context.close()
+    assert not csp_violations, f"the page broke its Content-Security-Policy: {csp_violations}"

@@ -124,9 +124,12 @@ def daily(period: Range) -> list[dict]:
         .values_list("day", "total")
     )
     peak = max(spent.values(), default=ZERO) or Decimal(1)
-    return [
-        {"day": day, "total": spent.get(day, ZERO), "share": float(spent.get(day, ZERO) / peak)} for day in period.days
-    ]
+    return [_bar(day, spent.get(day, ZERO), float(spent.get(day, ZERO) / peak)) for day in period.days]
+
+
+def _bar(day, total: Decimal, share: float) -> dict:
+    """A day of the chart: its total, and its bar in the chart's 100-unit-high SVG (as text, not localized)."""
+    return {"day": day, "total": total, "share": share, "height": f"{share * 100:.2f}", "top": f"{100 - share * 100:.2f}"}
 
 
 def provider_cost_sum(values) -> Decimal | None:

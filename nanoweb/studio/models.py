@@ -107,10 +107,11 @@ class Generation(models.Model):
         return ((self.finished_at or timezone.now()) - self.created_at).total_seconds()
 
     @property
-    def css_aspect_ratio(self) -> str:
-        """The preview box's shape before the image exists, so nothing jumps when it arrives."""
+    def shape(self) -> str:
+        """The preview box's shape before the image exists, so nothing jumps when it arrives:
+        an SVG viewBox (no inline style, which the Content-Security-Policy refuses)."""
         width, _, height = self.aspect_ratio.partition(":")
-        return f"{width} / {height}" if width.isdigit() and height.isdigit() else "1 / 1"
+        return f"0 0 {width} {height}" if width.isdigit() and height.isdigit() else "0 0 1 1"
 
     @property
     def model_label(self) -> str:

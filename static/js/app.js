@@ -1,3 +1,13 @@
+// A form with data-confirm asks first (a destructive action needs a yes).
+document.addEventListener(
+  "submit",
+  (event) => {
+    const message = event.target.dataset && event.target.dataset.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
+  },
+  true,
+);
+
 // Ctrl/Cmd+Enter in the studio form submits it (through htmx when it is loaded).
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
