@@ -299,6 +299,8 @@ MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)  # per referenc
 # cause (about 2 s of decoding at most), yet takes 14 phone photos of 12 Mpx.
 MAX_UPLOAD_PIXELS = env_int("MAX_UPLOAD_PIXELS", 200_000_000)
 REFERENCE_LINK_SECONDS = env_int("REFERENCE_LINK_SECONDS", 3600)
+# A monitor sending "Authorization: Bearer <HEALTH_TOKEN>" gets /healthz's details (as staff do).
+HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # More files than this in one request is refused by Django (400) before any view runs; fewer, but
 # more than the model takes, get the form's message next to the field (no model takes over 14).

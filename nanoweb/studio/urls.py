@@ -18,7 +18,4 @@ urlpatterns = [
     path("images/<int:pk>/original", views.image_file, {"variant": "original"}, name="image_original"),
     path("images/<int:pk>/thumbnail", views.image_file, {"variant": "thumbnail"}, name="image_thumbnail"),
     path("generations/<int:pk>/references/<int:position>", views.generation_reference, name="generation_reference"),
-    path("refs/<str:token>", views.reference_link, name="reference_link"),
-    path("hooks/<str:token>", views.provider_callback, name="provider_callback"),
-    path("healthz", views.healthz, name="healthz"),
 ]

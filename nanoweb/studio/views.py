@@ -1,17 +1,15 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_not_required
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from nanoweb.credits import ledger
-from nanoweb.studio import feed, health, history, pipeline, references
+from nanoweb.studio import feed, history, pipeline, references
 from nanoweb.studio.forms import GenerationForm, SavedPromptForm
 from nanoweb.studio.models import Favorite, GeneratedImage, Generation, SavedPrompt
 
@@ -241,16 +239,6 @@ def generation_reference(request: HttpRequest, pk: int, position: int) -> FileRe
     return response
 
 
-@login_not_required
-@require_GET
-def reference_link(request: HttpRequest, token: str) -> FileResponse:
-    """What providers fetch: a reference image behind a signed link that expires."""
-    reference = references.from_token(token)
-    if reference is None or reference.deleted:
-        raise Http404("This link is not valid or has expired.")
-    return FileResponse(reference.open(), content_type=reference.mime_type)
-
-
 @require_GET
 def image_file(request: HttpRequest, pk: int, variant: str) -> FileResponse:
     image = visible_image(request, pk)
@@ -266,28 +254,3 @@ def image_file(request: HttpRequest, pk: int, variant: str) -> FileResponse:
     # Private to the signed-in user's browser; the content never changes.
     response["Cache-Control"] = "private, max-age=86400, immutable"
     return response
-
-
-@csrf_exempt
-@login_not_required
-@require_POST
-def provider_callback(request: HttpRequest, token: str) -> JsonResponse:
-    """A provider says a job changed. The body is not trusted: we only read the status again
-    with our key, so a forged or replayed callback can make us look, never change a job."""
-    generation = Generation.objects.select_related("account").filter(callback_token=token).first()
-    if generation is None:
-        return JsonResponse({"ok": False, "error": "unknown job"}, status=404)
-    if not generation.account.adapter().verify_callback(request.headers, request.body):
-        return JsonResponse({"ok": False, "error": "bad signature"}, status=401)
-    if not generation.is_terminal:
-        pipeline.wake(generation)
-    return JsonResponse({"ok": True})
-
-
-@login_not_required
-@require_GET
-@never_cache
-def healthz(request: HttpRequest) -> JsonResponse:
-    checks = health.checks()
-    ok = all(check["ok"] for check in checks.values())
-    return JsonResponse({"ok": ok, **checks}, status=200 if ok else 503)

@@ -1,0 +1,80 @@
+"""Endpoints for machines, not members: provider callbacks, the signed reference links providers
+fetch, and the health check. None of them takes a session, so each states its own access rule
+here, in one place:
+
+- `/hooks/<token>`: a per-job unguessable token in the URL, and the vendor's signature where it
+  signs. The body is never trusted: it only makes us read the job's status with our own key.
+- `/refs/<token>`: a signature that expires after REFERENCE_LINK_SECONDS; nothing else is served.
+- `/healthz`: up or down for anyone (a load balancer); what is up or down only for staff or a
+  caller with the HEALTH_TOKEN.
+
+Every other URL is for signed-in members (LoginRequiredMiddleware), and each of those views
+checks what the member may see (`studio.views.visible_generation` and friends).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.urls import path
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from nanoweb.studio import health, pipeline, references
+from nanoweb.studio.models import Generation
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def provider_callback(request: HttpRequest, token: str) -> JsonResponse:
+    """A provider says a job changed. A forged or replayed callback can make us look, never change a job."""
+    generation = Generation.objects.select_related("account").filter(callback_token=token).first()
+    if generation is None:
+        return JsonResponse({"ok": False, "error": "unknown job"}, status=404)
+    if not generation.account.adapter().verify_callback(request.headers, request.body):
+        return JsonResponse({"ok": False, "error": "bad signature"}, status=401)
+    if not generation.is_terminal:
+        pipeline.wake(generation)
+    return JsonResponse({"ok": True})
+
+
+@login_not_required
+@require_GET
+def reference_link(request: HttpRequest, token: str) -> FileResponse:
+    """What providers fetch: a reference image behind a signed link that expires."""
+    reference = references.from_token(token)
+    if reference is None or reference.deleted:
+        raise Http404("This link is not valid or has expired.")
+    response = FileResponse(reference.open(), content_type=reference.mime_type)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_not_required
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = health.checks()
+    ok = all(check["ok"] for check in checks.values())
+    details = checks if may_see_health_details(request) else {}
+    return JsonResponse({"ok": ok, **details}, status=200 if ok else 503)
+
+
+def may_see_health_details(request: HttpRequest) -> bool:
+    """The database vendor, broker, queue depth and workers are for staff and monitoring."""
+    if request.user.is_staff:
+        return True
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(settings.HEALTH_TOKEN) and secrets.compare_digest(given.encode(), settings.HEALTH_TOKEN.encode())
+
+
+urlpatterns = [
+    path("hooks/<str:token>", provider_callback, name="provider_callback"),
+    path("refs/<str:token>", reference_link, name="reference_link"),
+    path("healthz", healthz, name="healthz"),
+]
