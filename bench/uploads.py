@@ -46,7 +46,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
-    account = ProviderAccount.objects.create(kind="gemini", name="gemini", base_url="https://example.invalid", api_key="k")
+    account = ProviderAccount.objects.create(
+        kind="gemini", name="gemini", base_url="https://example.invalid", api_key="k"
+    )
     cookies = {}
     for name in ("attacker", "bystander"):
         user = get_user_model().objects.create_user(name, password=secrets.token_urlsafe())

@@ -15,7 +15,9 @@ class LoginThrottleBackend(AxesStandaloneBackend):
     `authenticate()` without a request (the test client's `login()`, a shell) is not a guess
     over the network: it is left to the next backend instead of failing."""
 
-    def authenticate(self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs):  # type: ignore[override]
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs
+    ):  # type: ignore[override]
         if request is None:
             return None
         return super().authenticate(request, username, password, **kwargs)

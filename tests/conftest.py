@@ -204,7 +204,9 @@ def page(browser, csp_violations):
     violation (a test that provokes one on purpose empties `csp_violations`)."""
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.on("console", lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text))
+    page.on(
+        "console", lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text)
+    )
     yield page
     context.close()
     assert not csp_violations, f"the page broke its Content-Security-Policy: {csp_violations}"

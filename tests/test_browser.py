@@ -15,6 +15,8 @@ def until(page, script: str, timeout: float = 10.0) -> None:
     """Wait until the function `script` returns true in the page. (Playwright's wait_for_function
     has the page evaluate a string, which the Content-Security-Policy refuses: no 'unsafe-eval'.)"""
     wait_for(lambda: page.evaluate(script), timeout=timeout, interval=0.05)
+
+
 def test_a_member_signs_in_generates_and_opens_the_result(
     page, live_server, worker, owner, crun_account, simulator, tmp_path
 ):
@@ -134,7 +136,7 @@ def test_a_member_edits_a_result_with_one_more_reference(
     assert made_from.count() == 2
     until(
         page,
-        "() => (img => img.complete && img.naturalWidth === 64)(document.querySelectorAll('.references-list img')[1])"
+        "() => (img => img.complete && img.naturalWidth === 64)(document.querySelectorAll('.references-list img')[1])",
     )
 
 

@@ -36,7 +36,9 @@ def test_a_monitor_with_the_token_sees_the_details(client, settings, no_workers)
     assert with_token["workers"]["ok"] is False and "broker" in with_token
     assert client.get(reverse("healthz"), HTTP_AUTHORIZATION="Bearer wrong").json() == {"ok": False}
     settings.HEALTH_TOKEN = ""
-    assert client.get(reverse("healthz"), HTTP_AUTHORIZATION="Bearer ").json() == {"ok": False}, "no token set: none works"
+    assert client.get(reverse("healthz"), HTTP_AUTHORIZATION="Bearer ").json() == {"ok": False}, (
+        "no token set: none works"
+    )
 
 
 def test_health_is_200_once_a_worker_cluster_runs(worker, staff):

@@ -17,7 +17,13 @@ def routes(patterns, prefix: str = ""):
 
 
 def test_only_sign_in_and_the_machine_endpoints_are_open_without_a_session():
-    open_views = {route: view for route, view in routes(get_resolver().url_patterns) if not getattr(view, "login_required", True)}
+    open_views = {
+        route: view for route, view in routes(get_resolver().url_patterns) if not getattr(view, "login_required", True)
+    }
     machine_views = {pattern.callback for pattern in machine.urlpatterns}
-    assert {route for route, view in open_views.items() if view in machine_views} == {"hooks/<str:token>", "refs/<str:token>", "healthz"}
+    assert {route for route, view in open_views.items() if view in machine_views} == {
+        "hooks/<str:token>",
+        "refs/<str:token>",
+        "healthz",
+    }
     assert {route for route, view in open_views.items() if view not in machine_views} == {"login", "admin/login/"}

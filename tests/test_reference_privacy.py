@@ -75,7 +75,9 @@ def test_a_result_made_private_is_not_served_as_the_reference_of_a_job_made_from
         assert reference == source == 404, "the private source must not leak through the later job"
 
 
-@pytest.mark.parametrize("role, sees_source", [("owner", True), ("staff", True), ("teammate", False), ("outsider", False)])
+@pytest.mark.parametrize(
+    "role, sees_source", [("owner", True), ("staff", True), ("teammate", False), ("outsider", False)]
+)
 def test_made_from_shows_a_private_source_only_to_those_who_may_see_it(clients, lineage, role, sees_source):
     earlier, later = lineage
     page = clients[role].get(later.get_absolute_url())
@@ -134,7 +136,11 @@ def test_uploaded_references_follow_the_job_they_belong_to(clients, teammate, ma
 
 def test_the_zip_holds_only_what_the_viewer_may_see(clients, lineage):
     earlier, later = lineage
-    for role, expected in [("outsider", [later.pk]), ("owner", [earlier.pk, later.pk]), ("staff", [earlier.pk, later.pk])]:
+    for role, expected in [
+        ("outsider", [later.pk]),
+        ("owner", [earlier.pk, later.pk]),
+        ("staff", [earlier.pk, later.pk]),
+    ]:
         response = clients[role].get(reverse("download_zip"), {"pick": [earlier.pk, later.pk]})
         archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
         assert [entry["id"] for entry in json.loads(archive.read("metadata.json"))] == expected, role

@@ -60,7 +60,12 @@ def test_every_file_is_sized_before_any_is_decoded(owner_client, make_account, s
     response = post(owner_client, make_account("gemini"), GEMINI_25, files)
     errors = field_errors(response.text)
     assert "large.png is too large" in errors and "not-an-image.png" not in errors
-    assert post(owner_client, make_account("gemini", name="g2"), GEMINI_25, [SimpleUploadedFile("s.png", small)]).status_code == 201
+    assert (
+        post(
+            owner_client, make_account("gemini", name="g2"), GEMINI_25, [SimpleUploadedFile("s.png", small)]
+        ).status_code
+        == 201
+    )
 
 
 def test_images_within_the_limits_are_accepted(owner_client, make_account):

@@ -129,7 +129,13 @@ def daily(period: Range) -> list[dict]:
 
 def _bar(day, total: Decimal, share: float) -> dict:
     """A day of the chart: its total, and its bar in the chart's 100-unit-high SVG (as text, not localized)."""
-    return {"day": day, "total": total, "share": share, "height": f"{share * 100:.2f}", "top": f"{100 - share * 100:.2f}"}
+    return {
+        "day": day,
+        "total": total,
+        "share": share,
+        "height": f"{share * 100:.2f}",
+        "top": f"{100 - share * 100:.2f}",
+    }
 
 
 def provider_cost_sum(values) -> Decimal | None:

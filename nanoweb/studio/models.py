@@ -228,10 +228,15 @@ class ReferenceImage(models.Model):
         privacy wherever it is used, so check the job that made it."""
         return self.result is None or self.result.generation.visible_to(user)
 
-    def open(self):
+    @property
+    def stored_file(self):
+        """The upload's file, or the earlier result's original (never a copy)."""
         if self.deleted:
             raise FileNotFoundError("the image this reference named was deleted")
-        return (self.result.original if self.result else self.file).open("rb")
+        return self.result.original if self.result else self.file
+
+    def open(self):
+        return self.stored_file.open("rb")
 
     def read(self) -> bytes:
         with self.open() as handle:

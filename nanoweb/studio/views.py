@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import hashlib
+
 from django.db.models import Q
+from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import quote_etag
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
@@ -226,7 +231,7 @@ def toggle_private(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def generation_reference(request: HttpRequest, pk: int, position: int) -> FileResponse:
+def generation_reference(request: HttpRequest, pk: int, position: int) -> HttpResponse:
     """A job's reference image, for whoever may see the job and, for an earlier result, that result."""
     generation = visible_generation(request, pk)
     link = get_object_or_404(
@@ -234,23 +239,29 @@ def generation_reference(request: HttpRequest, pk: int, position: int) -> FileRe
     )
     if link.reference.deleted or not link.reference.visible_to(request.user):
         raise Http404
-    response = FileResponse(link.reference.open(), content_type=link.reference.mime_type)
-    response["Cache-Control"] = "private, max-age=86400, immutable"
-    return response
+    return private_image(request, link.reference.stored_file, content_type=link.reference.mime_type)
 
 
 @require_GET
-def image_file(request: HttpRequest, pk: int, variant: str) -> FileResponse:
+def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
     image = visible_image(request, pk)
     if variant == "thumbnail":
-        response = FileResponse(image.thumbnail.open("rb"), content_type="image/webp")
-    else:
-        response = FileResponse(
-            image.original.open("rb"),
-            content_type=image.mime_type,
-            as_attachment="download" in request.GET,
-            filename=image.download_name,
-        )
-    # Private to the signed-in user's browser; the content never changes.
-    response["Cache-Control"] = "private, max-age=86400, immutable"
+        return private_image(request, image.thumbnail, content_type="image/webp")
+    return private_image(
+        request,
+        image.original,
+        content_type=image.mime_type,
+        as_attachment="download" in request.GET,
+        filename=image.download_name,
+    )
+
+
+def private_image(request: HttpRequest, file: FieldFile, **response_options) -> HttpResponse:
+    """An image for a viewer the view has checked. The browser keeps it but asks before each use
+    (no-cache + ETag: a 304 costs little), so an image made private or deleted is refused at once.
+    Stored files are never rewritten (a new image gets a new name), so the name makes the ETag."""
+    etag = quote_etag(hashlib.sha256(file.name.encode()).hexdigest()[:32])
+    response = get_conditional_response(request, etag=etag) or FileResponse(file.open("rb"), **response_options)
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
     return response
