@@ -86,11 +86,11 @@ INSTALLED_APPS = [
     "django.forms",
     "django_htmx",
     "template_partials",
-    "django_q",
-    "axes",
     "nanoweb.providers",
     "nanoweb.studio",
     "nanoweb.credits",
+    "django_q",  # after nanoweb.studio, whose qcluster command takes the place of django-q2's
+    "axes",
 ]
 
 MIDDLEWARE = [

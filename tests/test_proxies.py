@@ -30,7 +30,9 @@ def guess(client: Client, username: str, **meta) -> int:
 
 
 def test_a_guesser_cannot_dodge_the_lockout_with_made_up_forwarded_addresses(owner):
-    answers = [guess(Client(), owner.username, REMOTE_ADDR=STRANGER, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}") for n in range(6)]
+    answers = [
+        guess(Client(), owner.username, REMOTE_ADDR=STRANGER, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}") for n in range(6)
+    ]
     assert answers[-1] == 429, "the stranger's own address is counted, not what it claims"
 
 

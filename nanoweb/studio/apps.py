@@ -1,4 +1,5 @@
 import logging
+import signal
 import threading
 
 from django.apps import AppConfig
@@ -15,7 +16,15 @@ class StudioConfig(AppConfig):
         from nanoweb.lib.images import limit_heap_growth
 
         limit_heap_growth()
+        post_spawn.connect(stop_with_the_group, dispatch_uid="nanoweb-stop-with-the-group")
         post_spawn.connect(wake_on_worker_start, dispatch_uid="nanoweb-wake-sweeper")
+
+
+def stop_with_the_group(sender, proc_name, **kwargs) -> None:
+    """In a starting worker: SIGTERM or SIGINT to the cluster's process group ends it at once
+    (its sentinel passed SIGTERM down blocked and SIGINT ignored; see the qcluster command)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wake_on_worker_start(sender, proc_name, **kwargs) -> None:
