@@ -37,7 +37,7 @@ def test_a_guesser_cannot_dodge_the_lockout_with_made_up_forwarded_addresses(own
 
 
 def test_behind_a_trusted_proxy_each_client_address_is_counted_apart(owner):
-    for n in range(5):
+    for _ in range(5):
         guess(Client(), owner.username, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=f"spoofed, 198.51.100.1, {PROXY}")
     assert guess(Client(), owner.username, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.1") == 429
     assert guess(Client(), owner.username, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.2") == 200
