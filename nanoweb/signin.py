@@ -17,7 +17,7 @@ class LoginThrottleBackend(AxesStandaloneBackend):
 
     def authenticate(
         self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs
-    ):  # type: ignore[override]
+    ):
         if request is None:
             return None
         return super().authenticate(request, username, password, **kwargs)

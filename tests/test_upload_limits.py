@@ -72,3 +72,9 @@ def test_images_within_the_limits_are_accepted(owner_client, make_account):
     files = [SimpleUploadedFile(f"{n}.png", png(color=color)) for n, color in enumerate(["red", "green", "blue"])]
     assert post(owner_client, make_account("gemini"), GEMINI_25, files).status_code == 201
     assert ReferenceImage.objects.count() == 3
+
+
+def test_more_files_than_any_form_takes_are_refused_before_the_view(owner_client, make_account):
+    files = [SimpleUploadedFile(f"{n}.png", png((8, 8))) for n in range(101)]
+    assert post(owner_client, make_account("gemini"), GEMINI_25, files).status_code == 400
+    assert not Generation.objects.exists()

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 from django import forms
 from django.conf import settings
@@ -13,6 +15,7 @@ from nanoweb.studio.models import GeneratedImage, Generation, SavedPrompt
 
 MAX_PROMPT = 20_000
 NOT_OFFERED = "%(value)s is not offered by this model."
+T = TypeVar("T")
 
 
 class MultipleImageInput(forms.FileInput):
@@ -60,7 +63,7 @@ class MultipleImageField(forms.FileField):
         return [self._readable(name, images.check, data) for name, data in named]
 
     @staticmethod
-    def _readable(name: str, check, data: bytes):
+    def _readable(name: str, check: Callable[[bytes], T], data: bytes) -> T:
         try:
             return check(data)
         except images.InvalidImage as exc:
@@ -109,7 +112,7 @@ class GenerationForm(forms.Form):
             )
         self.spec = self._chosen_spec()
         spec = self.spec
-        self.fields["reference_files"].max_files = spec.max_references if spec else None
+        cast(MultipleImageField, self.fields["reference_files"]).max_files = spec.max_references if spec else None
         self.fields["model"].choices = [(m.id, m.label) for m in self._adapter_models()]
         self.fields["aspect_ratio"].choices = [(r, r) for r in spec.aspect_ratios] if spec else []
         self.fields["resolution"].choices = [(r, r) for r in spec.resolutions] if spec else []
