@@ -192,7 +192,6 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the wait the page announces holds
 AXES_LOCKOUT_CALLABLE = "nanoweb.signin.locked_out"
-AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "studio"
 LOGOUT_REDIRECT_URL = "login"
@@ -250,7 +249,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not 
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # believed from TRUSTED_PROXIES only
 # The reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed: addresses or
-# networks. By default a proxy on this host (the web server listens on loopback).
+# networks. By default a proxy on this host.
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 for _proxy in TRUSTED_PROXIES:
     try:

@@ -6,6 +6,7 @@ import uuid
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
+from django.db.models.fields.files import FieldFile
 from django.urls import reverse
 from django.utils import timezone
 
@@ -229,7 +230,7 @@ class ReferenceImage(models.Model):
         return self.result is None or self.result.generation.visible_to(user)
 
     @property
-    def stored_file(self):
+    def stored_file(self) -> FieldFile:
         """The upload's file, or the earlier result's original (never a copy)."""
         if self.deleted:
             raise FileNotFoundError("the image this reference named was deleted")

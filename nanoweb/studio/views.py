@@ -260,7 +260,7 @@ def private_image(request: HttpRequest, file: FieldFile, **response_options) -> 
     """An image for a viewer the view has checked. The browser keeps it but asks before each use
     (no-cache + ETag: a 304 costs little), so an image made private or deleted is refused at once.
     Stored files are never rewritten (a new image gets a new name), so the name makes the ETag."""
-    etag = quote_etag(hashlib.sha256(file.name.encode()).hexdigest()[:32])
+    etag = quote_etag(hashlib.sha256(str(file.name).encode()).hexdigest()[:32])
     response = get_conditional_response(request, etag=etag) or FileResponse(file.open("rb"), **response_options)
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
