@@ -92,9 +92,9 @@ def main() -> None:
     try:
         for _ in range(200):
             try:
-                requests.get(f"{base}/healthz", timeout=1)
+                requests.get(f"{base}/healthz", timeout=15)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         gallery()  # warm up every worker's connection
         single = []
