@@ -37,6 +37,7 @@ redis:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
 
 test: setup chromium postgres redis
+	$(PY) -m mypy
 	$(PY) -m pytest
 	$(PY) -m tests.services postgres redis -- $(PY) -m pytest
 

@@ -122,6 +122,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "nanoweb.providers.views.paused_accounts",
             ],
         },
     },
@@ -318,6 +319,13 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SWEEP_SECONDS = float(os.environ.get("SWEEP_SECONDS", "20"))
 SWEEP_CONCURRENCY = env_int("SWEEP_CONCURRENCY", 16)
 JOB_DEADLINE_SECONDS = env_int("JOB_DEADLINE_SECONDS", 600)
+# A create the provider refuses for a while (rate limit, outage) is tried again at most this
+# many times, within this many seconds of the job's creation; then the job fails with the
+# provider's last answer. Well inside the job deadline.
+CREATE_RETRY_ATTEMPTS = env_int("CREATE_RETRY_ATTEMPTS", 6)
+CREATE_RETRY_SECONDS = env_int("CREATE_RETRY_SECONDS", 180)
+if not (1 <= CREATE_RETRY_ATTEMPTS <= 50 and 0 <= CREATE_RETRY_SECONDS < JOB_DEADLINE_SECONDS):
+    raise ImproperlyConfigured("CREATE_RETRY_ATTEMPTS must be 1-50, CREATE_RETRY_SECONDS below JOB_DEADLINE_SECONDS")
 SIMULATOR_URL = os.environ.get("SIMULATOR_URL", "http://127.0.0.1:8100")
 
 # Credits: the team's unit, and the budget of people for whom staff set none.

@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("nanoweb.machine")),
     path("", include("nanoweb.studio.urls")),
     path("", include("nanoweb.credits.urls")),
+    path("", include("nanoweb.providers.urls")),
 ]

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from nanoweb.providers.models import ProviderAccount
+from nanoweb.providers.models import Options, ProviderAccount
 from nanoweb.providers.registry import ADAPTERS
 from nanoweb.providers.simulator import base_url_for
 from nanoweb.providers.simulator.server import Simulator
+from nanoweb.studio import pipeline
 from nanoweb.studio.models import Generation
+from nanoweb.studio.spec import JobSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"
@@ -102,6 +104,34 @@ def admin_client(client, django_user_model):
 def owner_client(client, owner):
     client.force_login(owner)
     return client
+
+
+def start_job(owner, account: ProviderAccount, model_id: str, prompt: str = "p", *, count: int = 1,
+              automatic: bool = False, reference_files=(), reference_results=(), private: bool = False,
+              **options) -> list[Generation]:  # fmt: skip
+    """Start jobs through the pipeline as the form would, for this account's catalogue row of
+    `model_id` (pinned to the account unless `automatic`)."""
+    row = account.catalogue.get(model_id=model_id)
+    spec = JobSpec(
+        prompt=prompt, model=row.name, options=Options(**options), account=None if automatic else account.pk,
+        count=count, reference_files=tuple(reference_files), reference_results=tuple(reference_results),
+    )  # fmt: skip
+    jobs = pipeline.start(owner=owner, spec=spec)
+    if private:
+        Generation.objects.filter(pk__in=[job.pk for job in jobs]).update(private=True)
+    return jobs
+
+
+def chosen(account: ProviderAccount, model_id: str) -> dict:
+    """The studio form's fields that pick this account's row of `model_id` by hand."""
+    return {"model": account.catalogue.get(model_id=model_id).name, "routing": account.pk}
+
+
+def succeed(job: Generation, **fields) -> bool:
+    """Walk a queued job through the table to SUCCEEDED (as if the provider had made it)."""
+    job.advance(Generation.Status.QUEUED, Generation.Status.SUBMITTING)
+    job.advance(Generation.Status.SUBMITTING, Generation.Status.SUBMITTED)
+    return job.advance(Generation.Status.SUBMITTED, Generation.Status.SUCCEEDED, **fields)
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):

@@ -76,7 +76,7 @@ def test_the_health_check_and_provider_callbacks_need_no_login(client, job):
 def test_posts_without_a_csrf_token_are_refused(owner, crun_account):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(owner)
-    response = strict.post(reverse("generate"), {"prompt": "x", "account": crun_account.pk})
+    response = strict.post(reverse("generate"), {"prompt": "x", "routing": crun_account.pk})
     assert response.status_code == 403
     assert Generation.objects.count() == 0
 
@@ -106,6 +106,9 @@ def test_saving_the_account_in_the_admin_with_an_empty_key_keeps_the_key(client,
         "api_key": "",
         "enabled": "on",
         "rate_limit": "5",
+        "priority": "100",
+        "catalogue-TOTAL_FORMS": "0",
+        "catalogue-INITIAL_FORMS": "0",
     }
 
     assert client.post(url, data).status_code == 302

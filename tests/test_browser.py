@@ -114,7 +114,7 @@ def test_a_member_edits_a_result_with_one_more_reference(
     page.get_by_label("Username").fill(owner.username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("Provider").select_option(label="b gemini")
+    page.get_by_label("Account").select_option(label="b gemini")
     page.wait_for_timeout(300)
     page.get_by_label("Prompt").fill("a paper boat")
     page.get_by_role("button", name="Generate").click()
@@ -172,3 +172,22 @@ def test_the_admin_works_under_the_policy(page, live_server, django_user_model, 
     page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_url(live_server.url + "/admin/providers/provideraccount/")
     assert "crun, renamed" in page.content()
+
+
+def test_a_member_picks_a_model_and_sees_why_the_job_waits(page, live_server, worker, owner, make_account, simulator):
+    simulator.latency = 0.5
+    make_account("gemini", name="gemini")
+    make_account("crun", faults="+errors=429+retry_after=4+case=browser", name="crun")
+    sign_in(page, live_server, owner.username)
+
+    page.get_by_label("Model").select_option("Nano Banana (v2 channel)")  # crun's only
+    until(page, "() => document.querySelector('#id_routing option[value=\"auto\"]') !== null")
+    page.get_by_label("Prompt").fill("a kite over the dunes")
+    page.get_by_role("button", name="Generate").click()
+
+    waiting = page.locator("article.card .waiting")
+    waiting.wait_for(timeout=15_000)
+    assert "crun is rate-limiting us; trying again in" in waiting.inner_text()
+    assert "attempt 2 of 6" in waiting.inner_text()
+    page.locator("article.card img").wait_for(timeout=30_000)
+    assert page.locator("article.card .waiting").count() == 0

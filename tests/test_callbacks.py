@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from nanoweb.studio import pipeline
 from nanoweb.studio.models import Generation
-from tests.conftest import wait_until_terminal
+from tests.conftest import chosen, wait_until_terminal
 
 
 def submitted(owner, account, model, prompt="a harbour"):
@@ -94,9 +94,7 @@ def test_providers_call_back_over_http_and_the_job_finishes_long_before_the_next
     accounts = {kind: make_account(kind) for kind in ("crun", "apiframe", "defapi")}
     models = {"crun": "google/nano-banana", "apiframe": "nano-banana", "defapi": "google/gempix2"}
     for kind, account in accounts.items():
-        owner_client.post(
-            reverse("generate"), {"prompt": f"{kind} harbour", "account": account.pk, "model": models[kind]}
-        )
+        owner_client.post(reverse("generate"), {"prompt": f"{kind} harbour", **chosen(account, models[kind])})
 
     for generation in Generation.objects.select_related("account"):
         wait_until_terminal(generation, timeout=15)

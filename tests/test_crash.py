@@ -8,16 +8,15 @@ import time
 from collections import Counter
 
 from nanoweb.credits import ledger
-from nanoweb.studio import pipeline
 from nanoweb.studio.models import GeneratedImage, Generation
-from tests.conftest import wait_for
+from tests.conftest import start_job, wait_for
 
 
 def test_jobs_survive_a_killed_worker_cluster(start_worker, owner, make_account, simulator):
     simulator.latency = 1.5
     crun, apiframe = make_account("crun"), make_account("apiframe")
     jobs = [
-        pipeline.start(owner=owner, prompt=f"crash {n}", account=account, model=model)[0]
+        start_job(owner, account, model, f"crash {n}")[0]
         for n in range(12)
         for account, model in ((crun, "google/nano-banana"), (apiframe, "nano-banana"))
     ]

@@ -15,20 +15,19 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from nanoweb.credits import ledger, prices
-from nanoweb.credits.models import Budget, LedgerEntry, Price, TeamBudget
+from nanoweb.credits import ledger
+from nanoweb.credits.models import Budget, LedgerEntry, TeamBudget
 from nanoweb.providers.base import ErrorKind, ProviderError
 from nanoweb.studio import pipeline
 from nanoweb.studio.models import Generation
+from tests.conftest import start_job, succeed
 
 Kind = LedgerEntry.Kind
 Status = Generation.Status
 
 
 def start(owner, account, **options):
-    [generation] = pipeline.start(
-        owner=owner, prompt="a kite", account=account, model="google/nano-banana-2", **options
-    )
+    [generation] = start_job(owner, account, "google/nano-banana-2", "a kite", **options)
     return generation
 
 
@@ -41,7 +40,7 @@ def test_a_submission_reserves_its_price_and_success_charges_it(owner, crun_acco
     assert generation.price == Decimal("0.101")
     assert kinds(generation) == [(Kind.RESERVE, Decimal("0.101"))]
 
-    generation.advance(Status.QUEUED, Status.SUCCEEDED, provider_cost="9")
+    succeed(generation, provider_cost="9")
 
     assert kinds(generation) == [(Kind.RESERVE, Decimal("0.101")), (Kind.SETTLE, Decimal("0.101"))]
     assert generation.ledger.get(kind=Kind.SETTLE).provider_cost == "9"
@@ -66,23 +65,25 @@ def test_failure_cancel_and_expiry_refund_the_reservation(owner, crun_account, e
 
 def test_a_second_terminal_transition_moves_no_money(owner, crun_account):
     generation = start(owner, crun_account)
-    assert generation.advance(Status.QUEUED, Status.SUCCEEDED)
+    assert succeed(generation)
     assert not generation.advance(Status.QUEUED, Status.FAILED)
     assert not pipeline.cancel(generation)
     assert [k for k, _ in kinds(generation)] == [Kind.RESERVE, Kind.SETTLE]
 
 
-def test_staff_prices_override_the_list_prices(owner, crun_account):
-    Price.objects.create(account=crun_account, model="google/nano-banana-2", resolution="1K", amount=Decimal("0.05"))
-    assert prices.price_for(crun_account, "google/nano-banana-2", "1K") == Decimal("0.05")
-    assert prices.price_for(crun_account, "google/nano-banana-2", "4K") == Decimal("0.151")
-    assert prices.price_for(crun_account, "google/nano-banana", "") == Decimal("0.039")
+def test_prices_come_from_the_catalogue_row_which_starts_at_the_list_prices(owner, crun_account):
+    row = crun_account.catalogue.get(model_id="google/nano-banana-2")
+    assert (row.price("4K"), row.price(""), crun_account.catalogue.get(model_id="google/nano-banana").price("")) == (
+        Decimal("0.151"), Decimal("0.067"), Decimal("0.039"),
+    )  # fmt: skip
+    row.prices = {**row.prices, "1K": "0.05"}
+    row.save()
     assert start(owner, crun_account, resolution="1K").price == Decimal("0.05")
 
 
 def test_over_budget_is_refused_with_a_clear_message_and_nothing_stored(owner_client, owner, crun_account):
     Budget.objects.create(user=owner, amount=Decimal("0.10"), period="day")
-    data = {"prompt": "a kite", "account": crun_account.pk, "model": "google/nano-banana-2", "resolution": "4K"}
+    data = {"prompt": "a kite", "routing": crun_account.pk, "model": "Nano Banana 2", "resolution": "4K"}
 
     response = owner_client.post(reverse("generate"), data, HTTP_HX_REQUEST="true")
 
@@ -133,7 +134,7 @@ def test_periods_start_at_the_boundary_in_the_team_time_zone(settings, period, n
 def test_spending_before_the_period_no_longer_counts(owner, crun_account):
     Budget.objects.create(user=owner, amount=Decimal("0.10"), period="day")
     earlier = start(owner, crun_account)
-    earlier.advance(Status.QUEUED, Status.SUCCEEDED)
+    succeed(earlier)
     assert ledger.standing(owner).left == Decimal("0.033")
     yesterday = ledger.period_start("day") - ledger.timedelta(hours=1)
     LedgerEntry.objects.filter(generation=earlier).update(created_at=yesterday)
@@ -184,7 +185,7 @@ def run_operations(django_user_model, make_account, staff, steps, budget):
             ledger.grant(user=person, amount=Decimal("0.1"), reason="test", by=staff)
             granted[person.pk] += Decimal("0.1")
         elif open_jobs and action == "succeed":
-            open_jobs[0].advance(Status.QUEUED, Status.SUCCEEDED)
+            succeed(open_jobs[0])
         elif open_jobs and action == "fail":
             open_jobs[0].fail(Status.QUEUED, ProviderError(ErrorKind.UNAVAILABLE, "down"))
         elif open_jobs and action == "cancel":

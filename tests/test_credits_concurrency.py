@@ -21,7 +21,7 @@ PARALLEL = 50
 def test_fifty_parallel_submissions_against_a_budget_for_ten_accept_exactly_ten(transactional_db, owner, crun_account):
     price = Decimal("0.067")  # Nano Banana 2 at 1K
     Budget.objects.create(user=owner, amount=price * 10, period="month")
-    data = {"prompt": "race", "account": crun_account.pk, "model": "google/nano-banana-2", "resolution": "1K"}
+    data = {"prompt": "race", "routing": crun_account.pk, "model": "Nano Banana 2", "resolution": "1K"}
     statuses, barrier = [], threading.Barrier(PARALLEL)
 
     def submit():

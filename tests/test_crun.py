@@ -6,6 +6,8 @@ import pytest
 
 from nanoweb.providers.base import ErrorKind, GenerationRequest, ProviderError, State
 from nanoweb.providers.crun import CrunAdapter
+from nanoweb.studio import pipeline
+from nanoweb.studio.models import Generation
 from tests.conftest import wait_for
 
 
@@ -38,12 +40,17 @@ def test_create_sends_the_documented_request(adapter, simulator):
     assert submitted.task_id in simulator.jobs
 
 
-def test_v2_channels_leave_out_what_they_ignore(adapter, simulator):
-    adapter.create(GenerationRequest(prompt="p", model="google/nano-banana-2-v2", resolution="2K", output_format="png"))
-    assert last_request(simulator).json()["input"] == {"prompt": "p", "resolution": "2K"}
+def test_what_a_channel_ignores_is_left_out_by_its_catalogue_row(owner, crun_account):
+    for model, sent in (("google/nano-banana-2-v2", ("2K", "", False)), ("google/nano-banana-v2", ("", "", False))):
+        job = Generation.objects.create(owner=owner, prompt="p", account=crun_account, model=model,
+                                        resolution="2K", output_format="png", google_search=True)  # fmt: skip
+        request = pipeline.provider_request(job)
+        assert (request.resolution, request.output_format, request.google_search) == sent
 
-    adapter.create(GenerationRequest(prompt="p", model="google/nano-banana-v2", resolution="2K", output_format="png"))
-    assert last_request(simulator).json()["input"] == {"prompt": "p"}
+
+def test_nano_banana_v1_gets_jpeg_spelled_its_way(adapter, simulator):
+    adapter.create(GenerationRequest(prompt="p", model="google/nano-banana", output_format="jpg"))
+    assert last_request(simulator).json()["input"] == {"prompt": "p", "output_format": "jpeg"}
 
 
 def test_status_follows_pending_running_success(adapter, simulator):

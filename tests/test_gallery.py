@@ -19,7 +19,9 @@ def history(owner, teammate, make_account):
     crun, gemini = make_account("crun"), make_account("gemini")
 
     def make(owner, prompt, account=crun, model="google/nano-banana-2", days_ago=0, **fields):
-        job = Generation.objects.create(owner=owner, prompt=prompt, account=account, model=model, **fields)
+        name = account.catalogue.get(model_id=model).name
+        job = Generation.objects.create(owner=owner, prompt=prompt, account=account, model=model, model_name=name,
+                                        automatic=False, **fields)  # fmt: skip
         Generation.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(days=days_ago))
         return job
 
@@ -55,7 +57,7 @@ def test_the_team_feed_shows_shared_work_and_my_private_work_only(client, owner,
         ({"q": "red", "person": "tom"}, {"a red balloon"}),
         ({"view": "mine"}, {"a red fox in the snow", "a secret red door"}),
         ({"status": "failed"}, {"a red balloon"}),
-        ({"model": "gemini-2.5-flash-image"}, {"a brown bear fishing"}),
+        ({"model": "Nano Banana"}, {"a brown bear fishing"}),
         ({"q": "red", "status": "succeeded", "since": "{week_ago}"}, {"a secret red door"}),
         ({"until": "{week_ago}"}, {"a red fox in the snow"}),
     ],
@@ -149,7 +151,7 @@ def test_use_this_prompt_fills_the_studio_form_with_every_parameter(client, team
     client.force_login(teammate)
     form = client.get(reverse("studio"), {"from": bear.pk}).context["form"]
     assert form.initial["prompt"] == "a brown bear fishing"
-    assert (form.initial["account"], form.initial["model"], form.initial["aspect_ratio"]) == (
-        bear.account_id, "gemini-2.5-flash-image", "21:9",
+    assert (form.initial["routing"], form.initial["model"], form.initial["aspect_ratio"]) == (
+        str(bear.account_id), "Nano Banana", "21:9",
     )  # fmt: skip
     assert client.get(reverse("studio"), {"from": history["hidden"].pk + 999}).status_code == 404

@@ -15,13 +15,14 @@ from nanoweb.credits.models import LedgerEntry
 from nanoweb.lib import images
 from nanoweb.studio import history, pipeline
 from nanoweb.studio.models import GeneratedImage, Generation, SavedPrompt
+from tests.conftest import start_job, succeed
 from tests.test_references import png
 
 
 def finished(owner, account, prompt="a kite", color="red", **fields) -> Generation:
-    [job] = pipeline.start(owner=owner, prompt=prompt, account=account, model="gemini-2.5-flash-image", **fields)
+    [job] = start_job(owner, account, "gemini-2.5-flash-image", prompt, **fields)
     pipeline.store_image(job, 0, png(color=color)).save()
-    job.advance(Generation.ACTIVE, Generation.Status.SUCCEEDED)
+    succeed(job)
     return job
 
 
@@ -50,7 +51,7 @@ def test_deleting_removes_the_files_and_hides_the_job_but_the_ledger_keeps_its_l
 
 
 def test_deleting_a_running_job_refunds_it_and_only_owner_or_staff_may(client, owner, teammate, staff, make_account):
-    [running] = pipeline.start(owner=owner, prompt="slow", account=make_account("crun"), model="google/nano-banana")
+    [running] = start_job(owner, make_account("crun"), "google/nano-banana", "slow")
     client.force_login(teammate)
     assert client.post(reverse("delete_generation", args=[running.pk])).status_code == 404
     client.force_login(staff)
@@ -106,7 +107,7 @@ def test_variations_make_several_jobs_as_one_group_paid_together(owner_client, o
     from nanoweb.credits.models import Budget
 
     Budget.objects.create(user=owner, amount=Decimal("0.25"), period="month")
-    data = {"prompt": "four kites", "account": crun_account.pk, "model": "google/nano-banana-2", "count": "4"}
+    data = {"prompt": "four kites", "routing": crun_account.pk, "model": "Nano Banana 2", "count": "4"}
     refused = owner_client.post(reverse("generate"), data, HTTP_HX_REQUEST="true")
     assert "left this month" in refused.text and not Generation.objects.exists(), "4 × 0.067 is over 0.25: none start"
 
@@ -118,8 +119,8 @@ def test_variations_make_several_jobs_as_one_group_paid_together(owner_client, o
 
 
 def test_variations_store_an_uploaded_reference_once(owner, make_account):
-    jobs = pipeline.start(owner=owner, prompt="p", account=make_account("gemini"), model="gemini-2.5-flash-image",
-                          count=2, reference_files=[images.check(png())])  # fmt: skip
+    jobs = start_job(owner, make_account("gemini"), "gemini-2.5-flash-image", count=2,
+                     reference_files=[images.check(png())])  # fmt: skip
     assert {job.reference_links.get().reference_id for job in jobs} == {jobs[0].reference_links.get().reference_id}
     history.delete(jobs[0])
     assert jobs[1].reference_links.get().reference.file, "the variation still using the upload keeps it"

@@ -14,14 +14,13 @@ from nanoweb.credits import ledger
 from nanoweb.providers.base import State
 from nanoweb.studio import pipeline
 from nanoweb.studio.models import Generation
-from tests.conftest import wait_for, wait_until_terminal
+from tests.conftest import chosen, start_job, wait_for, wait_until_terminal
 
 
-def post_generation(client, account, **overrides):
+def post_generation(client, account, model="google/nano-banana-2", **overrides):
     data = {
         "prompt": "a lighthouse at dawn",
-        "account": account.pk,
-        "model": "google/nano-banana-2",
+        **chosen(account, model),
         "aspect_ratio": "16:9",
         "resolution": "1K",
         "output_format": "png",
@@ -63,12 +62,14 @@ def test_a_failed_generation_ends_failed_with_a_readable_reason(worker, owner_cl
 
     assert generation.status == Generation.Status.FAILED
     assert generation.error_kind == "generation_failed"
-    assert generation.error_message == "The provider could not generate this image."
+    assert generation.error_message == (
+        "The provider could not generate this image. crun (sim) said: 501: upstream model crashed"
+    ), "our sentence, then the provider's own words"
     assert "upstream model crashed" in generation.error_detail
     assert not generation.images.exists()
     card = owner_client.get(reverse("generation_card", args=[generation.pk]))
     assert card.status_code == 286
-    assert "The provider could not generate this image." in card.text
+    assert "The provider could not generate this image. crun (sim) said: 501: upstream model crashed" in card.text
 
 
 def test_a_rejected_key_fails_the_job_with_an_admin_hint(worker, owner_client, crun_account):
@@ -138,7 +139,7 @@ def test_a_second_finish_of_the_same_job_stores_nothing_more(owner, crun_account
 def test_a_new_sweep_resubmits_idempotent_interrupted_submits_and_ends_the_others(owner, make_account):
     crun, apiframe = make_account("crun"), make_account("apiframe")
     cut = [
-        pipeline.start(owner=owner, prompt="cut", account=account, model=model)[0]
+        start_job(owner, account, model, "cut")[0]
         for account, model in ((crun, "google/nano-banana"), (apiframe, "nano-banana"))
     ]
     Generation.objects.filter(pk__in=[g.pk for g in cut]).update(status=Generation.Status.SUBMITTING, claim="dead")
@@ -151,7 +152,7 @@ def test_a_new_sweep_resubmits_idempotent_interrupted_submits_and_ends_the_other
 
 
 def test_the_reconciler_ends_jobs_past_their_deadline(owner, crun_account):
-    [too_old] = pipeline.start(owner=owner, prompt="old", account=crun_account, model="google/nano-banana")
+    [too_old] = start_job(owner, crun_account, "google/nano-banana", "old")
     Generation.objects.filter(pk=too_old.pk).update(
         status=Generation.Status.RUNNING, next_poll_at=None, created_at=timezone.now() - timedelta(hours=1)
     )

@@ -29,7 +29,7 @@ def test_the_account_list_shows_balance_completion_mode_and_recent_failures(
 
     page = admin_client.get(reverse("admin:providers_provideraccount_changelist")).text
 
-    balances = re.findall(r'<td class="field-balance">([^<]*)</td>', page)
+    balances = re.findall(r'<td class="field-balance_now">([^<]*)</td>', page)
     assert any(b.isdigit() and int(b) > 0 for b in balances), balances  # crun's live balance
     assert "unavailable: The provider rejected the account&#x27;s API key" in page
     assert "no balance endpoint" in page

@@ -19,14 +19,14 @@ from tests.conftest import wait_for
 HAPPY_PATHS = [
     ("crun", "google/nano-banana-2", {"aspect_ratio": "21:9", "resolution": "2K", "output_format": "jpg"}, (3136, 1344), "image/jpeg"),
     ("crun", "google/nano-banana-2-v2", {"aspect_ratio": "9:16", "resolution": "1K"}, (768, 1360), "image/png"),
-    ("crun", "google/nano-banana", {"aspect_ratio": "4:3", "output_format": "jpeg"}, (1184, 880), "image/jpeg"),
+    ("crun", "google/nano-banana", {"aspect_ratio": "4:3", "output_format": "jpg"}, (1184, 880), "image/jpeg"),
     ("crun", "google/nano-banana-v2", {"aspect_ratio": "1:1"}, (1024, 1024), "image/png"),
     ("nanophoto", "nano-banana-2", {"aspect_ratio": "3:4", "resolution": "1K", "google_search": True}, (880, 1184), "image/png"),
-    ("apiframe", "nano-banana-2", {"resolution": "512px", "output_format": "webp"}, (512, 512), "image/webp"),
+    ("apiframe", "nano-banana-2", {"resolution": "512", "output_format": "webp"}, (512, 512), "image/webp"),
     ("apiframe", "nano-banana", {"output_format": "png"}, (1024, 1024), "image/png"),
     ("defapi", "google/gempix2", {}, (1024, 1024), "image/png"),
     ("defapi", "google/gemini-2.5-flash-image", {}, (1024, 1024), "image/png"),
-    ("gemini", "gemini-3.1-flash-image-preview", {"aspect_ratio": "16:9", "resolution": "512"}, (688, 384), "image/png"),
+    ("gemini", "gemini-3.1-flash-image", {"aspect_ratio": "16:9", "resolution": "512"}, (688, 384), "image/png"),
     ("gemini", "gemini-2.5-flash-image", {"aspect_ratio": "3:2"}, (1248, 832), "image/png"),
 ]  # fmt: skip
 
@@ -135,11 +135,11 @@ def test_gemini_wire_format_with_inline_references(make_account, simulator):
     reference = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(reference, "PNG")
     result = adapter.create(
-        GenerationRequest("make it blue", "gemini-3.1-flash-image-preview", aspect_ratio="4:5", resolution="1K",
+        GenerationRequest("make it blue", "gemini-3.1-flash-image", aspect_ratio="4:5", resolution="1K",
                           google_search=True, reference_images=((reference.getvalue(), "image/png"),))
     )  # fmt: skip
     sent = request_to(simulator, ":generateContent")
-    assert sent.path == "/gemini/v1beta/models/gemini-3.1-flash-image-preview:generateContent"
+    assert sent.path == "/gemini/v1beta/models/gemini-3.1-flash-image:generateContent"
     assert sent.headers["x-goog-api-key"] == "sim-key"
     body = sent.json()
     assert body["contents"][0]["parts"][0] == {"text": "make it blue"}
@@ -182,7 +182,7 @@ ERRORS = [
     ("gemini", "504", ErrorKind.UNAVAILABLE, True),
 ]  # fmt: skip
 MODEL = {"crun": "google/nano-banana-2", "nanophoto": "nano-banana-2", "apiframe": "nano-banana-2",
-         "defapi": "google/gempix2", "gemini": "gemini-3.1-flash-image-preview"}  # fmt: skip
+         "defapi": "google/gempix2", "gemini": "gemini-3.1-flash-image"}  # fmt: skip
 
 
 @pytest.mark.parametrize("kind, code, expected, retryable", ERRORS, ids=[f"{e[0]}:{e[1]}" for e in ERRORS])
@@ -240,7 +240,11 @@ JOB_FAULTS = [
     ("defapi", "[sim:fail=policy violation]", ErrorKind.GENERATION_FAILED),
     ("gemini", "[sim:block=SAFETY]", ErrorKind.CONTENT_BLOCKED),
     ("gemini", "[sim:finish=IMAGE_SAFETY]", ErrorKind.CONTENT_BLOCKED),
-    ("gemini", "[sim:finish=NO_IMAGE]", ErrorKind.GENERATION_FAILED),
+    ("gemini", "[sim:finish=IMAGE_PROHIBITED_CONTENT]", ErrorKind.CONTENT_BLOCKED),
+    ("gemini", "[sim:finish=IMAGE_RECITATION]", ErrorKind.CONTENT_BLOCKED),
+    ("gemini", "[sim:finish=IMAGE_OTHER]", ErrorKind.CONTENT_BLOCKED),
+    ("gemini", "[sim:finish=NO_IMAGE]", ErrorKind.NO_IMAGE),
+    ("gemini", "[sim:finish=STOP]", ErrorKind.NO_IMAGE),
     ("crun", "[sim:status_error=501]", ErrorKind.GENERATION_FAILED),
     ("apiframe", "[sim:status_error=401]", ErrorKind.AUTH),
 ]
@@ -253,6 +257,22 @@ def test_faults_end_the_job_failed_with_the_right_reason(owner, make_account, ki
     assert generation.status == Generation.Status.FAILED
     assert generation.error_kind == expected
     assert generation.error_message and not generation.images.exists()
+
+
+def test_gemini_keeps_the_finish_message_for_staff_and_skips_thought_images(owner, make_account, simulator):
+    gemini = make_account("gemini")
+    blocked = run_to_end(new_generation(owner, gemini, MODEL["gemini"], prompt="x [sim:finish=IMAGE_OTHER]"))
+    assert "Unable to show the generated image (IMAGE_OTHER)" in blocked.error_detail
+
+    made = run_to_end(new_generation(owner, gemini, MODEL["gemini"], prompt="a final image"))
+    sent = next(job for job in simulator.jobs.values() if job.prompt == "a final image")
+    assert made.images.get().sha256 == hashlib.sha256(sent.result_bytes).hexdigest(), "not the thought draft"
+
+
+def test_gemini_answers_a_shut_down_model_id_with_not_found(make_account):
+    with pytest.raises(ProviderError) as raised:
+        make_account("gemini").adapter().create(GenerationRequest("p", "gemini-3.1-flash-image-preview"))
+    assert raised.value.kind == ErrorKind.NOT_FOUND and "is not found for API version v1beta" in raised.value.detail
 
 
 def test_an_oversized_result_is_refused(owner, make_account, settings):

@@ -13,9 +13,9 @@ from django.urls import reverse
 from PIL import Image
 
 from nanoweb.lib import images
-from nanoweb.studio import pipeline, references
+from nanoweb.studio import references
 from nanoweb.studio.models import GeneratedImage, Generation, ReferenceImage
-from tests.conftest import wait_until_terminal
+from tests.conftest import chosen, start_job, wait_until_terminal
 
 
 def png(size=(64, 48), color="teal", kind="PNG") -> bytes:
@@ -31,7 +31,7 @@ def upload(name: str, data: bytes):
 
 
 def post(client, account, model, files=(), **extra):
-    data = {"prompt": "make it blue", "account": account.pk, "model": model, "reference_files": list(files), **extra}
+    data = {"prompt": "make it blue", **chosen(account, model), "reference_files": list(files), **extra}
     return client.post(reverse("generate"), data, HTTP_HX_REQUEST="true")
 
 
@@ -75,14 +75,22 @@ def test_more_references_than_the_model_takes_are_refused(owner_client, make_acc
     assert not Generation.objects.exists()
 
 
-def test_url_providers_without_a_public_address_say_so_before_and_at_submission(owner_client, make_account, settings):
+def test_without_a_public_address_jobs_with_references_go_to_accounts_that_take_them_inline(
+    owner_client, make_account, settings
+):
     settings.PUBLIC_BASE_URL = ""
     crun = make_account("crun")
-    options = owner_client.get(reverse("form_options"), {"account": crun.pk, "model": "google/nano-banana-2"})
-    assert "none is set (PUBLIC_BASE_URL)" in options.text
-    refused = post(owner_client, crun, "google/nano-banana-2", [upload("a.png", png())])
-    assert "ask an admin to set PUBLIC_BASE_URL" in refused.text
+    options = owner_client.get(reverse("form_options"), {"model": "Nano Banana 2"})
+    assert "PUBLIC_BASE_URL" not in options.text, "a server matter, for staff: members are not told"
+    refused = post(owner_client, crun, "google/nano-banana-2", [upload("a.png", png())], routing="auto")
+    assert "No account serving this model can take reference images here" in refused.text
     assert not Generation.objects.exists() and not ReferenceImage.objects.exists()
+
+    gemini = make_account("gemini")
+    crun.priority = 1  # crun first, were it not for the references
+    crun.save()
+    post(owner_client, crun, "google/nano-banana-2", [upload("a.png", png())], routing="auto")
+    assert Generation.objects.get().account == gemini
 
 
 def test_nothing_is_written_when_the_budget_refuses_a_job_with_uploads(owner_client, owner, make_account, settings):
@@ -98,8 +106,7 @@ def test_nothing_is_written_when_the_budget_refuses_a_job_with_uploads(owner_cli
 
 def test_signed_links_work_until_they_expire_and_refuse_tampering(client, owner, make_account, settings):
     settings.PUBLIC_BASE_URL = "https://studio.example"
-    [job] = pipeline.start(owner=owner, prompt="p", account=make_account("gemini"), model="gemini-2.5-flash-image",
-                         reference_files=[images.check(png())])  # fmt: skip
+    [job] = start_job(owner, make_account("gemini"), "gemini-2.5-flash-image", reference_files=[images.check(png())])
     reference = references.ordered(job)[0]
     url = references.signed_url(reference)
     assert url.startswith("https://studio.example/refs/")
@@ -119,7 +126,7 @@ def test_gemini_gets_the_references_inline(owner_client, owner, make_account, si
     from tests.test_providers import run_to_end
 
     first, second = png(color="red"), png(color="blue")
-    post(owner_client, make_account("gemini"), "gemini-3.1-flash-image-preview",
+    post(owner_client, make_account("gemini"), "gemini-3.1-flash-image",
          [upload("a.png", first), upload("b.png", second)], resolution="1K", prompt="inline pair")  # fmt: skip
     job = run_to_end(Generation.objects.get())
 
@@ -156,8 +163,8 @@ def test_editing_an_earlier_result_through_signed_links_end_to_end(live_server, 
 
 
 def test_references_are_shown_only_to_those_who_may_see_the_job(client, owner, teammate, make_account):
-    [job] = pipeline.start(owner=owner, prompt="p", account=make_account("gemini"), model="gemini-2.5-flash-image",
-                         reference_files=[images.check(png())], private=True)  # fmt: skip
+    [job] = start_job(owner, make_account("gemini"), "gemini-2.5-flash-image", reference_files=[images.check(png())],
+                     private=True)  # fmt: skip
     url = reverse("generation_reference", args=[job.pk, 0])
     assert client.get(url).status_code == 302
     client.force_login(teammate)
@@ -168,9 +175,7 @@ def test_references_are_shown_only_to_those_who_may_see_the_job(client, owner, t
 
 def test_a_member_cannot_pick_someone_elses_private_result_as_a_reference(owner_client, teammate, make_account):
     crun = make_account("gemini")
-    [theirs] = pipeline.start(
-        owner=teammate, prompt="theirs", account=crun, model="gemini-2.5-flash-image", private=True
-    )
+    [theirs] = start_job(teammate, crun, "gemini-2.5-flash-image", "theirs", private=True)
     image = GeneratedImage(generation=theirs, width=1, height=1, bytes=1, sha256="0" * 64, mime_type="image/png")
     image.original.name, image.thumbnail.name = "x.png", "x.webp"
     image.save()

@@ -17,7 +17,7 @@ from django_q.models import OrmQ
 
 from nanoweb.studio.models import Generation
 from tests import services
-from tests.conftest import ROOT, database_env, wait_for, wait_until_terminal
+from tests.conftest import ROOT, database_env, start_job, wait_for, wait_until_terminal
 from tests.services import free_port
 
 
@@ -105,10 +105,11 @@ def test_jobs_go_through_the_redis_broker_when_redis_url_is_set(start_worker, re
     start_worker(REDIS_URL=redis_url)
     # The submission comes from another process configured the same way, as a web host would be.
     script = (
-        "from nanoweb.studio import pipeline; from nanoweb.providers.models import ProviderAccount;"
+        "from nanoweb.providers.models import ProviderAccount;"
         "from django.contrib.auth import get_user_model;"
-        f"pipeline.start(owner=get_user_model().objects.get(pk={owner.pk}), prompt='via redis',"
-        f" account=ProviderAccount.objects.get(pk={crun_account.pk}), model='google/nano-banana')"
+        "from tests.conftest import start_job;"
+        f"start_job(get_user_model().objects.get(pk={owner.pk}), ProviderAccount.objects.get(pk={crun_account.pk}),"
+        " 'google/nano-banana', 'via redis')"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "REDIS_URL": redis_url, **database_env()}
     result = subprocess.run(
@@ -126,17 +127,13 @@ def test_two_worker_clusters_share_the_work_and_do_each_job_exactly_once(start_w
 
     from nanoweb.credits import ledger
     from nanoweb.credits.models import Budget
-    from nanoweb.studio import pipeline
     from nanoweb.studio.models import GeneratedImage
 
     Budget.objects.create(user=owner, amount=100, period="none")
     simulator.latency = 0.5
     start_worker()
     start_worker()  # think: a second host
-    jobs = [
-        pipeline.start(owner=owner, prompt=f"shared {n}", account=crun_account, model="google/nano-banana")[0]
-        for n in range(100)
-    ]
+    jobs = [start_job(owner, crun_account, "google/nano-banana", f"shared {n}")[0] for n in range(100)]
     for job in jobs:
         wait_until_terminal(job, timeout=90)
 

@@ -3,14 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from nanoweb.credits.models import Budget, LedgerEntry, Price, TeamBudget
-
-
-@admin.register(Price)
-class PriceAdmin(admin.ModelAdmin):
-    list_display = ["account", "model", "resolution", "amount", "updated_at"]
-    list_filter = ["account"]
-    list_editable = ["amount"]
+from nanoweb.credits.models import Budget, LedgerEntry, TeamBudget
 
 
 @admin.register(Budget)

@@ -71,7 +71,8 @@ class Standing:
 
     @property
     def period_label(self) -> str:
-        return {Period.DAY: "today", Period.WEEK: "this week", Period.MONTH: "this month"}.get(self.period, "in total")
+        labels: dict[str, str] = {Period.DAY: "today", Period.WEEK: "this week", Period.MONTH: "this month"}
+        return labels.get(self.period, "in total")
 
 
 def _standing(allowance: Decimal, period: str, lines: QuerySet) -> Standing:
@@ -107,7 +108,7 @@ def team_standing() -> Standing | None:
     return Standing(team.amount, team.period, spent.since, ZERO, spent.spent)
 
 
-def reserve(*, user, generation, amount: Decimal) -> LedgerEntry:
+def reserve(*, user, generation, amount: Decimal, reason: str = "") -> LedgerEntry:
     """Hold `amount` for the job, or raise OverBudget. Call inside a transaction.
 
     The person's row (and the team budget's) is locked first, so parallel submits queue
@@ -128,7 +129,21 @@ def reserve(*, user, generation, amount: Decimal) -> LedgerEntry:
             f"This image costs {money(amount)}, but the team has {money(max(team.left, ZERO))} left "
             f"{team.period_label}. Ask an admin."
         )
-    return LedgerEntry.objects.create(user=user, kind=Kind.RESERVE, amount=amount, generation=generation)
+    return LedgerEntry.objects.create(user=user, kind=Kind.RESERVE, amount=amount, generation=generation, reason=reason)
+
+
+def reprice(generation, price: Decimal, *, reason: str) -> None:
+    """Hold `price` for a running job instead of its current price: it moves to an account that
+    costs more (the difference is reserved within the budget, or OverBudget is raised and
+    nothing changes) or less (the difference is refunded now). Call inside a transaction,
+    and save the job's new price in the same one."""
+    difference = price - generation.price
+    if difference > 0:
+        reserve(user=generation.owner, generation=generation, amount=difference, reason=reason)
+    elif difference < 0:
+        LedgerEntry.objects.create(
+            user_id=generation.owner_id, kind=Kind.RELEASE, amount=-difference, generation=generation, reason=reason
+        )
 
 
 def close_job(generation, *, succeeded: bool) -> None:
@@ -172,13 +187,14 @@ def check() -> list[str]:
         )
     )
     for row in per_job:
-        job, status = row["generation"], row["generation__status"]
-        if row["reserved"] != row["generation__price"]:
-            problems.append(f"job {job}: reserved {row['reserved']} but its price is {row['generation__price']}")
-        if status in Generation.TERMINAL and row["reserved"] != row["closed"]:
+        job, status, price = row["generation"], row["generation__status"], row["generation__price"]
+        held = row["reserved"] - row["closed"]
+        if status not in Generation.TERMINAL and held != price:
+            problems.append(f"job {job} ({status}): holds {held} but its price is {price}")
+        if status in Generation.TERMINAL and held:
             problems.append(f"job {job} ({status}): reserved {row['reserved']} ≠ settled + released {row['closed']}")
-        if status not in Generation.TERMINAL and row["closed"]:
-            problems.append(f"job {job} ({status}) is still running but has settled or released lines")
+        if status == Generation.Status.SUCCEEDED and row["charged"] != price:
+            problems.append(f"job {job} was charged {row['charged']} but its price is {price}")
         if status != Generation.Status.SUCCEEDED and row["charged"]:
             problems.append(f"job {job} ({status}) was charged without succeeding")
         if row["strangers"]:

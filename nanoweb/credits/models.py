@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -8,10 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from nanoweb.providers.models import ProviderAccount
-
-MONEY = {"max_digits": 14, "decimal_places": 4}
-MAX_PRICE = Decimal("100")  # per image; anything above is a typo, not a price
+MONEY: dict[str, Any] = {"max_digits": 14, "decimal_places": 4}
 MAX_BUDGET = Decimal("1000000")
 
 
@@ -20,23 +18,6 @@ class Period(models.TextChoices):
     WEEK = "week", "per week"
     MONTH = "month", "per month"
     NONE = "none", "in total (no reset)"
-
-
-class Price(models.Model):
-    """What one image costs the team, per account, model and resolution (staff-edited)."""
-
-    account = models.ForeignKey(ProviderAccount, on_delete=models.CASCADE, related_name="prices")
-    model = models.CharField(max_length=80)
-    resolution = models.CharField(max_length=10, blank=True, help_text="Empty for models without a resolution choice.")
-    amount = models.DecimalField(**MONEY, validators=[MinValueValidator(Decimal(0)), MaxValueValidator(MAX_PRICE)])
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["account__name", "model", "resolution"]
-        constraints = [models.UniqueConstraint(fields=["account", "model", "resolution"], name="one_price_per_option")]
-
-    def __str__(self) -> str:
-        return f"{self.account} {self.model} {self.resolution or '-'}: {self.amount}"
 
 
 class Allowance(models.Model):

@@ -70,7 +70,7 @@ def check_address(url: str) -> None:
     try:
         infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
-        raise OutboundError(f"cannot resolve {parts.hostname}: {exc}") from exc
+        raise ConnectFailed(f"cannot resolve {parts.hostname}: {exc}") from exc
     for info in infos:
         if not public_address(ipaddress.ip_address(info[4][0])):
             raise BlockedAddress(f"{parts.hostname} resolves to a non-public address")

@@ -70,7 +70,7 @@ def pixels(data: bytes) -> int:
 
 
 def _facts(image: Image.Image, data: bytes) -> dict:
-    mime_type, extension = FORMATS[image.format]
+    mime_type, extension = FORMATS[image.format or ""]
     return {
         "width": image.width, "height": image.height, "mime_type": mime_type, "extension": extension,
         "sha256": hashlib.sha256(data).hexdigest(),

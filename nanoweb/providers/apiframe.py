@@ -20,6 +20,7 @@ from nanoweb.providers.base import (
     Submitted,
     by_http_status,
     json_body,
+    maybe_started,
     percent,
     retry_after,
 )  # fmt: skip
@@ -37,23 +38,22 @@ class ApiframeAdapter(Adapter):
     has_balance = True
     idempotent = True  # Idempotency-Key on every create
     # No aspect-ratio field is documented for the API, so none is offered.
-    models = (
+    default_models = (
         ModelSpec(
-            "nano-banana-2", "Nano Banana 2", resolutions=("512px", "1K", "2K", "4K"),
+            "nano-banana-2", "Nano Banana 2", resolutions=("512", "1K", "2K", "4K"),
             output_formats=FORMATS, max_references=1, google_search=True,
         ),
-        ModelSpec("nano-banana", "Nano Banana", family="nano-banana", output_formats=FORMATS, max_references=1),
+        ModelSpec("nano-banana", "Nano Banana", family="Nano Banana", output_formats=FORMATS, max_references=1),
     )  # fmt: skip
 
     def create(self, request: GenerationRequest) -> Submitted:
-        spec = self.model(request.model)
         params: dict[str, Any] = {}
-        if spec and spec.resolutions and request.resolution:
-            params["resolution"] = request.resolution
+        if request.resolution:  # the catalogue's "512" is apiframe's "512px"
+            params["resolution"] = "512px" if request.resolution == "512" else request.resolution
         if request.output_format:
             params["output_format"] = request.output_format
-        if spec and spec.google_search:
-            params["google_search"] = request.google_search
+        if request.google_search:
+            params["google_search"] = True
         if request.reference_urls:
             params["image_input"] = request.reference_urls[0]
         body: dict[str, Any] = {"prompt": request.prompt, "model": request.model, "nanoBananaParams": params}
@@ -107,7 +107,10 @@ class ApiframeAdapter(Adapter):
             return answer
         kind, retryable = by_http_status(response.status_code, STATUSES)
         detail = f"HTTP {response.status_code}: {_message(answer.get('message') or answer.get('error'))}"
-        raise ProviderError(kind, detail, retryable=retryable, retry_after=retry_after(response))
+        raise ProviderError(
+            kind, detail, retryable=retryable, retry_after=retry_after(response),
+            ambiguous=maybe_started(response.status_code),
+        )  # fmt: skip
 
 
 def _result_images(result: Any) -> tuple[ResultImage, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, ClassVar
 
 from nanoweb.lib import http
@@ -22,11 +23,14 @@ class ErrorKind(enum.StrEnum):
     UNAVAILABLE = "unavailable"
     GENERATION_FAILED = "generation_failed"
     CONTENT_BLOCKED = "content_blocked"
+    NO_IMAGE = "no_image"
     NOT_FOUND = "not_found"
     MALFORMED = "malformed"
     BAD_RESULT = "bad_result"
     EXPIRED = "expired"
     INTERNAL = "internal"
+    UNKNOWN_MODEL = "unknown_model"
+    BLOCKED_ADDRESS = "blocked_address"
 
 
 # What a team member reads on the job; the provider's own words go to `detail`.
@@ -38,11 +42,14 @@ ERROR_MESSAGES = {
     ErrorKind.UNAVAILABLE: "The provider is unavailable right now (maintenance or outage).",
     ErrorKind.GENERATION_FAILED: "The provider could not generate this image.",
     ErrorKind.CONTENT_BLOCKED: "The provider blocked this prompt or image for safety reasons.",
+    ErrorKind.NO_IMAGE: "The model answered without an image: try rewording the prompt.",
     ErrorKind.NOT_FOUND: "The provider no longer knows this job.",
     ErrorKind.MALFORMED: "The provider sent an answer nanoweb could not understand.",
     ErrorKind.BAD_RESULT: "The provider's result could not be downloaded as a valid image.",
     ErrorKind.EXPIRED: "The job did not finish in time.",
     ErrorKind.INTERNAL: "nanoweb failed while handling this job.",
+    ErrorKind.UNKNOWN_MODEL: "The provider does not offer this model id (any more): ask an admin to update the catalogue.",
+    ErrorKind.BLOCKED_ADDRESS: "nanoweb refused to contact this account's address (a private network): ask an admin.",
 }
 
 RETRYABLE = {ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE}
@@ -62,6 +69,12 @@ def by_http_status(
     if status_code in known:
         return known[status_code]
     return (ErrorKind.UNAVAILABLE, True) if status_code >= 500 else (otherwise, False)
+
+
+def maybe_started(status_code: int) -> bool:
+    """Whether an error answer to a create leaves open that the vendor started the job: a 500,
+    502 or 504 may come after the work began; 503 (unavailable) and 505 (disabled) refuse it."""
+    return status_code >= 500 and status_code not in (503, 505)
 
 
 class ProviderError(Exception):
@@ -95,18 +108,39 @@ class State(enum.StrEnum):
     FAILED = "failed"
 
 
+# Approximate per-image prices (USD) of Google's paid tier (providers.md): what a new catalogue
+# row costs until staff enter the vendor's real figure. "" is the price without a resolution choice.
+LIST_PRICES = {
+    "Nano Banana 2": {"512": "0.045", "1K": "0.067", "2K": "0.101", "4K": "0.151"},
+    "Nano Banana": {"": "0.039"},
+}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the form may offer, and the server accepts, for one model."""
+    """One model as the vendor offers it today: the default of a catalogue row (staff edit the row)."""
 
     id: str
-    label: str
-    family: str = "nano-banana-2"  # or "nano-banana": which Google model it is, for list prices
+    name: str
+    family: str = "Nano Banana 2"
     aspect_ratios: tuple[str, ...] = ()
     resolutions: tuple[str, ...] = ()
     output_formats: tuple[str, ...] = ()
     max_references: int = 0
     google_search: bool = False
+    enabled: bool = True
+    deprecated: bool = False
+    deprecation_note: str = ""
+    replacement: str = ""
+    shutdown_on: date | None = None
+
+    @property
+    def prices(self) -> dict[str, str]:
+        """The family's list price for each resolution offered (or "" without a choice)."""
+        table = LIST_PRICES.get(self.family, LIST_PRICES["Nano Banana 2"])
+        if not self.resolutions:
+            return {"": table.get("", table.get("1K", "0.067"))}
+        return {size: table.get(size, table.get("1K", "0.067")) for size in self.resolutions}
 
 
 @dataclass(frozen=True)
@@ -156,7 +190,8 @@ class Adapter:
     kind: ClassVar[str]
     label: ClassVar[str]
     default_base_url: ClassVar[str]
-    models: ClassVar[tuple[ModelSpec, ...]]
+    # The vendor's models as they are today: what a new account's catalogue starts with.
+    default_models: ClassVar[tuple[ModelSpec, ...]]
     pushes_completion: ClassVar[bool] = False
     has_balance: ClassVar[bool] = False
     # The API answers the create call with the image itself (no task id to follow).
@@ -192,10 +227,6 @@ class Adapter:
         wakes the job, and the status is then read with our key, so a forgery changes nothing."""
         return True
 
-    @classmethod
-    def model(cls, model_id: str) -> ModelSpec | None:
-        return next((m for m in cls.models if m.id == model_id), None)
-
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
 
@@ -204,6 +235,8 @@ class Adapter:
         self.before_request()
         try:
             return http.request(method, self.url(path), **kwargs)
+        except http.BlockedAddress as exc:  # a configuration error: nothing was sent
+            raise ProviderError(ErrorKind.BLOCKED_ADDRESS, str(exc), retryable=False) from exc
         except http.ConnectFailed as exc:  # nothing was sent
             raise ProviderError(ErrorKind.UNAVAILABLE, str(exc)) from exc
         except http.Timeout as exc:
@@ -220,6 +253,7 @@ def json_body(response: http.Response) -> dict[str, Any]:
         raise ProviderError(
             ErrorKind.UNAVAILABLE if response.status_code >= 500 else ErrorKind.MALFORMED,
             f"HTTP {response.status_code}, not JSON: {response.text[:300]}",
+            ambiguous=maybe_started(response.status_code),
         ) from None
     if not isinstance(body, dict):
         raise ProviderError(ErrorKind.MALFORMED, f"HTTP {response.status_code}: {body!r:.300}")

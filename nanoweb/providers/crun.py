@@ -15,6 +15,7 @@ from nanoweb.providers.base import (
     State,
     Submitted,
     json_body,
+    maybe_started,
     retry_after,
 )
 
@@ -23,9 +24,8 @@ NB2_RATIOS = (
     "1:4", "4:1", "1:8", "8:1", "21:9", "auto",
 )  # fmt: skip
 NB_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
-# The vendor does not document a reference limit for Nano Banana (v1); Gemini 2.5's own
-# guidance is a few images, so we offer 5 until the vendor says otherwise.
-NB_MAX_REFERENCES = 5
+# Nano Banana (v1) spells JPEG "jpeg"; the catalogue says "jpg" for every model.
+V1_MODELS = ("google/nano-banana", "google/nano-banana-v2")
 
 # Envelope `code` (or HTTP status) → taxonomy. 505 "feature disabled" will not heal by retrying.
 ERRORS = {
@@ -47,7 +47,7 @@ class CrunAdapter(Adapter):
     default_base_url = "https://api.crun.ai"
     pushes_completion = True
     has_balance = True
-    models = (
+    default_models = (
         ModelSpec(
             "google/nano-banana-2", "Nano Banana 2",
             aspect_ratios=NB2_RATIOS, resolutions=("1K", "2K", "4K"),
@@ -58,32 +58,31 @@ class CrunAdapter(Adapter):
             "google/nano-banana-2-v2", "Nano Banana 2 (v2 channel)",
             aspect_ratios=NB2_RATIOS, resolutions=("1K", "2K", "4K"), max_references=14,
         ),
+        # Nano Banana (v1) takes at most 3 reference images.
         ModelSpec(
-            "google/nano-banana", "Nano Banana", family="nano-banana",
-            aspect_ratios=NB_RATIOS, output_formats=("png", "jpeg"),
-            max_references=NB_MAX_REFERENCES,
+            "google/nano-banana", "Nano Banana", family="Nano Banana",
+            aspect_ratios=NB_RATIOS, output_formats=("png", "jpg"), max_references=3,
         ),
         # The v1 v2 channel ignores output_format and is fixed at 1K.
         ModelSpec(
-            "google/nano-banana-v2", "Nano Banana (v2 channel)", family="nano-banana",
-            aspect_ratios=NB_RATIOS, max_references=NB_MAX_REFERENCES,
+            "google/nano-banana-v2", "Nano Banana (v2 channel)", family="Nano Banana",
+            aspect_ratios=NB_RATIOS, max_references=3,
         ),
     )  # fmt: skip
 
     def create(self, request: GenerationRequest) -> Submitted:
-        spec = self.model(request.model)
-        assert spec is not None
         task_input: dict[str, Any] = {"prompt": request.prompt}
         if request.reference_urls:
             task_input["img_urls"] = list(request.reference_urls)
         if request.aspect_ratio:
             task_input["aspect_ratio"] = request.aspect_ratio
-        if spec.resolutions and request.resolution:
+        if request.resolution:
             task_input["resolution"] = request.resolution
-        if spec.output_formats and request.output_format:
-            task_input["output_format"] = request.output_format
-        if spec.google_search:
-            task_input["google_search"] = request.google_search
+        if request.output_format:
+            v1 = request.model in V1_MODELS and request.output_format == "jpg"
+            task_input["output_format"] = "jpeg" if v1 else request.output_format
+        if request.google_search:
+            task_input["google_search"] = True
         body: dict[str, Any] = {"model": request.model, "input": task_input}
         if request.callback_url:
             body["callback_url"] = request.callback_url
@@ -120,7 +119,7 @@ class CrunAdapter(Adapter):
         if status == "failed":
             code = result.get("code") if isinstance(result, dict) else None
             message = result.get("message", "") if isinstance(result, dict) else ""
-            kind, _ = ERRORS.get(code, (ErrorKind.GENERATION_FAILED, False))
+            kind, _ = ERRORS.get(code if isinstance(code, int) else 0, (ErrorKind.GENERATION_FAILED, False))
             error = ProviderError(kind, f"{code}: {message}", retryable=False)
             return ProviderStatus(State.FAILED, error=error, provider_cost=cost)
         raise ProviderError(ErrorKind.MALFORMED, f"unknown task status {status!r}")
@@ -138,4 +137,5 @@ class CrunAdapter(Adapter):
             f"HTTP {response.status_code}, code {code}: {body.get('message', '')}",
             retryable=retryable,
             retry_after=retry_after(response),
+            ambiguous=maybe_started(key) if isinstance(key, int) else False,
         )

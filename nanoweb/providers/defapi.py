@@ -19,6 +19,7 @@ from nanoweb.providers.base import (
     Submitted,
     by_http_status,
     json_body,
+    maybe_started,
     retry_after,
 )  # fmt: skip
 
@@ -30,9 +31,9 @@ class DefapiAdapter(Adapter):
     pushes_completion = True
     not_found_grace = 30.0
     # Resolution, aspect ratio, output format and search are not documented: none is offered.
-    models = (
+    default_models = (
         ModelSpec("google/gempix2", "Nano Banana 2", max_references=4),
-        ModelSpec("google/gemini-2.5-flash-image", "Nano Banana", family="nano-banana", max_references=4),
+        ModelSpec("google/gemini-2.5-flash-image", "Nano Banana", family="Nano Banana", max_references=4),
     )
 
     def create(self, request: GenerationRequest) -> Submitted:
@@ -73,7 +74,10 @@ class DefapiAdapter(Adapter):
         detail = (
             f"HTTP {response.status_code}, code {body.get('code')}: {body.get('message', '')} {body.get('detail', '')}"
         )
-        raise ProviderError(kind, detail.strip(), retryable=retryable, retry_after=retry_after(response))
+        raise ProviderError(
+            kind, detail.strip(), retryable=retryable, retry_after=retry_after(response),
+            ambiguous=maybe_started(response.status_code),
+        )  # fmt: skip
 
 
 def _result_images(result: Any) -> tuple[ResultImage, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import date
 from typing import Any
 
 from nanoweb.providers.base import (
@@ -31,15 +32,12 @@ STATUSES = {
     "INTERNAL": (ErrorKind.UNAVAILABLE, True), "UNAVAILABLE": (ErrorKind.UNAVAILABLE, True),
     "DEADLINE_EXCEEDED": (ErrorKind.UNAVAILABLE, True),
 }  # fmt: skip
+# finishReason values that mean the image was withheld for safety or policy; NO_IMAGE, or STOP
+# with no image part, means the model chose not to draw one.
 BLOCKED_FINISH = {
-    "SAFETY",
-    "IMAGE_SAFETY",
-    "PROHIBITED_CONTENT",
-    "BLOCKLIST",
-    "SPII",
-    "RECITATION",
-    "IMAGE_PROHIBITED_CONTENT",
-}
+    "SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION",
+    "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "IMAGE_OTHER",
+}  # fmt: skip
 CALL_TIMEOUT = 180  # a synchronous generation takes 10-40 s, sometimes much more
 
 
@@ -49,21 +47,31 @@ class GeminiAdapter(Adapter):
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
     synchronous = True
     inline_references = True
-    # Output is PNG only: no format choice. The 3.1 id is a preview; the model list is the one place to change it.
-    models = (
+    # Output is PNG only (nothing to send). Google renames and retires ids: the catalogue is where they change.
+    default_models = (
         ModelSpec(
-            "gemini-3.1-flash-image-preview", "Nano Banana 2", aspect_ratios=RATIOS_31,
-            resolutions=("512", "1K", "2K", "4K"), max_references=14, google_search=True,
+            "gemini-3.1-flash-image", "Nano Banana 2", aspect_ratios=RATIOS_31,
+            resolutions=("512", "1K", "2K", "4K"), output_formats=("png",), max_references=14, google_search=True,
         ),
-        ModelSpec("gemini-2.5-flash-image", "Nano Banana", family="nano-banana", aspect_ratios=RATIOS_25, max_references=3),
+        ModelSpec(
+            "gemini-2.5-flash-image", "Nano Banana", family="Nano Banana", aspect_ratios=RATIOS_25,
+            output_formats=("png",), max_references=3,
+            deprecated=True, replacement="Nano Banana 2",
+            deprecation_note="Google has announced its shutdown (earliest October 2026, postponed since).",
+        ),
+        ModelSpec(
+            "gemini-3.1-flash-image-preview", "Nano Banana 2 (preview)", aspect_ratios=RATIOS_31,
+            resolutions=("512", "1K", "2K", "4K"), max_references=14, google_search=True, enabled=False,
+            deprecated=True, replacement="Nano Banana 2", shutdown_on=date(2026, 6, 25),
+            deprecation_note="Google shut the preview id down; gemini-3.1-flash-image replaces it.",
+        ),
     )  # fmt: skip
 
     def create(self, request: GenerationRequest) -> Submitted:
-        spec = self.model(request.model)
         image_config: dict[str, str] = {}
         if request.aspect_ratio:
             image_config["aspectRatio"] = request.aspect_ratio
-        if spec and spec.resolutions and request.resolution:
+        if request.resolution:
             image_config["imageSize"] = request.resolution
         parts: list[dict[str, Any]] = [{"text": request.prompt}]
         parts += [
@@ -74,31 +82,41 @@ class GeminiAdapter(Adapter):
             "contents": [{"role": "user", "parts": parts}],
             "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": image_config},
         }
-        if request.google_search and spec and spec.google_search:
+        if request.google_search:
             body["tools"] = [{"google_search": {}}]
         response = self.call(
             "POST", f"/models/{request.model}:generateContent", json=body,
             headers={"x-goog-api-key": self.api_key}, timeout=CALL_TIMEOUT, max_bytes=80 * 1024 * 1024,
         )  # fmt: skip
-        answer = json_body(response)
+        try:
+            answer = json_body(response)
+        except ProviderError as error:
+            error.ambiguous = False  # a synchronous call that was answered leaves nothing running
+            raise
         if response.status_code != 200:
             raise _error(response.status_code, answer, retry_after(response))
         return Submitted(status=parse_answer(answer))
 
 
 def parse_answer(answer: dict[str, Any]) -> ProviderStatus:
-    """Images may sit in any part of any candidate; HTTP 200 can still be a refusal."""
+    """Images may sit in any part of any candidate; HTTP 200 can still be a refusal. Gemini 3
+    models may send interim images in parts marked `thought`: only the final ones count."""
     feedback = answer.get("promptFeedback") or {}
     if isinstance(feedback, dict) and feedback.get("blockReason"):
-        error = ProviderError(ErrorKind.CONTENT_BLOCKED, f"prompt blocked: {feedback['blockReason']}")
-        return ProviderStatus(State.FAILED, error=error)
-    images, reasons = [], []
+        message = feedback.get("blockReasonMessage") or ""
+        detail = f"prompt blocked: {feedback['blockReason']} {message}".strip()
+        return ProviderStatus(State.FAILED, error=ProviderError(ErrorKind.CONTENT_BLOCKED, detail))
+    images, reasons, messages = [], [], []
     for candidate in answer.get("candidates") or []:
         if not isinstance(candidate, dict):
             continue
         reasons.append(str(candidate.get("finishReason", "")))
+        if candidate.get("finishMessage"):
+            messages.append(str(candidate["finishMessage"]))
         for part in (candidate.get("content") or {}).get("parts") or []:
-            inline = (part.get("inlineData") or part.get("inline_data")) if isinstance(part, dict) else None
+            if not isinstance(part, dict) or part.get("thought"):
+                continue
+            inline = part.get("inlineData") or part.get("inline_data")
             if isinstance(inline, dict) and isinstance(inline.get("data"), str):
                 try:
                     images.append(ResultImage(data=base64.b64decode(inline["data"], validate=True)))
@@ -106,17 +124,15 @@ def parse_answer(answer: dict[str, Any]) -> ProviderStatus:
                     raise ProviderError(ErrorKind.BAD_RESULT, f"bad base64 image: {exc}") from exc
     if images:
         return ProviderStatus(State.SUCCEEDED, 100, tuple(images))
-    if BLOCKED_FINISH & set(reasons):
-        error = ProviderError(ErrorKind.CONTENT_BLOCKED, f"finishReason {', '.join(reasons)}")
-    else:
-        error = ProviderError(
-            ErrorKind.GENERATION_FAILED, f"no image returned (finishReason {', '.join(reasons) or 'none'})"
-        )
-    return ProviderStatus(State.FAILED, error=error)
+    detail = f"finishReason {', '.join(reasons) or 'none'}" + "".join(f": {m}" for m in messages)
+    kind = ErrorKind.CONTENT_BLOCKED if BLOCKED_FINISH & set(reasons) else ErrorKind.NO_IMAGE
+    return ProviderStatus(State.FAILED, error=ProviderError(kind, detail))
 
 
 def _error(status_code: int, answer: dict[str, Any], wait: float | None) -> ProviderError:
-    error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+    error = answer.get("error")
+    if not isinstance(error, dict):
+        error = {}
     status, message = str(error.get("status", "")), str(error.get("message", ""))
     if "API key" in message and status in ("INVALID_ARGUMENT", "PERMISSION_DENIED", "UNAUTHENTICATED"):
         kind, retryable = ErrorKind.AUTH, False

@@ -17,6 +17,7 @@ from nanoweb.providers.base import (
     Submitted,
     by_http_status,
     json_body,
+    maybe_started,
     percent,
     retry_after,
 )  # fmt: skip
@@ -41,7 +42,7 @@ class NanophotoAdapter(Adapter):
     kind = "nanophoto"
     label = "nanophoto.ai"
     default_base_url = "https://nanophoto.ai"
-    models = (
+    default_models = (
         ModelSpec(
             "nano-banana-2", "Nano Banana 2",
             aspect_ratios=("16:9", "9:16", "4:3", "3:4"), resolutions=("1K", "2K", "4K"),
@@ -89,8 +90,9 @@ class NanophotoAdapter(Adapter):
         if response.status_code == 200 and (answer.get("success") or answer.get("status") == "failed"):
             return answer
         code = answer.get("errorCode")
-        kind, retryable = ERROR_CODES.get(code) or by_http_status(response.status_code, HTTP_STATUSES)
+        kind, retryable = ERROR_CODES.get(str(code)) or by_http_status(response.status_code, HTTP_STATUSES)
         raise ProviderError(
             kind, f"HTTP {response.status_code} {code}: {answer.get('error', '')}",
             retryable=retryable, retry_after=retry_after(response),
+            ambiguous=code != "CREDIT_RESERVATION_FAILED" and maybe_started(response.status_code),
         )  # fmt: skip

@@ -5,30 +5,38 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count
 from django.utils import timezone
 
 from nanoweb.providers.base import ProviderError
 from nanoweb.providers.models import ProviderAccount
 
-BALANCE_SECONDS = 60
+BALANCE_SECONDS = 600  # read again after this; a schedule reads every account's every 10 minutes
 
 
-def balance(account: ProviderAccount) -> str:
-    """The vendor's balance, cached briefly; a failure is reported, never raised."""
+def balance(account: ProviderAccount, *, max_age: float = BALANCE_SECONDS) -> str:
+    """The vendor's balance as last read, read again when older than `max_age` seconds (and
+    kept on the account); a failure is reported, never raised."""
     if not account.adapter_class.has_balance:
         return "no balance endpoint"
-    key = f"provider-balance:{account.pk}:{account.base_url}"
-    if (cached := cache.get(key)) is not None:
-        return cached
+    checked = account.balance_checked_at
+    if checked and (timezone.now() - checked).total_seconds() < max_age:
+        return account.balance
     try:
         value = account.adapter().balance()
         text = "unknown" if value is None else value
     except ProviderError as error:
         text = f"unavailable: {error.message} ({error.detail[:120]})"
-    cache.set(key, text, BALANCE_SECONDS)
-    return text
+    now = timezone.now()
+    ProviderAccount.objects.filter(pk=account.pk).update(balance=text[:200], balance_checked_at=now)
+    account.balance, account.balance_checked_at = text[:200], now
+    return account.balance
+
+
+def check_balances() -> dict[str, str]:
+    """Every 10 minutes (a django-q schedule): read the balance of every account that has one."""
+    return {account.name: balance(account, max_age=0) for account in ProviderAccount.objects.filter(enabled=True)
+            if account.adapter_class.has_balance}  # fmt: skip
 
 
 def completion_mode(account: ProviderAccount) -> str:
@@ -39,6 +47,14 @@ def completion_mode(account: ProviderAccount) -> str:
     if not settings.PUBLIC_BASE_URL:
         return "polling only: set PUBLIC_BASE_URL so the provider can call back"
     return f"callbacks to {settings.PUBLIC_BASE_URL}, polling as a safety net"
+
+
+def reference_mode(account: ProviderAccount) -> str:
+    if not account.fetches_references:
+        return "sent inline"
+    if not settings.PUBLIC_BASE_URL:
+        return "fetched by URL: set PUBLIC_BASE_URL, or jobs with references skip this account"
+    return f"fetched by URL from {settings.PUBLIC_BASE_URL}"
 
 
 def recent_errors(account: ProviderAccount, hours: int = 24) -> dict[str, int]:

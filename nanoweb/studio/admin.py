@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from nanoweb.providers.models import Attempt
 from nanoweb.studio.models import GeneratedImage, Generation
 
 
@@ -9,8 +10,19 @@ class GeneratedImageInline(admin.TabularInline):
     model = GeneratedImage
     extra = 0
     can_delete = False
-    fields = ["index", "width", "height", "bytes", "mime_type", "sha256"]
+    fields = ("index", "width", "height", "bytes", "mime_type", "sha256")
     readonly_fields = fields
+
+
+class AttemptInline(admin.TabularInline):
+    model = Attempt
+    extra = 0
+    can_delete = False
+    fields = ("account", "model_id", "started_at", "ended_at", "outcome", "error_kind", "message")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Generation)
@@ -19,13 +31,13 @@ class GenerationAdmin(admin.ModelAdmin):
     list_filter = ["status", "account", "error_kind"]
     search_fields = ["prompt", "provider_task_id"]
     date_hierarchy = "created_at"
-    inlines = [GeneratedImageInline]
+    inlines = [AttemptInline, GeneratedImageInline]
     exclude = ["callback_token"]
     readonly_fields = [
-        "uuid", "owner", "account", "model", "prompt", "aspect_ratio", "resolution", "output_format",
-        "google_search", "status", "progress", "provider_task_id", "provider_cost", "error_kind",
+        "uuid", "owner", "account", "model", "model_name", "automatic", "prompt", "aspect_ratio", "resolution",
+        "output_format", "google_search", "status", "progress", "provider_task_id", "provider_cost", "error_kind",
         "error_message", "error_detail", "retryable", "created_at", "submitted_at", "finished_at",
-        "next_poll_at", "poll_count",
+        "next_poll_at", "poll_count", "attempts", "waiting_reason",
     ]  # fmt: skip
 
     def has_add_permission(self, request) -> bool:

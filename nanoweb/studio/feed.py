@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from nanoweb.providers.models import ProviderAccount
+from nanoweb.providers.models import CatalogueEntry, ProviderAccount
 from nanoweb.studio.models import Favorite, Generation
 
 PAGE_SIZE = 30
@@ -30,16 +32,18 @@ class FeedFilters(forms.Form):
     provider = forms.ModelChoiceField(
         queryset=ProviderAccount.objects.order_by("name"), required=False, empty_label="Any provider"
     )
-    model = forms.CharField(required=False, max_length=80, label="Model id")
+    model = forms.ChoiceField(required=False, label="Model")
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Generation.Status.choices])
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
     edits = forms.BooleanField(required=False, label="Edits only")
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        names = CatalogueEntry.objects.order_by("name").values_list("name", flat=True).distinct()
+        cast(forms.ChoiceField, self.fields["model"]).choices = [("", "Any model"), *((name, name) for name in names)]
 
     def clean(self):
         cleaned = super().clean()
@@ -65,7 +69,7 @@ class FeedFilters(forms.Form):
         if data["provider"]:
             found = found.filter(account=data["provider"])
         if data["model"]:
-            found = found.filter(model=data["model"])
+            found = found.filter(model_name=data["model"])
         if data["status"]:
             found = found.filter(status=data["status"])
         if data["since"]:

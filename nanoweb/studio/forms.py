@@ -2,20 +2,30 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TypeVar, cast
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 from django import forms
 from django.conf import settings
+from django.utils import timezone
+from django.utils.functional import lazy
 
-from nanoweb.credits import prices
 from nanoweb.lib import images
-from nanoweb.providers.base import ModelSpec
-from nanoweb.providers.models import ProviderAccount
+from nanoweb.providers import routing
+from nanoweb.providers.models import CatalogueEntry, Options, ProviderAccount
+from nanoweb.providers.routing import Need
 from nanoweb.studio.models import GeneratedImage, Generation, SavedPrompt
+from nanoweb.studio.spec import JobSpec
 
 MAX_PROMPT = 20_000
 NOT_OFFERED = "%(value)s is not offered by this model."
 T = TypeVar("T")
+AUTOMATIC = "auto"
+
+
+def set_choices(field: forms.Field, choices: list[tuple[str, str]]) -> None:
+    cast(forms.ChoiceField, field).choices = choices
 
 
 class MultipleImageInput(forms.FileInput):
@@ -70,9 +80,34 @@ class MultipleImageField(forms.FileField):
             raise forms.ValidationError(f"{name}: {exc}. Use a PNG, JPEG or WebP image.") from exc
 
 
+@dataclass(frozen=True)
+class Offer:
+    """What the form offers for the chosen model: everything some account serving it can do."""
+
+    aspect_ratios: tuple[str, ...] = ()
+    resolutions: tuple[str, ...] = ()
+    output_formats: tuple[str, ...] = ()
+    max_references: int = 0
+    google_search: bool = False
+
+
+def offer_of(rows: list[CatalogueEntry]) -> Offer:
+    def union(name: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(value for row in rows for value in getattr(row, name)))
+
+    return Offer(
+        aspect_ratios=union("aspect_ratios"),
+        resolutions=union("resolutions"),
+        output_formats=union("output_formats"),
+        max_references=max((row.max_references for row in rows), default=0),
+        google_search=any(row.google_search for row in rows),
+    )
+
+
 class GenerationForm(forms.Form):
-    """The studio's request form. Its option lists follow the chosen account and model,
-    so the same capabilities decide what the page offers and what the server accepts."""
+    """The studio's request form: a model (by its catalogue name), its options, and how to
+    route it. The option lists are those of the catalogue rows serving the chosen model, so
+    the same data decides what the page offers, what the server accepts and where it goes."""
 
     prompt = forms.CharField(
         max_length=MAX_PROMPT,
@@ -82,19 +117,16 @@ class GenerationForm(forms.Form):
             "max_length": "The prompt is too long: at most %(limit_value)s characters (it has %(show_value)s).",
         },
     )
-    account = forms.ModelChoiceField(
-        queryset=ProviderAccount.objects.filter(enabled=True).order_by("name"),
-        label="Provider",
-        empty_label=None,
-        error_messages={"invalid_choice": "That provider account is not available: choose another."},
+    model = forms.ChoiceField(error_messages={"required": "Choose a model."})
+    routing = forms.ChoiceField(
+        label="Account", required=False, help_text="Automatic tries the best account and moves on if it refuses."
     )
-    model = forms.ChoiceField(error_messages={"invalid_choice": NOT_OFFERED})
     aspect_ratio = forms.ChoiceField(required=False, error_messages={"invalid_choice": NOT_OFFERED})
     resolution = forms.ChoiceField(required=False, error_messages={"invalid_choice": NOT_OFFERED})
     output_format = forms.ChoiceField(required=False, label="Format", error_messages={"invalid_choice": NOT_OFFERED})
     google_search = forms.BooleanField(required=False, label="Ground with Google Search")
     count = forms.TypedChoiceField(
-        choices=[(n, str(n)) for n in range(1, 5)], coerce=int, initial=1, label="Images", required=False, empty_value=1,
+        choices=[(n, str(n)) for n in range(1, 5)], coerce=int, initial=1, label="Images", required=False, empty_value=None,
         error_messages={"invalid_choice": "Choose 1 to 4 images."},
     )  # fmt: skip
     reference_files = MultipleImageField(label="Reference images", required=False)
@@ -103,117 +135,170 @@ class GenerationForm(forms.Form):
         error_messages={"invalid_choice": "A chosen earlier result is not available."},
     )  # fmt: skip
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.results_field = cast(forms.ModelMultipleChoiceField, self.fields["reference_results"])
         if user is not None:  # any result this user may see can be edited further
-            self.fields["reference_results"].queryset = GeneratedImage.objects.filter(
-                generation__in=Generation.visible(user)
-            )
-        self.spec = self._chosen_spec()
-        spec = self.spec
-        cast(MultipleImageField, self.fields["reference_files"]).max_files = spec.max_references if spec else None
-        self.fields["model"].choices = [(m.id, m.label) for m in self._adapter_models()]
-        self.fields["aspect_ratio"].choices = [(r, r) for r in spec.aspect_ratios] if spec else []
-        self.fields["resolution"].choices = [(r, r) for r in spec.resolutions] if spec else []
-        self.fields["output_format"].choices = [(f, f.upper()) for f in spec.output_formats] if spec else []
-        if spec and spec.aspect_ratios:
-            self.fields["aspect_ratio"].initial = "1:1" if "1:1" in spec.aspect_ratios else spec.aspect_ratios[0]
-        if spec and spec.resolutions:
-            self.fields["resolution"].initial = "1K" if "1K" in spec.resolutions else spec.resolutions[0]
+            self.results_field.queryset = GeneratedImage.objects.filter(generation__in=Generation.visible(user))
+        names = routing.model_names()
+        self.model_name = self._value("model")
+        if not self.model_name and not self.is_bound:
+            self.model_name = self._default_model(names)
+        deprecated = set(routing.offered().filter(deprecated=True).values_list("name", flat=True))
+        set_choices(self.fields["model"], [(n, f"{n} (deprecated)" if n in deprecated else n) for n in names])
+        rows = [row for row in routing.offered().filter(name=self.model_name) if not row.account.paused]
+        self.accounts = sorted({row.account for row in rows}, key=lambda account: account.name)
+        set_choices(self.fields["routing"], [(AUTOMATIC, "Automatic"), *((str(a.pk), a.name) for a in self.accounts)])
+        chosen = self._value("routing")
+        self.rows = [row for row in rows if str(row.account_id) == chosen] or rows
+        if self.is_bound:  # what a refused choice says
+            self.fields["model"].error_messages["invalid_choice"] = lazy(self.model_refusal, str)()
+            self.fields["routing"].error_messages["invalid_choice"] = lazy(self.routing_refusal, str)(chosen)
+        offer = self.offer = offer_of(self.rows)
+        # Uploads beyond what any account serving the model takes are refused before decoding.
+        cast(MultipleImageField, self.fields["reference_files"]).max_files = offer.max_references
+        set_choices(self.fields["aspect_ratio"], [(r, r) for r in offer.aspect_ratios])
+        set_choices(self.fields["resolution"], [(r, r) for r in offer.resolutions])
+        # "Any" leaves the format to the account that serves the job (so more accounts can).
+        set_choices(self.fields["output_format"], [("", "Any"), *((f, f.upper()) for f in offer.output_formats)])
+        if offer.aspect_ratios:
+            self.fields["aspect_ratio"].initial = "1:1" if "1:1" in offer.aspect_ratios else offer.aspect_ratios[0]
+        if offer.resolutions:
+            self.fields["resolution"].initial = "1K" if "1K" in offer.resolutions else offer.resolutions[0]
         if not self.is_bound:  # a value the newly chosen model lacks falls back to its default
-            for name in ("model", "aspect_ratio", "resolution", "output_format"):
-                offered = {value for value, _ in self.fields[name].choices}
-                if name in self.initial and self.initial[name] not in offered:
+            self.initial["model"] = self.model_name
+            offered = {
+                "routing": {AUTOMATIC, *(str(account.pk) for account in self.accounts)},
+                "aspect_ratio": set(offer.aspect_ratios),
+                "resolution": set(offer.resolutions),
+                "output_format": {"", *offer.output_formats},
+            }
+            for name, values in offered.items():
+                if name in self.initial and str(self.initial[name]) not in values:
                     del self.initial[name]
+
+    @staticmethod
+    def _default_model(names: list[str]) -> str:
+        return "Nano Banana 2" if "Nano Banana 2" in names else (names[0] if names else "")
 
     def _value(self, name: str) -> str:
         value = self.data.get(name, "") if self.is_bound else self.initial.get(name, "")
         return str(value or "")
 
     @functools.cached_property
-    def chosen_account(self) -> ProviderAccount | None:
-        accounts = self.fields["account"].queryset
-        chosen = self._value("account")
-        if chosen.isdigit():
-            account = accounts.filter(pk=chosen).first()
-            if account or self.is_bound:
-                return account
-        return accounts.first()
+    def deprecation(self) -> str:
+        """A warning for a deprecated model that still works (after its shutdown it is refused)."""
+        row = next((row for row in self.rows if row.deprecated), None)
+        if row is None:
+            return ""
+        when = f" It shuts down on {row.shutdown_on:%Y-%m-%d}." if row.shutdown_on else ""
+        instead = f" Use {row.replacement} instead." if row.replacement else ""
+        return f"{row.name} is deprecated: {row.deprecation_note}{when}{instead}"
 
-    def _adapter_models(self) -> tuple[ModelSpec, ...]:
-        account = self.chosen_account
-        return account.adapter_class.models if account else ()
-
-    def _chosen_spec(self) -> ModelSpec | None:
-        models = self._adapter_models()
-        chosen = self._value("model")
-        spec = next((m for m in models if m.id == chosen), None)
-        if spec is None and not (self.is_bound and chosen):
-            spec = models[0] if models else None
-        return spec
+    def _chosen_options(self) -> Options:
+        resolution = self._value("resolution")
+        if resolution not in self.offer.resolutions:
+            resolution = str(self.fields["resolution"].initial or "")
+        return Options(
+            aspect_ratio=self._value("aspect_ratio"),
+            resolution=resolution,
+            output_format=self._value("output_format"),
+            google_search=self._value("google_search") in ("on", "true", "True"),
+        )
 
     @property
-    def price(self):
-        """What the submission chosen so far would cost, for the live cost line."""
-        account = self.chosen_account
-        if account is None or self.spec is None:
+    def price(self) -> Decimal | None:
+        """What the submission chosen so far would cost on the first account to be tried."""
+        chosen = self._value("routing")
+        need = Need(self.model_name, self._chosen_options(), account=int(chosen) if chosen.isdigit() else None)
+        rows = routing.candidates(need) or self.rows
+        if not rows:
             return None
-        resolution = self._value("resolution") if self.spec.resolutions else ""
-        if resolution not in self.spec.resolutions:
-            resolution = self.fields["resolution"].initial or ""
         count = self._value("count")
-        images = int(count) if count in {"1", "2", "3", "4"} else 1
-        return prices.price_for(account, self.spec.id, resolution) * images
+        return rows[0].price(need.options.resolution) * (int(count) if count in {"1", "2", "3", "4"} else 1)
 
     def unoffered_fields_with_errors(self) -> list[forms.BoundField]:
         """Errors on options the page does not show for this model (a tampered or stale form)."""
-        spec = self.spec
+        offer = self.offer
         offered = {
-            "aspect_ratio": spec and spec.aspect_ratios,
-            "resolution": spec and spec.resolutions,
-            "output_format": spec and spec.output_formats,
-            "google_search": spec and spec.google_search,
+            "aspect_ratio": offer.aspect_ratios,
+            "resolution": offer.resolutions,
+            "output_format": offer.output_formats,
+            "google_search": offer.google_search,
         }
         return [self[name] for name, shown in offered.items() if not shown and self[name].errors]
-
-    @property
-    def references_need_public_url(self) -> bool:
-        """This provider fetches references by URL, and there is no public address to give it."""
-        account = self.chosen_account
-        return bool(account) and not account.adapter_class.inline_references and not settings.PUBLIC_BASE_URL
 
     def picked_results(self) -> list[GeneratedImage]:
         """Earlier results chosen as references (for showing them in the form)."""
         field = self["reference_results"]
         ids = [v for v in (field.value() or []) if str(v).isdigit()]
-        return list(self.fields["reference_results"].queryset.filter(pk__in=ids))
+        queryset = self.results_field.queryset
+        return list(queryset.filter(pk__in=ids)) if queryset is not None else []
 
-    def clean(self):
-        cleaned = super().clean()
-        spec = self.spec
-        if spec is None:
+    def model_refusal(self) -> str:
+        """Why the chosen model cannot be used, in a member's words."""
+        name = self.model_name
+        shut = CatalogueEntry.objects.filter(name=name, shutdown_on__lte=timezone.localdate()).first()
+        if shut:
+            instead = f" Use {shut.replacement}." if shut.replacement else ""
+            return f"{name} was shut down on {shut.shutdown_on:%Y-%m-%d}.{instead}"
+        if routing.offered().filter(name=name).exists():
+            return f"Every account serving {name} is paused: ask an admin."
+        return f"{name} is not available: choose another model."
+
+    def clean_routing(self) -> int | None:
+        chosen = self.cleaned_data.get("routing") or AUTOMATIC
+        return None if chosen == AUTOMATIC else int(chosen)
+
+    def routing_refusal(self, chosen: str) -> str:
+        """Why a hand-picked account cannot take this job, in a member's words."""
+        account = ProviderAccount.objects.filter(pk=chosen).first() if chosen.isdigit() else None
+        if account and account.paused:
+            return f"{account.name} is paused ({account.paused_reason}): choose Automatic or another account."
+        if account and account.enabled:
+            return f"{account.name} does not serve {self.model_name}: choose Automatic or another account."
+        return "That account is not available: choose Automatic or one of the listed accounts."
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "model" in self.errors:  # the options of a model that cannot be used do not matter
+            for name in ("routing", "aspect_ratio", "resolution", "output_format", "google_search"):
+                self.errors.pop(name, None)
             return cleaned
-        count = len(cleaned.get("reference_files") or []) + len(cleaned.get("reference_results") or [])
-        if count > spec.max_references:
-            self.add_error("reference_files", too_many_references(spec.max_references, count))
-        elif count and self.references_need_public_url:
-            self.add_error(
-                "reference_files",
-                "This provider fetches reference images from a public address, and none is set: "
-                "ask an admin to set PUBLIC_BASE_URL, or use the Gemini API, which takes them inline.",
-            )
-        if not spec.google_search and cleaned.get("google_search"):
+        offer = self.offer
+        references = len(cleaned.get("reference_files") or []) + len(cleaned.get("reference_results") or [])
+        if references > offer.max_references:
+            self.add_error("reference_files", too_many_references(offer.max_references, references))
+        if not offer.google_search and cleaned.get("google_search"):
             self.add_error("google_search", "This model cannot ground with Google Search.")
-        # Fields a model does not have stay empty, whatever a tampered form sent.
-        for name, offered in (
-            ("aspect_ratio", spec.aspect_ratios),
-            ("resolution", spec.resolutions),
-            ("output_format", spec.output_formats),
-        ):
-            if offered and not cleaned.get(name):
-                cleaned[name] = self.fields[name].initial or offered[0]
+        if self.errors:
+            return cleaned
+        if offer.resolutions and not cleaned.get("resolution"):  # the price depends on it
+            cleaned["resolution"] = self.fields["resolution"].initial
+        need = self.job_spec().need
+        if not routing.candidates(need):
+            unsupported = {row.unsupported(need.options, need.references) for row in self.rows} - {""}
+            if references and not unsupported:
+                self.add_error(
+                    "reference_files",
+                    "No account serving this model can take reference images here: choose another model or ask an admin.",
+                )
+            else:
+                self.add_error(None, f"No account serves {self.model_name} with these options together: change one.")
         return cleaned
+
+    def job_spec(self) -> JobSpec:
+        data = self.cleaned_data
+        return JobSpec(
+            prompt=data["prompt"],
+            model=data["model"],
+            options=Options(data["aspect_ratio"], data["resolution"], data["output_format"], data["google_search"]),
+            account=data["routing"],
+            count=data.get("count") or 1,
+            reference_files=tuple(data.get("reference_files") or ()),
+            reference_results=tuple(data.get("reference_results") or ()),
+        )
 
 
 class SavedPromptForm(forms.ModelForm):

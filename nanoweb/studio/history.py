@@ -31,7 +31,7 @@ def delete(generation: Generation) -> None:
         files += [reference.file for reference in uploads.exclude(pk__in=still_used)]
         for image in images:
             image.delete()  # references to it become "deleted" (SET_NULL)
-        transaction.on_commit(lambda: [stored.storage.delete(stored.name) for stored in files])
+        transaction.on_commit(lambda: [stored.storage.delete(str(stored.name)) for stored in files])  # type: ignore[func-returns-value]
 
 
 def zip_of(generations: list[Generation]) -> tempfile.SpooledTemporaryFile:
@@ -52,7 +52,8 @@ def zip_of(generations: list[Generation]) -> tempfile.SpooledTemporaryFile:
                 "google_search": generation.google_search, "status": generation.status,
                 "created_at": generation.created_at.isoformat(),
                 "finished_at": generation.finished_at.isoformat() if generation.finished_at else None,
-                "cost": format(generation.price.normalize(), "f"),
+                "model_name": generation.model_name,
+                "cost": format(generation.price.normalize(), "f") if generation.price is not None else None,
                 "files": files,
             })  # fmt: skip
         archive.writestr("metadata.json", json.dumps(metadata, indent=2, ensure_ascii=False))

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import builtins
+import math
 import secrets
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
@@ -12,7 +15,12 @@ from django.utils import timezone
 
 from nanoweb.credits import ledger
 from nanoweb.providers.base import ProviderError
-from nanoweb.providers.models import ProviderAccount
+from nanoweb.providers.models import Attempt, CatalogueEntry, Options, ProviderAccount
+from nanoweb.providers.routing import Need
+
+
+class IllegalTransition(ValueError):
+    """A status change the transition table does not allow: a bug, never a race."""
 
 
 def new_callback_token() -> str:
@@ -20,7 +28,8 @@ def new_callback_token() -> str:
 
 
 class Generation(models.Model):
-    """One image job. Status only moves through `advance`, a conditional update."""
+    """One image job. Status only moves through `advance`, a conditional update checked
+    against `TRANSITIONS`."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -37,12 +46,30 @@ class Generation(models.Model):
     ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING}) | FOLLOWED
     # States in which the sweep comes back to the job at `next_poll_at`.
     DUE_STATES = frozenset({Status.QUEUED}) | FOLLOWED
+    # Every status change there is. A state may move to itself to be rescheduled; back to
+    # QUEUED is a retry or a failover (the same job, on the same or another account).
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.QUEUED: frozenset({Status.QUEUED, Status.SUBMITTING, Status.FAILED, Status.CANCELED}),
+        Status.SUBMITTING: frozenset({Status.SUBMITTED, Status.RUNNING, Status.QUEUED, Status.FAILED, Status.CANCELED}),
+        Status.SUBMITTED: frozenset(
+            {Status.SUBMITTED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELED}
+        ),
+        # A synchronous call is RUNNING while it is out; it goes back to QUEUED to be tried again.
+        Status.RUNNING: frozenset({Status.RUNNING, Status.QUEUED, Status.SUCCEEDED, Status.FAILED, Status.CANCELED}),
+        Status.SUCCEEDED: frozenset(),
+        Status.FAILED: frozenset(),
+        Status.CANCELED: frozenset(),
+    }
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     prompt = models.TextField()
+    # The account serving the job now (failover changes it), and its model id.
     account = models.ForeignKey(ProviderAccount, on_delete=models.PROTECT)
-    model = models.CharField(max_length=80)
+    model = models.CharField(max_length=120)
+    # What the member chose: the catalogue's model name, and whether routing picks the account.
+    model_name = models.CharField(max_length=80, blank=True)
+    automatic = models.BooleanField(default=True)
     aspect_ratio = models.CharField(max_length=10, blank=True)
     resolution = models.CharField(max_length=10, blank=True)
     output_format = models.CharField(max_length=10, blank=True)
@@ -53,7 +80,9 @@ class Generation(models.Model):
     group = models.UUIDField(null=True, blank=True, db_index=True)
     # Deleted: files gone, hidden everywhere; the row stays for the ledger's sake.
     deleted_at = models.DateTimeField(null=True, blank=True)
-    references = models.ManyToManyField("ReferenceImage", through="GenerationReference", blank=True)
+    references: models.ManyToManyField[ReferenceImage, GenerationReference] = models.ManyToManyField(
+        "ReferenceImage", through="GenerationReference", blank=True
+    )
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0)
@@ -63,6 +92,8 @@ class Generation(models.Model):
     error_message = models.CharField(max_length=300, blank=True)
     error_detail = models.TextField(blank=True)
     retryable = models.BooleanField(default=False)
+    # Why a queued job waits (a retry or a failover), for its card.
+    waiting_reason = models.CharField(max_length=300, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -71,7 +102,7 @@ class Generation(models.Model):
     # job now, and how often it tried.
     next_poll_at = models.DateTimeField(null=True, blank=True)
     claim = models.CharField(max_length=32, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)  # create calls made, on any account
     poll_count = models.PositiveIntegerField(default=0)
     poll_errors = models.PositiveIntegerField(default=0)
     callback_token = models.CharField(max_length=64, default=new_callback_token, unique=True)
@@ -116,8 +147,37 @@ class Generation(models.Model):
 
     @property
     def model_label(self) -> str:
-        spec = self.account.adapter_class.model(self.model)
-        return spec.label if spec else self.model
+        return self.model_name or self.model
+
+    @property
+    def options(self) -> Options:
+        return Options(self.aspect_ratio, self.resolution, self.output_format, self.google_search)
+
+    def need(self) -> Need:
+        """What routing must find for this job, e.g. another account when this one refuses."""
+        return Need(
+            self.model_name,
+            self.options,
+            self.reference_links.count(),
+            account=None if self.automatic else self.account_id,
+        )
+
+    def catalogue_row(self) -> CatalogueEntry | None:
+        return CatalogueEntry.objects.filter(account_id=self.account_id, model_id=self.model).first()
+
+    @property
+    def waiting_line(self) -> str:
+        """Why a queued job waits and when it tries again, e.g. "crun is rate-limiting us;
+        trying again in 12 s, attempt 3 of 6"."""
+        if self.status != self.Status.QUEUED or not self.waiting_reason:
+            return ""
+        if self.next_poll_at is None or self.next_poll_at <= timezone.now():
+            return self.waiting_reason
+        seconds = math.ceil((self.next_poll_at - timezone.now()).total_seconds())
+        return (
+            f"{self.waiting_reason}; trying again in {seconds} s, "
+            f"attempt {self.attempts + 1} of {settings.CREATE_RETRY_ATTEMPTS}"
+        )
 
     def visible_to(self, user) -> bool:
         return self.deleted_at is None and (not self.private or user.is_staff or self.owner_id == user.pk)
@@ -128,12 +188,14 @@ class Generation(models.Model):
         present = cls.objects.filter(deleted_at__isnull=True)
         return present if user.is_staff else present.filter(Q(private=False) | Q(owner=user))
 
-    def advance(self, old: str | frozenset[str], new: str, **fields) -> bool:
-        """Move from `old` (one state or a set) to `new` iff the row is still there.
-
-        Returns False when another worker moved it first; the caller then does nothing.
+    def advance(self, old: str | frozenset[str], new: str, **fields: Any) -> bool:
+        """Move from `old` (one state or a set) to `new` iff the row is still there: the one
+        writer of `status`. Returns False when another worker moved it first; the caller then
+        does nothing. A move the transition table lacks raises IllegalTransition.
         """
-        olds = [old] if isinstance(old, str) else list(old)
+        olds = [old] if isinstance(old, str) else sorted(old)
+        if illegal := [state for state in olds if new not in self.TRANSITIONS[state]]:
+            raise IllegalTransition(f"{', '.join(illegal)} → {new}")
         if new in self.TERMINAL:
             fields.setdefault("finished_at", timezone.now())
             fields.setdefault("next_poll_at", None)
@@ -146,16 +208,36 @@ class Generation(models.Model):
                 if new in self.TERMINAL:
                     # The charge or refund commits with the final state, or neither does.
                     ledger.close_job(self, succeeded=new == self.Status.SUCCEEDED)
+                    self._close_attempt()
         return bool(updated)
 
-    def fail(self, old: str | frozenset[str], error: ProviderError) -> bool:
+    def _close_attempt(self) -> None:
+        """The attempt that was out (sending, or accepted by the provider) ends with the job."""
+        outcome: dict[str, str] = {
+            self.Status.SUCCEEDED: Attempt.Outcome.SUCCEEDED,
+            self.Status.CANCELED: Attempt.Outcome.CANCELED,
+        }
+        Attempt.objects.filter(generation=self, outcome__in=[Attempt.Outcome.SENDING, Attempt.Outcome.ACCEPTED]).update(
+            outcome=outcome.get(self.status, Attempt.Outcome.FAILED),
+            ended_at=self.finished_at,
+            error_kind="" if self.status == self.Status.SUCCEEDED else self.error_kind,
+            message="" if self.status == self.Status.SUCCEEDED else self.error_detail,
+        )
+
+    def fail(self, old: str | frozenset[str], error: ProviderError, *, provider_said: bool = False) -> bool:
+        """End the job failed. With `provider_said`, the reason members read quotes the
+        provider's own words (its last error), not only our sentence about them."""
+        message = error.message
+        if provider_said and error.detail:
+            message = f"{message} {self.account.name} said: {error.detail}"
         return self.advance(
             old,
             self.Status.FAILED,
             error_kind=error.kind,
-            error_message=error.message,
+            error_message=message[:300],
             error_detail=error.detail,
             retryable=error.retryable,
+            waiting_reason="",
         )
 
 
@@ -187,7 +269,7 @@ class GeneratedImage(models.Model):
 
     @property
     def extension(self) -> str:
-        return self.original.name.rsplit(".", 1)[-1]
+        return (self.original.name or "").rsplit(".", 1)[-1]
 
     @property
     def download_name(self) -> str:
@@ -239,7 +321,7 @@ class ReferenceImage(models.Model):
     def open(self):
         return self.stored_file.open("rb")
 
-    def read(self) -> bytes:
+    def read(self) -> builtins.bytes:  # `bytes` is a field here
         with self.open() as handle:
             return handle.read()
 

@@ -19,7 +19,9 @@ import threading
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -30,9 +32,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from nanoweb.credits import ledger, prices
+from nanoweb.credits import ledger
 from nanoweb.lib import http, images
 from nanoweb.lib.ratelimit import RateLimiter
+from nanoweb.providers import routing
 from nanoweb.providers.base import (
     Adapter,
     ErrorKind,
@@ -42,8 +45,10 @@ from nanoweb.providers.base import (
     ResultImage,
     State,
 )
+from nanoweb.providers.models import Attempt
 from nanoweb.studio import references
 from nanoweb.studio.models import GeneratedImage, Generation, SweepLease
+from nanoweb.studio.spec import JobSpec
 
 log = logging.getLogger(__name__)
 Status = Generation.Status
@@ -57,33 +62,46 @@ limiter = RateLimiter()
 # --- starting, cancelling, waking ------------------------------------------------
 
 
-def start(
-    *, owner, prompt: str, account, model: str, count: int = 1, reference_files=(), reference_results=(), **options
-) -> list[Generation]:
-    """Create the job (or `count` variations of it, as one group), hold their price, store
-    their references once, and have the sweep submit them: all of it, or nothing. Raises
-    OverBudget (nothing is stored) when the owner or the team cannot afford all of them."""
-    price = prices.price_for(account, model, options.get("resolution", ""))
-    group = uuid.uuid4() if count > 1 else None
+class NoAccount(Exception):
+    """No enabled account can serve what was asked (any more): nothing was stored."""
+
+
+def start(*, owner: Any, spec: JobSpec) -> list[Generation]:
+    """Create the job (or `spec.count` variations of it, as one group) on the first account
+    routing offers, hold that account's price, store the references once, and have the sweep
+    submit them: all of it, or nothing. Raises NoAccount, or OverBudget when the owner or the
+    team cannot afford them (nothing is stored)."""
+    rows = routing.candidates(spec.need)
+    if not rows:
+        raise NoAccount(f"No available account serves {spec.model} with these options any more: choose again.")
+    row = rows[0]
+    options = replace(spec.options, resolution=spec.options.resolution or row.default_resolution)
+    price = row.price(options.resolution)
+    group = uuid.uuid4() if spec.count > 1 else None
     written: list[str] = []
     try:
         with transaction.atomic():
             jobs = []
-            for _ in range(count):
+            for _ in range(spec.count):
                 generation = Generation.objects.create(
                     owner=owner,
-                    prompt=prompt,
-                    account=account,
-                    model=model,
+                    prompt=spec.prompt,
+                    account=row.account,
+                    model=row.model_id,
+                    model_name=row.name,
+                    automatic=spec.account is None,
+                    aspect_ratio=options.aspect_ratio,
+                    resolution=options.resolution,
+                    output_format=options.output_format,
+                    google_search=options.google_search,
                     price=price,
                     group=group,
                     next_poll_at=timezone.now(),
-                    **options,
                 )
                 ledger.reserve(user=owner, generation=generation, amount=price)
                 jobs.append(generation)
             refs = references.store(
-                owner, uploads=list(reference_files), results=list(reference_results), written=written
+                owner, uploads=list(spec.reference_files), results=list(spec.reference_results), written=written
             )
             for generation in jobs:
                 references.link(generation, refs)
@@ -203,12 +221,16 @@ def recover_interrupted_submits(token: str) -> None:
     started it, so it ends and is refunded rather than risk paying twice."""
     cut = Generation.objects.filter(status=Status.SUBMITTING).exclude(claim=token).select_related("account")
     for generation in cut:
+        attempt = generation.attempt_log.filter(outcome=Attempt.Outcome.SENDING).last()
         if generation.account.adapter_class.idempotent:
-            Generation.objects.filter(pk=generation.pk, status=Status.SUBMITTING).update(
-                status=Status.QUEUED, claim="", next_poll_at=timezone.now()
-            )
+            if generation.advance(Status.SUBMITTING, Status.QUEUED, claim="", next_poll_at=timezone.now()):
+                end_attempt(attempt, Attempt.Outcome.RETRIED, ErrorKind.INTERNAL, "interrupted while sending")
         else:
-            generation.fail(Status.SUBMITTING, ProviderError(ErrorKind.INTERNAL, "interrupted while submitting"))
+            error = ProviderError(
+                ErrorKind.INTERNAL,
+                "interrupted while submitting; not sent again: the provider may have started the job",
+            )
+            generation.fail(Status.SUBMITTING, error)
 
 
 def claim_due(token: str, *, limit: int) -> list[Generation]:
@@ -241,10 +263,15 @@ def step_in_thread(generation_id: int, token: str) -> None:
         connection.close()
 
 
-def reschedule(generation: Generation, delay: float, **fields) -> None:
-    """Come back to this job after `delay` seconds (and release this sweep's claim)."""
-    Generation.objects.filter(pk=generation.pk, status=fields.pop("status_was", generation.status)).update(
-        next_poll_at=timezone.now() + timedelta(seconds=delay), claim="", **fields
+def reschedule(generation: Generation, delay: float, *, status: str | None = None, **fields: Any) -> None:
+    """Come back to this job after `delay` seconds (and release this sweep's claim), moving
+    it to `status` on the way if given."""
+    generation.advance(
+        generation.status,
+        status or generation.status,
+        next_poll_at=timezone.now() + timedelta(seconds=delay),
+        claim="",
+        **fields,
     )
 
 
@@ -262,13 +289,15 @@ def provider_request(generation: Generation) -> GenerationRequest:
         callback_url = settings.PUBLIC_BASE_URL + path
     refs = references.ordered(generation)
     inline = generation.account.adapter_class.inline_references
+    row = generation.catalogue_row()
+    options = row.request_options(generation.options) if row else generation.options
     return GenerationRequest(
         prompt=generation.prompt,
         model=generation.model,
-        aspect_ratio=generation.aspect_ratio,
-        resolution=generation.resolution,
-        output_format=generation.output_format,
-        google_search=generation.google_search,
+        aspect_ratio=options.aspect_ratio,
+        resolution=options.resolution,
+        output_format=options.output_format,
+        google_search=options.google_search,
         reference_urls=() if inline else tuple(references.signed_url(ref) for ref in refs),
         reference_images=tuple((ref.read(), ref.mime_type) for ref in refs) if inline else (),
         callback_url=callback_url,
@@ -278,16 +307,25 @@ def provider_request(generation: Generation) -> GenerationRequest:
 
 def adapter_for(generation: Generation) -> Adapter:
     adapter = generation.account.adapter()
-    adapter.before_request = lambda: limiter.acquire(str(generation.account_id), generation.account.rate_limit)
+
+    def wait_for_the_rate_limit() -> None:
+        limiter.acquire(str(generation.account_id), generation.account.rate_limit)
+
+    adapter.before_request = wait_for_the_rate_limit
     return adapter
 
 
 def submit(generation: Generation) -> None:
-    """Send the job to the provider. A synchronous API answers with the image itself."""
+    """Send the job to the provider, recording the attempt. A synchronous API answers with
+    the image itself."""
     if expired(generation):
         return
-    if not generation.advance(Status.QUEUED, Status.SUBMITTING):
+    account = generation.account
+    if account.paused and fail_over(generation, Status.QUEUED, f"{account.name} is paused; trying another account"):
+        return  # it would refuse: the job moves on without asking it again (else it answers for itself)
+    if not generation.advance(Status.QUEUED, Status.SUBMITTING, attempts=generation.attempts + 1, waiting_reason=""):
         return  # cancelled meanwhile
+    attempt = Attempt.objects.create(generation=generation, account=generation.account, model_id=generation.model)
     adapter = adapter_for(generation)
     now = timezone.now()
     if adapter.synchronous:
@@ -297,8 +335,9 @@ def submit(generation: Generation) -> None:
     try:
         submitted = adapter.create(provider_request(generation))
     except ProviderError as error:
-        retry_submit(generation, adapter, error)
+        after_refusal(generation, adapter, attempt, error)
         return
+    end_attempt(attempt, Attempt.Outcome.ACCEPTED)
     if adapter.synchronous:
         finish(generation, submitted.status or ProviderStatus(State.FAILED))
         return
@@ -312,26 +351,109 @@ def submit(generation: Generation) -> None:
     )
 
 
-def retry_submit(generation: Generation, adapter: Adapter, error: ProviderError) -> None:
-    """Try again later if the provider surely did not start the job; else fail and refund.
+def end_attempt(attempt: Attempt | None, outcome: str, kind: str = "", message: str = "") -> None:
+    if attempt is not None:
+        Attempt.objects.filter(pk=attempt.pk).update(
+            outcome=outcome, error_kind=kind, message=message, ended_at=timezone.now()
+        )
 
-    A create that timed out may have started a job at the provider: it is retried only
-    where the provider dedupes by our idempotency key, so the team never pays twice.
+
+# Create refusals that say "not here, not now" although the job is fine: another account may
+# take it at once. (Rate limits count only without a near Retry-After: NEAR_RETRY_SECONDS.)
+MOVE_ON = {
+    ErrorKind.AUTH, ErrorKind.OUT_OF_CREDIT, ErrorKind.UNKNOWN_MODEL, ErrorKind.BLOCKED_ADDRESS,
+    ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE,
+}  # fmt: skip
+PAUSE = {ErrorKind.AUTH, ErrorKind.OUT_OF_CREDIT}  # until staff resume the account
+NEAR_RETRY_SECONDS = 10.0
+
+
+def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, error: ProviderError) -> None:
+    """A create failed. Move the job to another account if this one clearly refused it; try
+    again here later if it may work soon; otherwise fail the job with the provider's words.
+
+    A create that may have started a job at the provider (a timeout, a 500 after sending) is
+    never sent again, here or elsewhere, unless the provider dedupes by our idempotency key:
+    the team never pays twice.
     """
     current = Status.RUNNING if adapter.synchronous else Status.SUBMITTING
-    safe = error.retryable and (not error.ambiguous or adapter.idempotent)
-    if not safe:
-        if error.ambiguous:
-            error.detail += " (not retried: the provider may have started the job, and it cannot dedupe a retry)"
-        generation.fail(current, error)
+    account = generation.account
+    if error.kind == ErrorKind.NOT_FOUND:  # at create: the model id, not a job
+        error = ProviderError(ErrorKind.UNKNOWN_MODEL, error.detail)
+    if error.kind in PAUSE:
+        account.pause(f"{error.message} ({error.detail[:200]})")
+    if error.ambiguous and not adapter.idempotent:
+        end_attempt(attempt, Attempt.Outcome.FAILED, error.kind, error.detail)
+        error.detail += " (not sent again: the provider may have started the job, and it cannot dedupe a repeat)"
+        generation.fail(current, error, provider_said=True)
         return
-    attempt = generation.attempts + 1
-    delay = max(error.retry_after or 0, backoff(attempt))
-    updated = Generation.objects.filter(pk=generation.pk, status=current).update(
-        status=Status.QUEUED, attempts=attempt, claim="", next_poll_at=timezone.now() + timedelta(seconds=delay)
-    )
-    if updated:
-        log.info("generation %s: %s, submitting again in %.1f s", generation.pk, error, delay)
+    why = waiting_reason(account.name, error)
+    near = error.retry_after is not None and error.retry_after <= NEAR_RETRY_SECONDS
+    refused = error.kind in MOVE_ON and not (error.kind == ErrorKind.RATE_LIMITED and near) and not error.ambiguous
+    if refused and fail_over(generation, current, f"{why}; trying another account"):
+        end_attempt(attempt, Attempt.Outcome.MOVED, error.kind, error.detail)
+        return
+    delay = max(error.retry_after or 0.0, backoff(generation.attempts))
+    if error.retryable and error.kind not in PAUSE and within_retry_window(generation, delay):
+        end_attempt(attempt, Attempt.Outcome.RETRIED, error.kind, error.detail)
+        moved = generation.advance(
+            current, Status.QUEUED, claim="", next_poll_at=timezone.now() + timedelta(seconds=delay), waiting_reason=why
+        )
+        if moved:
+            log.info("generation %s: %s, submitting again in %.1f s", generation.pk, error, delay)
+        return
+    end_attempt(attempt, Attempt.Outcome.FAILED, error.kind, error.detail)
+    generation.fail(current, error, provider_said=True)
+
+
+def waiting_reason(account: str, error: ProviderError) -> str:
+    """Why a job waits, in a member's words."""
+    return {
+        ErrorKind.RATE_LIMITED: f"{account} is rate-limiting us",
+        ErrorKind.UNAVAILABLE: f"{account} is unavailable",
+        ErrorKind.AUTH: f"{account} refused our API key",
+        ErrorKind.OUT_OF_CREDIT: f"{account} is out of credit",
+        ErrorKind.UNKNOWN_MODEL: f"{account} no longer offers this model",
+        ErrorKind.BLOCKED_ADDRESS: f"{account}'s address is blocked",
+    }.get(error.kind, f"{account} failed")
+
+
+def within_retry_window(generation: Generation, delay: float) -> bool:
+    """Another create may still be made: fewer than CREATE_RETRY_ATTEMPTS so far, and the
+    next one within CREATE_RETRY_SECONDS of the job's creation."""
+    next_try = timezone.now() + timedelta(seconds=delay)
+    window_ends = generation.created_at + timedelta(seconds=settings.CREATE_RETRY_SECONDS)
+    return generation.attempts < settings.CREATE_RETRY_ATTEMPTS and next_try <= window_ends
+
+
+def fail_over(generation: Generation, current: str, why: str) -> bool:
+    """Send the job back to the queue on the next account that serves its model, held at
+    that account's price: a dearer one only within the budget (else the next is tried).
+    False when no account is left (or the job is pinned to its account)."""
+    if not generation.automatic or not within_retry_window(generation, 0.0):
+        return False
+    tried = set(generation.attempt_log.values_list("account_id", flat=True))
+    for row in routing.candidates(generation.need(), exclude=tried):
+        price = row.price(generation.resolution)
+        try:
+            with transaction.atomic():
+                ledger.reprice(generation, price, reason=f"moved from {generation.account} to {row.account}")
+                moved = generation.advance(
+                    current, Status.QUEUED, account=row.account, model=row.model_id, price=price,
+                    claim="", next_poll_at=timezone.now(), waiting_reason=why,
+                )  # fmt: skip
+                if not moved:
+                    raise Moved
+        except ledger.OverBudget:
+            continue
+        except Moved:
+            pass  # cancelled or moved meanwhile: nothing to do
+        return True
+    return False
+
+
+class Moved(Exception):
+    """The job was no longer where the failover expected it (rolls the repricing back)."""
 
 
 def backoff(attempt: int) -> float:
@@ -365,7 +487,7 @@ def expected_seconds(generation: Generation) -> float:
         .order_by("-finished_at")
         .values_list("submitted_at", "finished_at")[:20]
     )
-    durations = [(end - begin).total_seconds() for begin, end in recent]
+    durations = [(end - begin).total_seconds() for begin, end in recent if begin and end]
     value = statistics.median(durations) if durations else 0.0
     _expected[account] = (value, time.monotonic())
     return value
@@ -397,7 +519,7 @@ def follow(generation: Generation) -> None:
     except ProviderError as error:
         not_yet = error.kind == ErrorKind.NOT_FOUND and elapsed < adapter.not_found_grace
         if not (error.retryable or not_yet):
-            generation.fail(Generation.FOLLOWED, error)
+            generation.fail(Generation.FOLLOWED, error, provider_said=True)
             return
         delay = max(error.retry_after or 0, backoff(generation.poll_errors + 1), poll_interval(generation, elapsed))
         reschedule(generation, delay, poll_count=F("poll_count") + 1, poll_errors=F("poll_errors") + 1)
@@ -409,7 +531,6 @@ def follow(generation: Generation) -> None:
         generation,
         poll_interval(generation, elapsed),
         status=Status.RUNNING if status.state == State.RUNNING else generation.status,
-        status_was=generation.status,
         progress=max(generation.progress, status.progress),
         poll_count=F("poll_count") + 1,
     )
@@ -425,7 +546,7 @@ def finish(generation: Generation, status: ProviderStatus) -> None:
         if status.provider_cost:
             Generation.objects.filter(pk=generation.pk).update(provider_cost=status.provider_cost)
             generation.provider_cost = status.provider_cost
-        generation.fail(Generation.ACTIVE, error)
+        generation.fail(Generation.ACTIVE, error, provider_said=True)
         return
     try:
         if not status.images:
@@ -435,7 +556,9 @@ def finish(generation: Generation, status: ProviderStatus) -> None:
         generation.fail(Generation.ACTIVE, error)
         return
     with transaction.atomic():
-        done = generation.advance(Generation.ACTIVE, Status.SUCCEEDED, progress=100, provider_cost=status.provider_cost)
+        done = generation.advance(
+            Generation.FOLLOWED, Status.SUCCEEDED, progress=100, provider_cost=status.provider_cost
+        )
         if done:
             GeneratedImage.objects.bulk_create(stored)
     if not done:  # cancelled meanwhile, or someone else finished it first: keep only their files

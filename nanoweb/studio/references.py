@@ -37,7 +37,7 @@ def store(
             bytes=len(upload.data), sha256=upload.sha256,
         )  # fmt: skip
         reference.file.save(f"{upload.sha256[:16]}.{upload.extension}", ContentFile(upload.data), save=False)
-        written.append(reference.file.name)
+        written.append(str(reference.file.name))
         reference.save()
         refs.append(reference)
     return refs

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -12,17 +13,26 @@ from django.utils.http import quote_etag
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
+from django_htmx.middleware import HtmxDetails
 
 from nanoweb.credits import ledger
 from nanoweb.studio import feed, history, pipeline, references
-from nanoweb.studio.forms import GenerationForm, SavedPromptForm
+from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
 from nanoweb.studio.models import Favorite, GeneratedImage, Generation, SavedPrompt
+
+
+class Request(HttpRequest):
+    """What the middleware makes of a request here: a signed-in user, and htmx's details."""
+
+    user: User
+    htmx: HtmxDetails
+
 
 RECENT_JOBS = 24
 STOP_POLLING = 286  # htmx cancels the polling trigger on this status
 
 
-def visible_generation(request: HttpRequest, pk: int) -> Generation:
+def visible_generation(request: Request, pk: int) -> Generation:
     """The generation if this user may see it; 404 otherwise (not 403: no existence leak)."""
     generation = get_object_or_404(Generation.objects.select_related("account", "owner"), pk=pk)
     if not generation.visible_to(request.user):
@@ -30,7 +40,7 @@ def visible_generation(request: HttpRequest, pk: int) -> Generation:
     return generation
 
 
-def owned_generation(request: HttpRequest, pk: int, *, staff_too: bool = True) -> Generation:
+def owned_generation(request: Request, pk: int, *, staff_too: bool = True) -> Generation:
     """The generation if this user owns it (or, with staff_too, is staff); 404 otherwise."""
     generation = visible_generation(request, pk)
     if generation.owner_id != request.user.pk and not (staff_too and request.user.is_staff):
@@ -38,14 +48,14 @@ def owned_generation(request: HttpRequest, pk: int, *, staff_too: bool = True) -
     return generation
 
 
-def visible_image(request: HttpRequest, pk: int) -> GeneratedImage:
+def visible_image(request: Request, pk: int) -> GeneratedImage:
     image = get_object_or_404(GeneratedImage.objects.select_related("generation"), pk=pk)
     if not image.generation.visible_to(request.user):
         raise Http404
     return image
 
 
-def recent_jobs(request: HttpRequest):
+def recent_jobs(request: Request):
     return (
         Generation.objects.filter(owner=request.user, deleted_at__isnull=True)
         .select_related("account")
@@ -53,7 +63,7 @@ def recent_jobs(request: HttpRequest):
     )
 
 
-def last_choices(request: HttpRequest) -> dict:
+def last_choices(request: Request) -> dict:
     """Start the form where this user left it: same provider, model and options."""
     last = Generation.objects.filter(owner=request.user).order_by("-created_at").first()
     return choices_of(last) if last else {}
@@ -63,19 +73,24 @@ def ids_in(values: list[str]) -> list[int]:
     return [int(value) for value in values if value.isdigit()]
 
 
-def form_context(request: HttpRequest, form: GenerationForm, **extra) -> dict:
+def form_context(request: Request, form: GenerationForm, **extra) -> dict:
     return {"form": form, "standing": ledger.standing(request.user), **extra}
 
 
-REUSED_FIELDS = ("account", "model", "aspect_ratio", "resolution", "output_format", "google_search")
-
-
 def choices_of(generation: Generation) -> dict:
-    return {name: getattr(generation, f"{name}_id" if name == "account" else name) for name in REUSED_FIELDS}
+    """The form's values that made this generation: its model, routing and options."""
+    return {
+        "model": generation.model_name,
+        "routing": AUTOMATIC if generation.automatic else str(generation.account_id),
+        "aspect_ratio": generation.aspect_ratio,
+        "resolution": generation.resolution,
+        "output_format": generation.output_format,
+        "google_search": generation.google_search,
+    }
 
 
 @require_GET
-def studio(request: HttpRequest) -> HttpResponse:
+def studio(request: Request) -> HttpResponse:
     initial = last_choices(request)
     if "from" in request.GET:  # "Use this prompt": every parameter of that generation
         source = visible_generation(request, int(request.GET["from"]) if request.GET["from"].isdigit() else 0)
@@ -93,13 +108,13 @@ def studio(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def form_options(request: HttpRequest) -> HttpResponse:
+def form_options(request: Request) -> HttpResponse:
     """Re-render the option fields, and the cost, for what is chosen in the form."""
     form = GenerationForm(initial=request.GET.dict(), user=request.user)
     return render(request, "studio/studio.html#options", form_context(request, form))
 
 
-def invalid(request: HttpRequest, form: GenerationForm) -> HttpResponse:
+def invalid(request: Request, form: GenerationForm) -> HttpResponse:
     """The form again, with its errors next to the fields; nothing was stored."""
     if request.htmx:
         response = render(request, "studio/studio.html#generate_form", form_context(request, form))
@@ -108,13 +123,13 @@ def invalid(request: HttpRequest, form: GenerationForm) -> HttpResponse:
 
 
 @require_POST
-def generate(request: HttpRequest) -> HttpResponse:
+def generate(request: Request) -> HttpResponse:
     form = GenerationForm(request.POST, request.FILES, user=request.user)
     if not form.is_valid():
         return invalid(request, form)
     try:
-        jobs = pipeline.start(owner=request.user, **form.cleaned_data)
-    except ledger.OverBudget as refusal:
+        jobs = pipeline.start(owner=request.user, spec=form.job_spec())
+    except (ledger.OverBudget, pipeline.NoAccount) as refusal:
         form.add_error(None, str(refusal))
         return invalid(request, form)
     if request.htmx:
@@ -124,14 +139,14 @@ def generate(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @never_cache
-def generation_card(request: HttpRequest, pk: int) -> HttpResponse:
+def generation_card(request: Request, pk: int) -> HttpResponse:
     generation = visible_generation(request, pk)
     status = STOP_POLLING if generation.is_terminal else 200
     return render(request, "studio/studio.html#job_card", {"job": generation}, status=status)
 
 
 @require_POST
-def generation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def generation_cancel(request: Request, pk: int) -> HttpResponse:
     generation = owned_generation(request, pk)
     pipeline.cancel(generation)
     generation.refresh_from_db()
@@ -141,13 +156,14 @@ def generation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def generation_detail(request: Request, pk: int) -> HttpResponse:
     generation = visible_generation(request, pk)
     made_into = Generation.visible(request.user).filter(reference_links__reference__result__generation=generation)
     context = {
         "job": generation,
         "images": generation.images.all(),
         "references": references.shown_to(request.user, generation),
+        "attempts": generation.attempt_log.select_related("account"),
         "made_into": made_into.distinct().order_by("-pk"),
         "starred": generation.favorites.filter(user=request.user).exists(),
     }
@@ -155,7 +171,7 @@ def generation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def gallery(request: HttpRequest) -> HttpResponse:
+def gallery(request: Request) -> HttpResponse:
     filters = feed.FeedFilters(request.GET)
     jobs, next_cursor = feed.page(filters, request.user)
     context = {"filters": filters, "jobs": jobs, "next_cursor": next_cursor, "query": request.GET.copy()}
@@ -167,7 +183,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def toggle_star(request: HttpRequest, pk: int) -> HttpResponse:
+def toggle_star(request: Request, pk: int) -> HttpResponse:
     generation = visible_generation(request, pk)
     star, created = Favorite.objects.get_or_create(user=request.user, generation=generation)
     if not created:
@@ -178,7 +194,7 @@ def toggle_star(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def delete_generation(request: HttpRequest, pk: int) -> HttpResponse:
+def delete_generation(request: Request, pk: int) -> HttpResponse:
     history.delete(owned_generation(request, pk))
     return redirect("gallery")
 
@@ -187,7 +203,7 @@ MAX_ZIP = 200
 
 
 @require_GET
-def download_zip(request: HttpRequest) -> HttpResponse:
+def download_zip(request: Request) -> HttpResponse | FileResponse:
     """The originals of the chosen generations, with their metadata, as one ZIP (read-only: GET)."""
     ids = ids_in(request.GET.getlist("pick"))[:MAX_ZIP]
     chosen = list(
@@ -204,7 +220,7 @@ def download_zip(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def prompt_library(request: HttpRequest) -> HttpResponse:
+def prompt_library(request: Request) -> HttpResponse:
     """The team's saved prompts: search them, save one, load one into the studio."""
     if request.method == "POST":
         form = SavedPromptForm(request.POST)
@@ -224,14 +240,14 @@ def prompt_library(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def toggle_private(request: HttpRequest, pk: int) -> HttpResponse:
+def toggle_private(request: Request, pk: int) -> HttpResponse:
     generation = owned_generation(request, pk, staff_too=False)  # only the owner decides who sees their work
     Generation.objects.filter(pk=generation.pk).update(private=not generation.private)
     return redirect(generation)
 
 
 @require_GET
-def generation_reference(request: HttpRequest, pk: int, position: int) -> HttpResponse:
+def generation_reference(request: Request, pk: int, position: int) -> HttpResponse:
     """A job's reference image, for whoever may see the job and, for an earlier result, that result."""
     generation = visible_generation(request, pk)
     link = get_object_or_404(
@@ -243,7 +259,7 @@ def generation_reference(request: HttpRequest, pk: int, position: int) -> HttpRe
 
 
 @require_GET
-def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
+def image_file(request: Request, pk: int, variant: str) -> HttpResponse:
     image = visible_image(request, pk)
     if variant == "thumbnail":
         return private_image(request, image.thumbnail, content_type="image/webp")
@@ -256,7 +272,7 @@ def image_file(request: HttpRequest, pk: int, variant: str) -> HttpResponse:
     )
 
 
-def private_image(request: HttpRequest, file: FieldFile, **response_options) -> HttpResponse:
+def private_image(request: Request, file: FieldFile, **response_options) -> HttpResponse:
     """An image for a viewer the view has checked. The browser keeps it but asks before each use
     (no-cache + ETag: a 304 costs little), so an image made private or deleted is refused at once.
     Stored files are never rewritten (a new image gets a new name), so the name makes the ETag."""

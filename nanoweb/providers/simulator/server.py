@@ -10,6 +10,7 @@ appended to the API key (`sim-key+name=value+...`, every request of an account):
 
   fail[=reason]        the generation fails              latency=S     the job takes S seconds
   error=CODE           create answers that error         status_error=CODE[xN]  status reads do (N times)
+  errors=C1,C2,...     the account's n-th create answers Cn, later ones succeed (a fault sequence)
   retry_after=S        429 answers carry Retry-After     html / status_html     an HTML 502 page instead
   slow=S               every answer waits S seconds      missing=FIELD  the status answer lacks FIELD
   result=404|truncated|notimage|huge   what the result URL serves
@@ -146,6 +147,8 @@ class Simulator:
         self.route("GET", r"/files/(?P<token>[\w-]+)\.(?P<ext>\w+)", Simulator.serve_file)
         self.route("GET", r"/_sim/stats", Simulator.stats)
         self.per_second: Counter[tuple[int, str]] = Counter()  # (second, protocol) → API requests
+        self.creates: Counter[str] = Counter()  # API key → create requests (for fault sequences)
+        self.lock = threading.Lock()
 
     # --- wiring -----------------------------------------------------------------
 
@@ -344,6 +347,11 @@ def injected_fault(sim: Simulator, request: Request, phase: str, errors: Callabl
     if phase == "create" and "html" in found or phase == "status" and "status_html" in found:
         return Response(502, b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", "text/html")
     code = found.get("error" if phase == "create" else "status_error")
+    if phase == "create" and "errors" in found:
+        with sim.lock:
+            sim.creates[request.api_key] += 1
+            sequence = found["errors"].split(",")
+            code = sequence[sim.creates[request.api_key] - 1] if sim.creates[request.api_key] <= len(sequence) else ""
     if not code:
         return None
     code, _, times = code.partition("x")

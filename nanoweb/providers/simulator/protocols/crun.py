@@ -23,11 +23,11 @@ NB2_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "
 NB2_RATIOS |= {"auto"}
 NB_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
 MODELS = {
-    # model: (aspect ratios, resolutions or None when fixed at 1K, output formats or None when ignored)
-    "google/nano-banana-2": (NB2_RATIOS, {"1K", "2K", "4K"}, {"png", "jpg"}),
-    "google/nano-banana-2-v2": (NB2_RATIOS, {"1K", "2K", "4K"}, None),
-    "google/nano-banana": (NB_RATIOS, None, {"png", "jpeg"}),
-    "google/nano-banana-v2": (NB_RATIOS, None, None),
+    # model: (aspect ratios, resolutions or None when fixed at 1K, output formats or None when ignored, references)
+    "google/nano-banana-2": (NB2_RATIOS, {"1K", "2K", "4K"}, {"png", "jpg"}, 14),
+    "google/nano-banana-2-v2": (NB2_RATIOS, {"1K", "2K", "4K"}, None, 14),
+    "google/nano-banana": (NB_RATIOS, None, {"png", "jpeg"}, 3),
+    "google/nano-banana-v2": (NB_RATIOS, None, None, 3),
 }
 CREDITS = {"1K": 6, "2K": 9, "4K": 14}
 MESSAGES = {
@@ -56,7 +56,7 @@ def create_task(sim: Simulator, request: Request, match: re.Match) -> Response:
     model = body.get("model")
     if model not in MODELS:
         return envelope(422, f"model is required and must be one of {sorted(MODELS)}")
-    ratios, resolutions, formats = MODELS[model]
+    ratios, resolutions, formats, max_references = MODELS[model]
     task_input = body.get("input")
     if not isinstance(task_input, dict):
         return envelope(422, "input is required")
@@ -75,8 +75,8 @@ def create_task(sim: Simulator, request: Request, match: re.Match) -> Response:
     if formats is not None and output_format not in formats:
         return envelope(422, f"input.output_format {output_format!r} is not supported")
     urls = task_input.get("img_urls", [])
-    if not isinstance(urls, list) or len(urls) > 14 or not all(isinstance(u, str) for u in urls):
-        return envelope(422, "input.img_urls must be a list of at most 14 URLs")
+    if not isinstance(urls, list) or len(urls) > max_references or not all(isinstance(u, str) for u in urls):
+        return envelope(422, f"input.img_urls must be a list of at most {max_references} URLs")
     references, failure = fetch_references(urls)
     if failure:
         return envelope(422, failure)
@@ -92,7 +92,7 @@ def create_task(sim: Simulator, request: Request, match: re.Match) -> Response:
 
 def task_data(job: Job) -> dict[str, Any]:
     status = {"queued": "pending", "running": "running", "succeeded": "success", "failed": "failed"}[job.state]
-    result = None
+    result: dict[str, Any] | None = None
     if job.state == "succeeded":
         result = {"media_urls": job.result_urls}
     elif job.state == "failed":

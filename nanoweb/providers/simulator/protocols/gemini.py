@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 import time
+from typing import Any
 
 from nanoweb.providers.simulator import render
 from nanoweb.providers.simulator.server import Request, Response, Simulator, injected_fault, json_response, size_for
@@ -13,8 +14,9 @@ from nanoweb.providers.simulator.server import Request, Response, Simulator, inj
 PREFIX = "/gemini/v1beta"
 RATIOS_31 = {"1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9"}
 RATIOS_25 = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
+# gemini-3.1-flash-image-preview was shut down on 2026-06-25: it answers 404 like any unknown id.
 MODELS = {
-    "gemini-3.1-flash-image-preview": (RATIOS_31, {"512", "1K", "2K", "4K"}),
+    "gemini-3.1-flash-image": (RATIOS_31, {"512", "1K", "2K", "4K"}),
     "gemini-2.5-flash-image": (RATIOS_25, None),
 }
 STATUSES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
@@ -36,11 +38,15 @@ def generate_content(sim: Simulator, request: Request, match: re.Match) -> Respo
         return error("400", request, "API key not valid. Please pass a valid API key.")
     model = match["model"]
     if model not in MODELS:
-        return error("404", request, f"models/{model} is not found for API version v1beta")
+        return error(
+            "404", request,
+            f"models/{model} is not found for API version v1beta, or is not supported for generateContent. "
+            "Call ListModels to see the list of available models and their supported methods.",
+        )  # fmt: skip
     if fault := injected_fault(sim, request, "create", error):
         return fault
     body = request.json()
-    parts = []
+    parts: list[Any] = []
     if isinstance(body, dict) and isinstance(body.get("contents"), list) and body["contents"]:
         parts = body["contents"][0].get("parts") or [] if isinstance(body["contents"][0], dict) else []
     text = " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
@@ -74,13 +80,19 @@ def generate_content(sim: Simulator, request: Request, match: re.Match) -> Respo
     if finish is not None or job.directive("fail") is not None:
         job.state = "failed"
         candidate = {"content": {"parts": [{"text": "I can't make that image."}], "role": "model"},
-                     "finishReason": finish or "NO_IMAGE"}  # fmt: skip
+                     "finishReason": finish or "NO_IMAGE",
+                     "finishMessage": f"Unable to show the generated image ({finish or 'NO_IMAGE'})."}  # fmt: skip
         return json_response(200, {"candidates": [candidate]})
     width, height = size_for(ratio, size if sizes else "1K")
     job.result_bytes, job.state = render.image(text, width, height, "png"), "succeeded"
     image_part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(job.result_bytes).decode()}}
+    parts = [{"text": "Here is your image."}, image_part]
+    if model.startswith("gemini-3"):  # Gemini 3 thinks in images first: an interim draft marked as a thought
+        draft = render.image("draft", 64, 64, "png")
+        parts.insert(0, {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(draft).decode()},
+                         "thought": True})  # fmt: skip
     return json_response(200, {
-        "candidates": [{"content": {"parts": [{"text": "Here is your image."}, image_part], "role": "model"},
+        "candidates": [{"content": {"parts": parts, "role": "model"},
                         "finishReason": "STOP", "index": 0}],
         "usageMetadata": {"promptTokenCount": len(text.split()), "candidatesTokenCount": 1290},
         "modelVersion": model,

@@ -1,0 +1,29 @@
+"""The typed boundary between the studio form and the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nanoweb.lib.images import CheckedImage
+from nanoweb.providers.models import Options
+from nanoweb.providers.routing import Need
+from nanoweb.studio.models import GeneratedImage
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to make: a model by its catalogue name, its options, the references, and how to
+    route it (`account` None: automatically; else that account only). `count` variations."""
+
+    prompt: str
+    model: str
+    options: Options = Options()
+    account: int | None = None
+    count: int = 1
+    reference_files: tuple[CheckedImage, ...] = ()
+    reference_results: tuple[GeneratedImage, ...] = ()
+
+    @property
+    def need(self) -> Need:
+        references = len(self.reference_files) + len(self.reference_results)
+        return Need(self.model, self.options, references, self.account)
