@@ -1,7 +1,7 @@
 """Pipeline benchmark: throughput, completion overhead, politeness, memory, CPU per job.
 
-    .venv/bin/python bench/pipeline.py              # every scenario (about 3 minutes)
-    .venv/bin/python bench/pipeline.py throughput   # or: overhead, callbacks, memory, crash
+    .venv/bin/python bench/pipeline.py              # every scenario (about 5 minutes)
+    .venv/bin/python bench/pipeline.py throughput   # or: overhead, callbacks, memory, crash, failover
 
 Each scenario runs against a fresh SQLite database in a temporary folder, the simulator in
 its own process, and a `manage.py qcluster` with default settings (plus `runserver` to take
@@ -134,37 +134,58 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def submit(
-    count: int, *, resolution: str = "1K", kind: str = "crun", rate_limit: float = 100.0, spread: float = 0
+def bench_account(name: str, kind: str, key: str = "sim-key", *, rate_limit: float = 100.0, priority: int = 100):
+    from nanoweb.providers.models import ProviderAccount
+    from nanoweb.providers.registry import ADAPTERS
+    from nanoweb.providers.simulator import base_url_for
+
+    account, _ = ProviderAccount.objects.update_or_create(
+        name=name,
+        defaults={"kind": kind, "api_key": key, "rate_limit": rate_limit, "priority": priority, "enabled": True,
+                  "base_url": base_url_for(os.environ["SIMULATOR_URL"], kind, ADAPTERS[kind].default_base_url)},
+    )  # fmt: skip
+    return account
+
+
+def start_jobs(
+    count: int, *, model: str, resolution: str, account=None, spread: float = 0, together: bool = False
 ) -> list[int]:
-    """Start `count` jobs through the studio's own service: all at once, or evenly over `spread` seconds."""
+    """Start `count` jobs through the studio's own service: one by one, evenly over `spread` seconds, or
+    `together` in one submission (so that routing places every one before any is sent)."""
     from decimal import Decimal
 
     from django.contrib.auth import get_user_model
 
     from nanoweb.credits.models import Budget
-    from nanoweb.providers.models import ProviderAccount
-    from nanoweb.providers.registry import ADAPTERS
-    from nanoweb.providers.simulator import base_url_for
+    from nanoweb.providers.models import Options
     from nanoweb.studio import pipeline
+    from nanoweb.studio.spec import JobSpec
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     Budget.objects.update_or_create(user=user, defaults={"amount": Decimal(1_000_000), "period": "none"})
-    account, _ = ProviderAccount.objects.update_or_create(
-        name=f"bench {kind}",
-        defaults={"kind": kind, "api_key": "sim-key", "rate_limit": rate_limit,
-                  "base_url": base_url_for(os.environ["SIMULATOR_URL"], kind, ADAPTERS[kind].default_base_url)},
-    )  # fmt: skip
-    model = ADAPTERS[kind].models[0].id
+    if together:
+        spec = JobSpec(prompt="bench image", model=model, options=Options(resolution=resolution), count=count)
+        return [job.pk for job in pipeline.start(owner=user, spec=spec)]
     began, pks = time.monotonic(), []
     for n in range(count):
         if spread:
             time.sleep(max(0.0, began + n * spread / count - time.monotonic()))
-        [job] = pipeline.start(
-            owner=user, prompt=f"bench image {n % 20}", account=account, model=model, resolution=resolution
-        )
+        spec = JobSpec(prompt=f"bench image {n % 20}", model=model, options=Options(resolution=resolution),
+                       account=account.pk if account else None)  # fmt: skip
+        [job] = pipeline.start(owner=user, spec=spec)
         pks.append(job.pk)
     return pks
+
+
+def submit(
+    count: int, *, resolution: str = "1K", kind: str = "crun", rate_limit: float = 100.0, spread: float = 0
+) -> list[int]:
+    """`count` jobs on one account of this kind, its first model."""
+    from nanoweb.providers.registry import ADAPTERS
+
+    account = bench_account(f"bench {kind}", kind, rate_limit=rate_limit)
+    model = account.catalogue.get(model_id=ADAPTERS[kind].default_models[0].id).name
+    return start_jobs(count, model=model, resolution=resolution, account=account, spread=spread)
 
 
 def wait_done(pks: list[int], timeout: float) -> list:
@@ -267,12 +288,71 @@ def crash(figures: dict) -> None:
         figures["crash_images_stored_once"] = int(stored_once([j for j in jobs if j.status == "succeeded"]))
 
 
+def failover(figures: dict) -> None:
+    """Two accounts serve Nano Banana 2: crun (tried first) refuses every create, and the Gemini
+    API (dearer: 0.08 at 1K) serves. 100 jobs for each refusal: 402 (out of credit: crun is paused),
+    429 without Retry-After, 455 (maintenance). Then crun answers 500 after taking the request (it
+    may have started the job, and crun cannot dedupe): 100 jobs, none may be sent anywhere again."""
+    with Stack(latency=2):
+        from decimal import Decimal
+
+        from django.db.models import Count
+
+        from nanoweb.credits import ledger
+        from nanoweb.credits.models import LedgerEntry
+        from nanoweb.providers.models import Attempt, ProviderAccount
+        from nanoweb.studio.models import Generation
+
+        gemini = bench_account("bench gemini", "gemini", priority=2)
+        gemini.catalogue.filter(name="Nano Banana 2").update(
+            prices={"512": "0.05", "1K": "0.08", "2K": "0.1", "4K": "0.15"}
+        )
+        for code in ("402", "429", "455", "500"):
+            ProviderAccount.objects.filter(kind="crun").update(enabled=False)
+            crun = bench_account(f"bench crun {code}", "crun", f"sim-key+error={code}", priority=1)
+            started = time.monotonic()
+            pks = start_jobs(100, model="Nano Banana 2", resolution="1K", together=True)
+            jobs = wait_done(pks, timeout=300)
+            seconds = round(time.monotonic() - started, 1)
+            tried_crun = Attempt.objects.filter(generation__in=pks, account=crun)
+            if code == "500":
+                sent_to_crun = set(tried_crun.values_list("generation", flat=True))
+                again = Attempt.objects.filter(generation__in=sent_to_crun).exclude(pk__in=tried_crun)
+                figures["ambiguous_sent_to_crun"] = len(sent_to_crun)
+                figures["ambiguous_replayed"] = again.values("generation").distinct().count()
+                figures["ambiguous_failed_refunded"] = sum(
+                    job.status == "failed" and job.pk in sent_to_crun for job in jobs
+                )
+                figures["ambiguous_seconds"] = seconds
+                continue
+            charges = LedgerEntry.objects.filter(generation__in=pks, kind=LedgerEntry.Kind.SETTLE)
+            per_job = charges.values("generation").annotate(n=Count("id"))
+            once = {row["generation"] for row in per_job if row["n"] == 1}
+            at_price = set(charges.filter(amount=Decimal("0.08")).values_list("generation", flat=True))
+            figures[f"failover_{code}_jobs"] = len(jobs)
+            figures[f"failover_{code}_succeeded_on_second"] = sum(
+                job.status == "succeeded" and job.account_id == gemini.pk for job in jobs
+            )
+            refused = set(tried_crun.filter(outcome="moved").values_list("generation", flat=True))
+            figures[f"failover_{code}_refused_by_first"] = len(refused)
+            # Jobs queued on the first account after it was paused move on without asking it.
+            figures[f"failover_{code}_moved_without_asking"] = len(
+                set(pks) - set(tried_crun.values_list("generation", flat=True))
+            )
+            figures[f"failover_{code}_charged_once_at_serving_price"] = len(once & at_price)
+            figures[f"failover_{code}_seconds"] = seconds
+            figures[f"failover_{code}_max_job_s"] = round(max(job.duration or 0 for job in jobs), 1)
+        figures["failover_ledger_problems"] = len(ledger.check())
+        figures["failover_generations_total"] = Generation.objects.count()
+
+
 SCENARIOS = {
     "throughput": throughput,
     "overhead": lambda figures: overhead(figures, callbacks=False),
     "callbacks": lambda figures: overhead(figures, callbacks=True),
     "memory": memory,
     "crash": crash,
+    "failover": failover,
 }
 
 if __name__ == "__main__":
