@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from nanoweb.studio.models import Generation
-
-
-@pytest.fixture(autouse=True)
-def _fresh_balances():
-    cache.clear()  # balances are cached briefly
 
 
 def test_the_account_list_shows_balance_completion_mode_and_recent_failures(

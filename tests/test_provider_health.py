@@ -16,11 +16,15 @@ from nanoweb.studio.models import Generation
 Outcome = Attempt.Outcome
 
 
+@pytest.fixture(autouse=True)
+def _fresh_figures():
+    cache.clear()  # the page's figures are cached briefly, in a cache the tests share
+
+
 @pytest.fixture
 def known(owner, make_account):
     """crun: three jobs served (1K in 20 s and 40 s, 2K in 60 s), one rate-limited then moved to
     gemini (served there in 30 s), one blocked; and one 1K job two days ago, served in 25 s."""
-    cache.clear()
     crun, gemini = make_account("crun"), make_account("gemini")
     now = timezone.now()
 
