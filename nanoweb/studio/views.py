@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Q
@@ -247,7 +248,7 @@ def toggle_private(request: Request, pk: int) -> HttpResponse:
 
 
 @require_GET
-def generation_reference(request: Request, pk: int, position: int) -> HttpResponse:
+def generation_reference(request: Request, pk: int, position: int) -> HttpResponse | FileResponse:
     """A job's reference image, for whoever may see the job and, for an earlier result, that result."""
     generation = visible_generation(request, pk)
     link = get_object_or_404(
@@ -259,7 +260,7 @@ def generation_reference(request: Request, pk: int, position: int) -> HttpRespon
 
 
 @require_GET
-def image_file(request: Request, pk: int, variant: str) -> HttpResponse:
+def image_file(request: Request, pk: int, variant: str) -> HttpResponse | FileResponse:
     image = visible_image(request, pk)
     if variant == "thumbnail":
         return private_image(request, image.thumbnail, content_type="image/webp")
@@ -272,7 +273,7 @@ def image_file(request: Request, pk: int, variant: str) -> HttpResponse:
     )
 
 
-def private_image(request: Request, file: FieldFile, **response_options) -> HttpResponse:
+def private_image(request: Request, file: FieldFile, **response_options: Any) -> HttpResponse | FileResponse:
     """An image for a viewer the view has checked. The browser keeps it but asks before each use
     (no-cache + ETag: a 304 costs little), so an image made private or deleted is refused at once.
     Stored files are never rewritten (a new image gets a new name), so the name makes the ETag."""
