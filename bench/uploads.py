@@ -71,7 +71,7 @@ def main() -> None:
 
     def submit(count: int) -> tuple[float, requests.Response]:
         files = [("reference_files", (f"huge-{n}.png", huge, "image/png")) for n in range(count)]
-        form = {"prompt": "flood", "account": str(account.pk), "model": "gemini-2.5-flash-image"}
+        form = {"prompt": "flood", "routing": str(account.pk), "model": "Nano Banana"}
         started = time.perf_counter()
         response = requests.post(f"{base}/generate", data=form, files=files, headers=headers, timeout=120,
                                  cookies={"sessionid": cookies["attacker"], "csrftoken": token})  # fmt: skip

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from nanoweb.studio import pipeline
 from nanoweb.studio.models import Generation
+from tests.conftest import start_job
 from tests.test_references import png
 
 ROLES = ["owner", "teammate", "outsider", "staff"]
@@ -20,7 +21,7 @@ ROLES = ["owner", "teammate", "outsider", "staff"]
 
 def finished(owner, account, prompt: str, color: str, **options) -> Generation:
     """A finished job of `owner` with one real image."""
-    [job] = pipeline.start(owner=owner, prompt=prompt, account=account, model="gemini-2.5-flash-image", **options)
+    [job] = start_job(owner, account, "gemini-2.5-flash-image", prompt, **options)
     pipeline.store_image(job, 0, png(color=color)).save()
     Generation.objects.filter(pk=job.pk).update(status=Generation.Status.SUCCEEDED)
     return job
@@ -124,8 +125,8 @@ def test_a_private_image_staff_picked_as_a_reference_stays_private(
 def test_uploaded_references_follow_the_job_they_belong_to(clients, teammate, make_account):
     from nanoweb.lib import images
 
-    [job] = pipeline.start(owner=teammate, prompt="with an upload", account=make_account("gemini"),
-                           model="gemini-2.5-flash-image", reference_files=[images.check(png(color="olive"))])  # fmt: skip
+    [job] = start_job(teammate, make_account("gemini"), "gemini-2.5-flash-image", "with an upload",
+                      reference_files=[images.check(png(color="olive"))])  # fmt: skip
     url = reverse("generation_reference", args=[job.pk, 0])
     assert all(served(clients[role], url) == png(color="olive") for role in ROLES)
     Generation.objects.filter(pk=job.pk).update(private=True)
