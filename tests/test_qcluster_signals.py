@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from nanoweb.studio import health, pipeline
+from nanoweb.studio import health
 from nanoweb.studio.models import Generation
-from tests.conftest import wait_for
+from tests.conftest import start_job, wait_for
 
 
 def group_gone(pgid: int) -> bool:
@@ -29,7 +29,7 @@ def test_a_signal_to_the_whole_group_stops_the_cluster_within_seconds(
     simulator.latency = 30.0  # the job is still in flight when the signal comes
     cluster = start_worker()
     wait_for(lambda: health.workers()["workers"] == 2, timeout=30)
-    [job] = pipeline.start(owner=owner, prompt="in flight", account=crun_account, model="google/nano-banana")
+    [job] = start_job(owner, crun_account, "google/nano-banana", "in flight")
     wait_for(lambda: Generation.objects.filter(pk=job.pk, status__in=Generation.FOLLOWED).exists(), timeout=20)
 
     signalled = time.monotonic()
