@@ -30,6 +30,7 @@ def pages(job):
         reverse("generation_card", args=[job.pk]),
         reverse("image_original", args=[image.pk]),
         reverse("image_thumbnail", args=[image.pk]),
+        reverse("image_display", args=[image.pk]),
         reverse("form_options"),
     ]
 
@@ -63,7 +64,7 @@ def test_private_jobs_are_for_their_owner_and_staff_and_shared_ones_for_the_team
 ):
     Generation.objects.filter(pk=job.pk).update(private=private)
     client.force_login(request.getfixturevalue(user_fixture))
-    for url in pages(job)[1:5]:  # detail, card, original file, thumbnail
+    for url in pages(job)[1:6]:  # detail, card, original file, thumbnail, display
         assert client.get(url).status_code in ((200, 286) if allowed else (404,)), url
 
 

@@ -49,6 +49,8 @@ def test_a_submitted_prompt_becomes_a_stored_image_and_thumbnail(worker, owner_c
     assert (image.width, image.height, image.mime_type, image.bytes) == (1360, 768, "image/png", len(original))
     with Image.open(io.BytesIO(image.thumbnail.read())) as thumb:
         assert thumb.format == "WEBP" and max(thumb.size) == 512
+    with Image.open(io.BytesIO(image.display.read())) as display:
+        assert display.format == "WEBP" and display.size == (1360, 768), "made in the same step, never enlarged"
 
     download = owner_client.get(reverse("image_original", args=[image.pk]) + "?download=1")
     assert download.status_code == 200

@@ -181,7 +181,7 @@ def test_images_live_in_the_object_store_private_and_served_through_the_app(
     assert job.status == "succeeded", job.error_detail
     image = job.images.get()
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket="nanoweb-images")["Contents"]}
-    assert keys == {image.original.name, image.thumbnail.name}
+    assert keys == {image.original.name, image.display.name, image.thumbnail.name}
     grants = s3.get_object_acl(Bucket="nanoweb-images", Key=image.original.name)["Grants"]
     assert [grant["Permission"] for grant in grants] == ["FULL_CONTROL"], "no public-read grant"
 

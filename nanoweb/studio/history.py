@@ -27,7 +27,7 @@ def delete(generation: Generation) -> None:
         ).exclude(file="")
         # Uploads are shared only by the variations of one submission: keep those another live job still uses.
         still_used = GenerationReference.objects.filter(generation__deleted_at__isnull=True).values("reference")
-        files = [image.original for image in images] + [image.thumbnail for image in images]
+        files = [stored for image in images for stored in image.files]
         files += [reference.file for reference in uploads.exclude(pk__in=still_used)]
         for image in images:
             image.delete()  # references to it become "deleted" (SET_NULL)

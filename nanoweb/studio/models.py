@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.fields.files import FieldFile
@@ -14,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nanoweb.credits import ledger
+from nanoweb.lib.images import PreparedImage
 from nanoweb.providers.base import ProviderError
 from nanoweb.providers.models import Attempt, CatalogueEntry, Options, ProviderAccount
 from nanoweb.providers.routing import Need
@@ -146,6 +148,12 @@ class Generation(models.Model):
         return f"0 0 {width} {height}" if width.isdigit() and height.isdigit() else "0 0 1 1"
 
     @property
+    def image(self) -> GeneratedImage | None:
+        """The first result image (from prefetched images, when they are)."""
+        images = self.images.all()
+        return images[0] if images else None
+
+    @property
     def model_label(self) -> str:
         return self.model_name or self.model
 
@@ -249,13 +257,20 @@ def thumbnail_path(image: GeneratedImage, filename: str) -> str:
     return f"thumbnails/{timezone.now():%Y/%m}/{filename}"
 
 
+def display_path(image: GeneratedImage, filename: str) -> str:
+    return f"display/{timezone.now():%Y/%m}/{filename}"
+
+
 class GeneratedImage(models.Model):
-    """A result image: the provider's file byte for byte, and a WebP thumbnail."""
+    """A result image: the provider's file byte for byte, a WebP rendition for viewing
+    (at most 2048 px; a 4K original is about ten times its bytes), and a WebP thumbnail."""
 
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField(default=0)
     original = models.FileField(upload_to=original_path, max_length=200)
     thumbnail = models.FileField(upload_to=thumbnail_path, max_length=200)
+    # Empty for images stored before renditions existed, until `manage.py make_renditions`.
+    display = models.FileField(upload_to=display_path, max_length=200, blank=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     bytes = models.PositiveBigIntegerField()
@@ -270,6 +285,17 @@ class GeneratedImage(models.Model):
     @property
     def extension(self) -> str:
         return (self.original.name or "").rsplit(".", 1)[-1]
+
+    @property
+    def files(self) -> list:
+        """Every stored file of this image, for deleting them together."""
+        return [stored for stored in (self.original, self.thumbnail, self.display) if stored]
+
+    def store(self, prepared: PreparedImage, stem: str) -> None:
+        """Write the checked original and its renditions (the row itself is not saved)."""
+        self.original.save(f"{stem}.{prepared.extension}", ContentFile(prepared.data), save=False)
+        self.display.save(f"{stem}.webp", ContentFile(prepared.display), save=False)
+        self.thumbnail.save(f"{stem}.webp", ContentFile(prepared.thumbnail), save=False)
 
     @property
     def download_name(self) -> str:

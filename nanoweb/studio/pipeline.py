@@ -24,7 +24,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F
@@ -563,8 +562,8 @@ def finish(generation: Generation, status: ProviderStatus) -> None:
             GeneratedImage.objects.bulk_create(stored)
     if not done:  # cancelled meanwhile, or someone else finished it first: keep only their files
         for image in stored:
-            image.original.delete(save=False)
-            image.thumbnail.delete(save=False)
+            for stored_file in image.files:
+                stored_file.delete(save=False)
 
 
 def fetch_result(result: ResultImage) -> bytes:
@@ -578,7 +577,7 @@ def fetch_result(result: ResultImage) -> bytes:
 
 
 def store_image(generation: Generation, index: int, data: bytes) -> GeneratedImage:
-    """Verify the bytes with Pillow, make the thumbnail, and write both (unsaved row)."""
+    """Verify the bytes with Pillow, make the renditions, and write them all (unsaved row)."""
     with IMAGE_SLOTS:
         try:
             prepared = images.prepare(data)
@@ -593,9 +592,7 @@ def store_image(generation: Generation, index: int, data: bytes) -> GeneratedIma
         sha256=prepared.sha256,
         mime_type=prepared.mime_type,
     )
-    stem = f"{generation.uuid}-{index}"
-    image.original.save(f"{stem}.{prepared.extension}", ContentFile(data), save=False)
-    image.thumbnail.save(f"{stem}.webp", ContentFile(prepared.thumbnail), save=False)
+    image.store(prepared, stem=f"{generation.uuid}-{index}")
     return image
 
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("gallery/download", views.download_zip, name="download_zip"),
     path("prompts", views.prompt_library, name="prompt_library"),
     path("images/<int:pk>/original", views.image_file, {"variant": "original"}, name="image_original"),
+    path("images/<int:pk>/display", views.image_file, {"variant": "display"}, name="image_display"),
     path("images/<int:pk>/thumbnail", views.image_file, {"variant": "thumbnail"}, name="image_thumbnail"),
     path("generations/<int:pk>/references/<int:position>", views.generation_reference, name="generation_reference"),
 ]

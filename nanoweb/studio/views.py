@@ -264,6 +264,9 @@ def image_file(request: Request, pk: int, variant: str) -> HttpResponse | FileRe
     image = visible_image(request, pk)
     if variant == "thumbnail":
         return private_image(request, image.thumbnail, content_type="image/webp")
+    if variant == "display" and image.display:
+        return private_image(request, image.display, content_type="image/webp")
+    # The original; also the display of an image stored before renditions (until make_renditions).
     return private_image(
         request,
         image.original,

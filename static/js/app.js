@@ -56,7 +56,7 @@ document.addEventListener("htmx:afterRequest", (event) => {
   }
 });
 
-// Gallery lightbox: a click on a thumbnail opens the full image; arrow keys move, Esc closes.
+// Gallery lightbox: a click on a thumbnail opens the display-size image; arrow keys move, Esc closes.
 // Without JavaScript the thumbnail is a plain link to the detail page.
 (() => {
   let current = null;
