@@ -11,13 +11,17 @@ class StudioConfig(AppConfig):
     verbose_name = "Studio"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
         from django_q.signals import post_spawn
 
+        from nanoweb.lib import search
         from nanoweb.lib.images import limit_heap_growth
 
         limit_heap_growth()
         post_spawn.connect(stop_with_the_group, dispatch_uid="nanoweb-stop-with-the-group")
         post_spawn.connect(wake_on_worker_start, dispatch_uid="nanoweb-wake-sweeper")
+        # A migration that rebuilds a searched table on SQLite drops its search triggers.
+        post_migrate.connect(search.repair_after_migrate, dispatch_uid="nanoweb-search-repair")
 
 
 def stop_with_the_group(sender, proc_name, **kwargs) -> None:
