@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "nanoweb.credits",
     "django_q",  # after nanoweb.studio, whose qcluster command takes the place of django-q2's
     "axes",
+    "nanoweb.boards",
 ]
 
 MIDDLEWARE = [

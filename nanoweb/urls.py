@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("nanoweb.studio.urls")),
     path("", include("nanoweb.credits.urls")),
     path("", include("nanoweb.providers.urls")),
+    path("", include("nanoweb.boards.urls")),
 ]

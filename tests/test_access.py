@@ -41,13 +41,14 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, job):
         reverse("prompt_library"),
         reverse("credit_review"),
         reverse("download_zip"),
+        reverse("board_list"),
+        reverse("board_add"),
     ]:
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith(reverse("login") + "?next="), url
-    posts = [reverse("generate"), reverse("prompt_library")] + [
-        reverse(name, args=[job.pk])
-        for name in ("generation_cancel", "toggle_star", "toggle_private", "delete_generation")
+    posts = [reverse("generate"), reverse("prompt_library"), reverse("board_list"), reverse("board_add")] + [
+        reverse(name, args=[job.pk]) for name in ("generation_cancel", "rate", "toggle_private", "delete_generation")
     ]
     for url in posts:
         assert client.post(url, {"prompt": "x", "pick": [job.pk]})["Location"].startswith(reverse("login")), url

@@ -191,3 +191,36 @@ def test_a_member_picks_a_model_and_sees_why_the_job_waits(page, live_server, wo
     assert "attempt 2 of 6" in waiting.inner_text()
     page.locator("article.card img").wait_for(timeout=30_000)
     assert page.locator("article.card .waiting").count() == 0
+
+
+def test_a_member_adds_results_to_a_board_from_the_lightbox_and_opens_the_board(page, live_server, owner, crun_account):
+    from nanoweb.boards.models import Board
+    from nanoweb.studio import pipeline
+    from nanoweb.studio.models import Generation
+    from tests.test_references import png
+
+    for color in ["red", "green", "blue"]:
+        job = Generation.objects.create(owner=owner, prompt=f"swatch {color}", account=crun_account,
+                                        model="google/nano-banana-2", status="succeeded")  # fmt: skip
+        pipeline.store_image(job, 0, png(color=color)).save()
+    Board.objects.create(name="Another board", owner=owner)
+    board = Board.objects.create(name="Swatches", owner=owner)
+    sign_in(page, live_server, owner.username)
+    page.goto(live_server.url + "/gallery?q=swatch")
+
+    page.locator("#feed a[data-lightbox]").first.click()  # newest first: blue
+    lightbox = page.locator("dialog#lightbox")
+    lightbox.wait_for(state="visible")
+    page.wait_for_function("(img => img.complete && img.naturalWidth === 64)(document.querySelector('#lightbox img'))")
+    lightbox.get_by_label("Board").select_option(label="Swatches")
+    lightbox.get_by_role("button", name="Add to board").click()
+    status = lightbox.locator("#lightbox-status")
+    status.get_by_text("Added 1 to").wait_for()
+    page.keyboard.press("ArrowRight")
+    assert lightbox.locator("figcaption").inner_text() == "swatch green"
+    lightbox.get_by_role("button", name="Add to board").click()
+    status.get_by_text("Added 1 to").wait_for()
+
+    status.get_by_role("link", name="Swatches").click()
+    page.wait_for_url(f"**/boards/{board.pk}")
+    assert page.locator("#feed article .prompt").all_inner_texts() == ["swatch blue", "swatch green"]

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nanoweb.studio import feed
-from nanoweb.studio.models import Favorite, GeneratedImage, Generation
+from nanoweb.studio.models import GeneratedImage, Generation
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_the_team_feed_shows_shared_work_and_my_private_work_only(client, owner,
     "query, expected",
     [
         ({"q": "red"}, {"a red fox in the snow", "a secret red door", "a red balloon"}),
-        ({"q": "RED snow"}, {"a red fox in the snow"}),
+        ({"q": "RED snow", "order": "newest"}, {"a red fox in the snow"}),
         ({"q": "red", "person": "tom"}, {"a red balloon"}),
         ({"view": "mine"}, {"a red fox in the snow", "a secret red door"}),
         ({"status": "failed"}, {"a red balloon"}),
@@ -116,22 +116,9 @@ def test_pages_follow_a_cursor_with_a_constant_number_of_queries(client, owner, 
     assert f"before={second.context['next_cursor']}" in more.text, "the next 'load more' follows on"
 
 
-def test_stars_are_personal_and_make_the_favourites_view(client, owner, teammate, history):
+def test_no_one_can_rate_or_unhide_what_they_may_not_see(client, owner, teammate, history):
     client.force_login(owner)
-    url = reverse("toggle_star", args=[history["bear"].pk])
-    starred = client.post(url, HTTP_HX_REQUEST="true")
-    assert 'aria-pressed="true"' in starred.text
-    assert prompts(client.get(reverse("gallery"), {"view": "favorites"})) == {"a brown bear fishing"}
-    client.force_login(teammate)
-    assert prompts(client.get(reverse("gallery"), {"view": "favorites"})) == set()
-    client.force_login(owner)
-    assert 'aria-pressed="false"' in client.post(url, HTTP_HX_REQUEST="true").text
-    assert not Favorite.objects.exists()
-
-
-def test_no_one_can_star_or_unhide_what_they_may_not_see(client, owner, teammate, history):
-    client.force_login(owner)
-    assert client.post(reverse("toggle_star", args=[history["hidden"].pk])).status_code == 404
+    assert client.post(reverse("rate", args=[history["hidden"].pk]), {"stars": "5"}).status_code == 404
     assert client.post(reverse("toggle_private", args=[history["hidden"].pk])).status_code == 404
     assert client.post(reverse("toggle_private", args=[history["bear"].pk])).status_code == 404, "not the owner"
     assert Generation.objects.get(pk=history["bear"].pk).private is False

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.functional import lazy
 
+from nanoweb.boards.models import Board
 from nanoweb.lib import images
 from nanoweb.providers import routing
 from nanoweb.providers.models import CatalogueEntry, Options, ProviderAccount
@@ -134,6 +135,10 @@ class GenerationForm(forms.Form):
         queryset=GeneratedImage.objects.none(), required=False, widget=forms.MultipleHiddenInput,
         error_messages={"invalid_choice": "A chosen earlier result is not available."},
     )  # fmt: skip
+    board = forms.ModelChoiceField(
+        queryset=Board.objects.none(), required=False, empty_label="None", label="Add to board",
+        error_messages={"invalid_choice": "That board is not available: choose another."},
+    )  # fmt: skip
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -141,6 +146,8 @@ class GenerationForm(forms.Form):
         self.results_field = cast(forms.ModelMultipleChoiceField, self.fields["reference_results"])
         if user is not None:  # any result this user may see can be edited further
             self.results_field.queryset = GeneratedImage.objects.filter(generation__in=Generation.visible(user))
+            # New results are one's own: they may go on any board one sees.
+            cast(forms.ModelChoiceField, self.fields["board"]).queryset = Board.visible(user)
         names = routing.model_names()
         self.model_name = self._value("model")
         if not self.model_name and not self.is_bound:

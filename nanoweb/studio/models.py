@@ -4,7 +4,7 @@ import builtins
 import math
 import secrets
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -23,6 +23,9 @@ from nanoweb.providers.routing import Need
 
 class IllegalTransition(ValueError):
     """A status change the transition table does not allow: a bug, never a race."""
+
+if TYPE_CHECKING:
+    from nanoweb.studio.feed import Stars
 
 
 def new_callback_token() -> str:
@@ -108,6 +111,9 @@ class Generation(models.Model):
     poll_count = models.PositiveIntegerField(default=0)
     poll_errors = models.PositiveIntegerField(default=0)
     callback_token = models.CharField(max_length=64, default=new_callback_token, unique=True)
+
+    if TYPE_CHECKING:
+        stars: Stars  # on listings: set by feed.decorate
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -382,13 +388,24 @@ class SavedPrompt(models.Model):
         return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
 
 
-class Favorite(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favorites")
-    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="favorites")
-    created_at = models.DateTimeField(auto_now_add=True)
+class Rating(models.Model):
+    """One person's 1–5 stars for a result. They replace the old one-bit favourites
+    (migrated as five stars): two star controls side by side would mean nearly the same."""
+
+    STARS = range(1, 6)
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ratings")
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="ratings")
+    stars = models.PositiveSmallIntegerField()
+    rated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "generation"], name="one_star_per_person")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "generation"], name="one_rating_per_person"),
+            models.CheckConstraint(condition=Q(stars__gte=1, stars__lte=5), name="one_to_five_stars"),
+        ]
+        # "My best first" and "my ratings of N and up", newest first within a rating.
+        indexes = [models.Index(fields=["user", "stars", "generation"], name="rating_by_person_stars")]
 
 
 class SweepLease(models.Model):

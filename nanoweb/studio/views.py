@@ -4,22 +4,27 @@ import hashlib
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.cache import get_conditional_response
-from django.utils.http import quote_etag
+from django.utils.http import quote_etag, url_has_allowed_host_and_scheme
+from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
+from nanoweb.boards import items
+from nanoweb.boards.models import Board, BoardItem
 from nanoweb.credits import ledger
+from nanoweb.lib import search
 from nanoweb.studio import feed, history, pipeline, references
 from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
-from nanoweb.studio.models import Favorite, GeneratedImage, Generation, SavedPrompt
+from nanoweb.studio.models import GeneratedImage, Generation, Rating, SavedPrompt
 
 
 class Request(HttpRequest):
@@ -70,6 +75,14 @@ def last_choices(request: Request) -> dict:
     return choices_of(last) if last else {}
 
 
+def back_to(request: HttpRequest, fallback: Any) -> HttpResponse:
+    """After a form without htmx: back to the page it was on (`next`, if it is ours), or `fallback`."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(fallback)
+
+
 def ids_in(values: list[str]) -> list[int]:
     return [int(value) for value in values if value.isdigit()]
 
@@ -99,6 +112,8 @@ def studio(request: Request) -> HttpResponse:
     if "prompt" in request.GET:  # from the prompt library
         saved = get_object_or_404(SavedPrompt, pk=request.GET["prompt"] if request.GET["prompt"].isdigit() else 0)
         initial["prompt"] = saved.prompt
+    if request.GET.get("board", "").isdigit():  # "Make images for this board"
+        initial["board"] = request.GET["board"]
     if "pick" in request.GET:  # "Edit this image" / "Edit selected": those results as references
         picked = Generation.visible(request.user).filter(pk__in=ids_in(request.GET.getlist("pick")))
         initial["reference_results"] = list(
@@ -128,8 +143,12 @@ def generate(request: Request) -> HttpResponse:
     form = GenerationForm(request.POST, request.FILES, user=request.user)
     if not form.is_valid():
         return invalid(request, form)
+    board = form.cleaned_data["board"]
     try:
-        jobs = pipeline.start(owner=request.user, spec=form.job_spec())
+        with transaction.atomic():
+            jobs = pipeline.start(owner=request.user, spec=form.job_spec())
+            if board:
+                items.add(board, jobs, by=request.user)
     except (ledger.OverBudget, pipeline.NoAccount) as refusal:
         form.add_error(None, str(refusal))
         return invalid(request, form)
@@ -160,38 +179,61 @@ def generation_cancel(request: Request, pk: int) -> HttpResponse:
 def generation_detail(request: Request, pk: int) -> HttpResponse:
     generation = visible_generation(request, pk)
     made_into = Generation.visible(request.user).filter(reference_links__reference__result__generation=generation)
+    feed.decorate([generation], request.user)
+    entries = BoardItem.objects.filter(board__in=Board.visible(request.user), generation=generation)
+    boards = [
+        (entry.board, items.may_remove(entry.board, request.user, entry.added_by_id))
+        for entry in entries.select_related("board").order_by("board__name")
+    ]
     context = {
         "job": generation,
         "images": generation.images.all(),
         "references": references.shown_to(request.user, generation),
         "attempts": generation.attempt_log.select_related("account"),
         "made_into": made_into.distinct().order_by("-pk"),
-        "starred": generation.favorites.filter(user=request.user).exists(),
+        "boards": boards,
+        "board_choices": Board.visible(request.user),
     }
     return render(request, "studio/detail.html", context)
 
 
+def render_feed(
+    request: Request, template: str, context: dict, among: QuerySet[Generation] | None = None, status: int = 200
+) -> HttpResponse:
+    """A page of the gallery or of a board; htmx gets only the part it asked for."""
+    filters = feed.FeedFilters(request.GET)
+    jobs, next_cursor = feed.page(filters, request.user, among)
+    context = {**context, "filters": filters, "jobs": jobs, "next_cursor": next_cursor, "query": request.GET.copy()}
+    if request.htmx and "before" in request.GET:  # "load more": the next page only
+        return render(request, "studio/feed.html#feed_page", context)
+    if request.htmx:  # a changed filter: the results only
+        return render(request, "studio/feed.html#results", context)
+    return render(request, template, {**context, "board_choices": Board.visible(request.user)}, status=status)
+
+
 @require_GET
 def gallery(request: Request) -> HttpResponse:
-    filters = feed.FeedFilters(request.GET)
-    jobs, next_cursor = feed.page(filters, request.user)
-    context = {"filters": filters, "jobs": jobs, "next_cursor": next_cursor, "query": request.GET.copy()}
-    if request.htmx and "before" in request.GET:  # "load more": the next page only
-        return render(request, "studio/gallery.html#feed_page", context)
-    if request.htmx:  # a changed filter: the results only
-        return render(request, "studio/gallery.html#results", context)
-    return render(request, "studio/gallery.html", context)
+    query = request.GET.get("q", "")
+    # Boards are found by name too (first page only; a handful of names).
+    boards = search.matching(Board.visible(request.user), "name", query)[:6] if query.strip() else []
+    return render_feed(request, "studio/gallery.html", {"matching_boards": boards})
 
 
 @require_POST
-def toggle_star(request: Request, pk: int) -> HttpResponse:
+def rate(request: Request, pk: int) -> HttpResponse:
+    """Set this person's stars for a result (1–5), or clear them (0)."""
     generation = visible_generation(request, pk)
-    star, created = Favorite.objects.get_or_create(user=request.user, generation=generation)
-    if not created:
-        star.delete()
+    stars = request.POST.get("stars", "")
+    if stars not in {"0", *map(str, Rating.STARS)}:
+        return HttpResponse("Give 1 to 5 stars, or 0 to clear.", status=400, content_type="text/plain")
+    if stars == "0":
+        Rating.objects.filter(user=request.user, generation=generation).delete()
+    else:
+        Rating.objects.update_or_create(user=request.user, generation=generation, defaults={"stars": int(stars)})
     if request.htmx:
-        return render(request, "studio/gallery.html#star", {"job": generation, "starred": created})
-    return redirect(generation)
+        feed.decorate([generation], request.user)
+        return render(request, "studio/feed.html#rating", {"job": generation})
+    return back_to(request, generation)
 
 
 @require_POST
@@ -216,8 +258,15 @@ def download_zip(request: Request) -> HttpResponse | FileResponse:
     )
     if not chosen:
         return HttpResponse("Choose at least one finished image to download.", status=400, content_type="text/plain")
-    name = f"nanoweb-{timezone.localtime():%Y%m%d-%H%M}-{len(chosen)}-images.zip"
-    return FileResponse(history.zip_of(chosen), as_attachment=True, filename=name, content_type="application/zip")
+    return zip_response(chosen)
+
+
+def zip_response(chosen: list[Generation], name: str = "") -> FileResponse:
+    filename = "-".join(filter(None, ["nanoweb", slugify(name), f"{timezone.localtime():%Y%m%d-%H%M}"]))
+    return FileResponse(
+        history.zip_of(chosen), as_attachment=True, filename=f"{filename}-{len(chosen)}-images.zip",
+        content_type="application/zip",
+    )  # fmt: skip
 
 
 @require_http_methods(["GET", "POST"])

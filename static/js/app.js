@@ -56,7 +56,8 @@ document.addEventListener("htmx:afterRequest", (event) => {
   }
 });
 
-// Gallery lightbox: a click on a thumbnail opens the display-size image; arrow keys move, Esc closes.
+// Gallery lightbox: a click on a thumbnail opens the display-size image; arrow keys move, Esc
+// closes. Its forms (add to a board, take off this board) act on the image shown.
 // Without JavaScript the thumbnail is a plain link to the detail page.
 (() => {
   let current = null;
@@ -68,6 +69,11 @@ document.addEventListener("htmx:afterRequest", (event) => {
     box.querySelector("img").src = link.dataset.lightbox;
     box.querySelector("img").alt = link.dataset.caption;
     box.querySelector("figcaption").textContent = link.dataset.caption;
+    for (const input of box.querySelectorAll("[data-lightbox-pick]")) input.value = link.dataset.pick;
+    const details = box.querySelector("[data-lightbox-detail]");
+    if (details) details.href = link.href;
+    const status = box.querySelector("#lightbox-status");
+    if (status) status.textContent = "";
     if (!box.open) box.showModal();
   }
   document.addEventListener("click", (event) => {
@@ -79,6 +85,7 @@ document.addEventListener("htmx:afterRequest", (event) => {
   document.addEventListener("keydown", (event) => {
     const box = dialog();
     if (!box || !box.open || !current) return;
+    if (event.target.closest && event.target.closest("select, input, textarea")) return; // arrows change the board choice
     const all = links();
     const index = all.indexOf(current);
     if (event.key === "ArrowRight" && index < all.length - 1) show(all[index + 1]);

@@ -1,0 +1,50 @@
+"""Template helpers for the gallery's cards, in Python: a page shows thirty cards, and as
+template code these were a third of its render time."""
+
+from __future__ import annotations
+
+import functools
+
+from django import template
+from django.urls import get_script_prefix, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from nanoweb.studio.feed import Stars
+
+register = template.Library()
+MARKER = 987654321987654321  # stands for the id in a reversed pattern
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(name: str, prefix: str) -> str:
+    return reverse(name, args=[MARKER])
+
+
+@register.simple_tag
+def pk_url(name: str, pk: int) -> SafeString:
+    """`{% url name pk %}` for URLs whose one argument is an id, reversed once per name."""
+    return mark_safe(_pattern(name, get_script_prefix()).replace(str(MARKER), str(int(pk))))
+
+
+@register.simple_tag
+def star_buttons(stars: Stars) -> SafeString:
+    """Five buttons: press one to give that many stars, press your current rating to clear it.
+    (No text from people in them: numbers and fixed words only.)"""
+    buttons = []
+    for n in range(1, 6):
+        current = n == stars.mine
+        label = f"Your rating: {n} of 5 (press to clear)" if current else f"Rate {n} of 5"
+        buttons.append(
+            f'<button class="star{" on" if n <= stars.mine else ""}" type="submit" name="stars" '
+            f'value="{0 if current else n}" aria-pressed="{"true" if current else "false"}" aria-label="{label}">'
+            f"{'★' if n <= stars.mine else '☆'}</button>"
+        )
+    html = mark_safe("".join(buttons))
+    if not stars.count:
+        return html
+    plural = "" if stars.count == 1 else "s"
+    return html + format_html(
+        '<span class="team-stars" title="Team average of {} rating{}">{} · {}</span>',
+        stars.count, plural, f"{stars.average:.1f}", stars.count,
+    )  # fmt: skip
