@@ -17,6 +17,25 @@ def until(page, script: str, timeout: float = 10.0) -> None:
     wait_for(lambda: page.evaluate(script), timeout=timeout, interval=0.05)
 
 
+def sign_in(page, live_server, username: str, password: str = PASSWORD, path: str = "/login"):
+    page.goto(live_server.url + path)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in" if path == "/login" else "Log in").click()
+
+
+def swatches(owner, account) -> None:
+    """Three finished results of 64 px, made in this order: red, green, blue."""
+    from nanoweb.studio import pipeline
+    from nanoweb.studio.models import Generation
+    from tests.test_references import png
+
+    for color in ["red", "green", "blue"]:
+        job = Generation.objects.create(owner=owner, prompt=f"swatch {color}", account=account,
+                                        model="google/nano-banana-2", status="succeeded")  # fmt: skip
+        pipeline.store_image(job, 0, png(color=color)).save()
+
+
 def test_a_member_signs_in_generates_and_opens_the_result(
     page, live_server, worker, owner, crun_account, simulator, tmp_path
 ):
@@ -55,10 +74,7 @@ def test_a_member_signs_in_generates_and_opens_the_result(
 
 
 def test_a_bad_prompt_is_explained_next_to_the_field(page, live_server, owner, crun_account):
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Username").fill(owner.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, owner.username)
 
     page.get_by_role("button", name="Generate").click()
 
@@ -71,18 +87,9 @@ def test_a_bad_prompt_is_explained_next_to_the_field(page, live_server, owner, c
 def test_the_gallery_lightbox_opens_moves_with_the_arrow_keys_and_closes(
     page, live_server, owner, teammate, crun_account
 ):
-    from nanoweb.studio import pipeline
-    from nanoweb.studio.models import Generation
-    from tests.test_references import png
 
-    for color in ["red", "green", "blue"]:
-        job = Generation.objects.create(owner=teammate, prompt=f"swatch {color}", account=crun_account,
-                                        model="google/nano-banana-2", status="succeeded")  # fmt: skip
-        pipeline.store_image(job, 0, png(color=color)).save()
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Username").fill(owner.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    swatches(teammate, crun_account)
+    sign_in(page, live_server, owner.username)
     page.goto(live_server.url + "/gallery?q=swatch")
 
     page.locator("#feed a[data-lightbox]").first.click()  # newest first: blue
@@ -110,10 +117,7 @@ def test_a_member_edits_a_result_with_one_more_reference(
     simulator.latency = 0.5
     make_account("crun", name="a crun")
     make_account("gemini", name="b gemini")
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Username").fill(owner.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server, owner.username)
     page.get_by_label("Account").select_option(label="b gemini")
     page.wait_for_timeout(300)
     page.get_by_label("Prompt").fill("a paper boat")
@@ -138,13 +142,6 @@ def test_a_member_edits_a_result_with_one_more_reference(
         page,
         "() => (img => img.complete && img.naturalWidth === 64)(document.querySelectorAll('.references-list img')[1])",
     )
-
-
-def sign_in(page, live_server, username: str, password: str = PASSWORD, path: str = "/login"):
-    page.goto(live_server.url + path)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in" if path == "/login" else "Log in").click()
 
 
 def test_the_browser_enforces_the_policy(page, live_server, owner, crun_account, csp_violations):
@@ -195,14 +192,8 @@ def test_a_member_picks_a_model_and_sees_why_the_job_waits(page, live_server, wo
 
 def test_a_member_adds_results_to_a_board_from_the_lightbox_and_opens_the_board(page, live_server, owner, crun_account):
     from nanoweb.boards.models import Board
-    from nanoweb.studio import pipeline
-    from nanoweb.studio.models import Generation
-    from tests.test_references import png
 
-    for color in ["red", "green", "blue"]:
-        job = Generation.objects.create(owner=owner, prompt=f"swatch {color}", account=crun_account,
-                                        model="google/nano-banana-2", status="succeeded")  # fmt: skip
-        pipeline.store_image(job, 0, png(color=color)).save()
+    swatches(owner, crun_account)
     Board.objects.create(name="Another board", owner=owner)
     board = Board.objects.create(name="Swatches", owner=owner)
     sign_in(page, live_server, owner.username)

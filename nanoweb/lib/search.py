@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from django.db import connections
+from django.db.migrations import RunPython
 from django.db.models import BooleanField, Expression, F, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -162,8 +163,16 @@ def _sqlite_triggers(table: str, column: str) -> list[str]:
     ]
 
 
+def index_operation(table: str, column: str) -> RunPython:
+    """The migration operation that indexes `table.column` (and, reversed, drops the index)."""
+    return RunPython(
+        lambda apps, schema_editor: create_index(schema_editor, table, column),
+        lambda apps, schema_editor: drop_index(schema_editor, table, column),
+    )
+
+
 def create_index(schema_editor, table: str, column: str) -> None:
-    """For a migration (RunPython): index `table.column` on whichever database this is."""
+    """Index `table.column` on whichever database this is."""
     vendor = schema_editor.connection.vendor
     fts = f"{table}_fts"
     if vendor == "sqlite":

@@ -10,9 +10,4 @@ class Migration(migrations.Migration):
         ('boards', '0001_initial'),
     ]
 
-    operations = [
-        migrations.RunPython(
-            lambda apps, schema_editor: search.create_index(schema_editor, "boards_board", "name"),
-            lambda apps, schema_editor: search.drop_index(schema_editor, "boards_board", "name"),
-        ),
-    ]
+    operations = [search.index_operation("boards_board", "name")]

@@ -10,9 +10,4 @@ class Migration(migrations.Migration):
         ('studio', '0009_generatedimage_display'),
     ]
 
-    operations = [
-        migrations.RunPython(
-            lambda apps, schema_editor: search.create_index(schema_editor, "studio_generation", "prompt"),
-            lambda apps, schema_editor: search.drop_index(schema_editor, "studio_generation", "prompt"),
-        ),
-    ]
+    operations = [search.index_operation("studio_generation", "prompt")]
