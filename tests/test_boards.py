@@ -15,7 +15,7 @@ from django.urls import reverse
 from nanoweb.boards.models import Board, BoardItem
 from nanoweb.studio import feed, pipeline
 from nanoweb.studio.models import Generation
-from tests.conftest import make_user
+from tests.conftest import make_user, start_job, succeed
 from tests.test_references import png
 
 
@@ -33,9 +33,9 @@ def gemini(make_account):
 @pytest.fixture
 def finish(gemini):
     def finish(owner, prompt, color="red", **fields) -> Generation:
-        [job] = pipeline.start(owner=owner, prompt=prompt, account=gemini, model="gemini-2.5-flash-image", **fields)
+        [job] = start_job(owner, gemini, "gemini-2.5-flash-image", prompt, **fields)
         pipeline.store_image(job, 0, png(color=color)).save()
-        job.advance(Generation.ACTIVE, Generation.Status.SUCCEEDED)
+        succeed(job)
         return job
 
     return finish
@@ -205,7 +205,8 @@ def test_the_board_page_has_the_gallerys_search_filters_and_pages(client, owner,
 def test_the_studio_sends_new_results_straight_to_a_chosen_board(client, owner, outsider, spring, gemini):
     client.force_login(owner)
     assert f'<option value="{spring.pk}" selected>' in client.get(reverse("studio"), {"board": spring.pk}).text
-    data = {"prompt": "three kites", "account": gemini.pk, "model": "gemini-2.5-flash-image", "count": "3"}
+    model = gemini.catalogue.get(model_id="gemini-2.5-flash-image").name
+    data = {"prompt": "three kites", "routing": gemini.pk, "model": model, "count": "3"}
     assert client.post(reverse("generate"), {**data, "board": spring.pk}, HTTP_HX_REQUEST="true").status_code == 201
     assert spring.items.count() == 3 and set(spring.entries.values_list("added_by", flat=True)) == {owner.pk}
 

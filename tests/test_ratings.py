@@ -97,8 +97,8 @@ def test_pages_sorted_by_stars_follow_on_without_repeats(client, owner, crun_acc
 
 def test_favourites_become_five_star_ratings(transactional_db, owner, crun_account):
     executor = MigrationExecutor(connection)
-    executor.migrate([("studio", "0010_prompt_search")])
-    apps = executor.loader.project_state([("studio", "0010_prompt_search")]).apps
+    executor.migrate([("studio", "0011_prompt_search")])
+    apps = executor.loader.project_state([("studio", "0011_prompt_search")]).apps
     job = Generation.objects.create(owner=owner, prompt="loved", account=crun_account, model="google/nano-banana")
     apps.get_model("studio", "Favorite").objects.create(user_id=owner.pk, generation_id=job.pk)
 

@@ -14,6 +14,7 @@ from PIL import Image
 from nanoweb.lib import images
 from nanoweb.studio import history, pipeline
 from nanoweb.studio.models import Generation
+from tests.conftest import start_job, succeed
 from tests.test_references import png
 
 
@@ -45,9 +46,9 @@ def test_the_rendition_is_upright_like_the_thumbnail():
 
 
 def finished(owner, account, **fields) -> Generation:
-    [job] = pipeline.start(owner=owner, prompt="a kite", account=account, model="gemini-2.5-flash-image", **fields)
+    [job] = start_job(owner, account, "gemini-2.5-flash-image", "a kite", **fields)
     pipeline.store_image(job, 0, png(size=(80, 60))).save()
-    job.advance(Generation.ACTIVE, Generation.Status.SUCCEEDED)
+    succeed(job)
     return job
 
 

@@ -6,7 +6,7 @@ Whatever its owner or anyone added, a person sees of a board only what the one r
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.db.models import Exists, F, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -71,7 +71,7 @@ class SubqueryCount(Subquery):
     output_field = IntegerField()
 
 
-def summaries(boards: QuerySet[Board], user) -> list[Board]:
+def summaries(boards: QuerySet[Board], user) -> Sequence[Board]:
     """Boards with what this user sees of them: `count` and `cover_image` (their owner's
     choice if this user may see it, else the newest item they may see), in three queries."""
     items = Generation.visible(user).filter(board_entries__board=OuterRef("pk"))
@@ -82,11 +82,14 @@ def summaries(boards: QuerySet[Board], user) -> list[Board]:
             cover_shown=Exists(items.filter(pk=OuterRef("cover_id"))),
         )
     )
-    covers = {board.pk: board.cover_id if board.cover_shown else board.newest for board in listed}
+    covers: dict[int, int | None] = {
+        board.pk: board.cover_id if board.cover_shown else board.newest for board in listed
+    }
     images = {
         image.generation_id: image
         for image in GeneratedImage.objects.filter(generation_id__in=[pk for pk in covers.values() if pk], index=0)
     }
     for board in listed:
-        board.cover_image = images.get(covers[board.pk])
+        cover = covers[board.pk]
+        board.cover_image = images.get(cover) if cover else None
     return listed

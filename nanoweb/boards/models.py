@@ -25,11 +25,8 @@ class Board(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     items = models.ManyToManyField(Generation, through="BoardItem", related_name="boards")
 
-    if TYPE_CHECKING:  # on listings: set by items.summaries
-        count: int
-        newest: int | None
-        cover_shown: bool
-        cover_image: GeneratedImage | None
+    if TYPE_CHECKING:
+        cover_image: GeneratedImage | None  # on listings: set by items.summaries
 
     class Meta:
         ordering = ["name", "pk"]

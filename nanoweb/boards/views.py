@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -10,17 +11,17 @@ from nanoweb.boards.models import Board
 from nanoweb.lib import paging, search
 from nanoweb.studio import feed
 from nanoweb.studio.models import Generation
-from nanoweb.studio.views import MAX_ZIP, back_to, ids_in, render_feed, zip_response
+from nanoweb.studio.views import MAX_ZIP, Request, back_to, ids_in, render_feed, zip_response
 
 MAX_PICKS = 1000
 
 
-def visible_board(request: HttpRequest, pk: int) -> Board:
+def visible_board(request: Request, pk: int) -> Board:
     """The board if this user may see it; 404 otherwise (not 403: no existence leak)."""
     return get_object_or_404(Board.visible(request.user).select_related("owner"), pk=pk)
 
 
-def managed_board(request: HttpRequest, pk: int) -> Board:
+def managed_board(request: Request, pk: int) -> Board:
     """The board if this user may change it (its owner, or staff); 404 otherwise."""
     board = visible_board(request, pk)
     if not board.managed_by(request.user):
@@ -28,14 +29,14 @@ def managed_board(request: HttpRequest, pk: int) -> Board:
     return board
 
 
-def picked(request: HttpRequest) -> list[Generation]:
+def picked(request: Request) -> list[Generation]:
     """The results chosen in the request (query or form) that this user may see."""
     ids = ids_in(request.POST.getlist("pick") if request.method == "POST" else request.GET.getlist("pick"))
     return list(Generation.visible(request.user).filter(pk__in=ids[:MAX_PICKS]).order_by("-pk"))
 
 
 @require_http_methods(["GET", "POST"])
-def board_list(request: HttpRequest) -> HttpResponse:
+def board_list(request: Request) -> HttpResponse:
     """The boards this user may see (searchable by name), and a form for a new one."""
     form = BoardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -49,12 +50,12 @@ def board_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def board_page(request: HttpRequest, pk: int) -> HttpResponse:
+def board_page(request: Request, pk: int) -> HttpResponse:
     board = visible_board(request, pk)
     return show_board(request, board, BoardForm(instance=board))
 
 
-def show_board(request: HttpRequest, board: Board, form: BoardForm, status: int = 200) -> HttpResponse:
+def show_board(request: Request, board: Board, form: BoardForm, status: int = 200) -> HttpResponse:
     """A board: the gallery's filters, search and paging over what this user sees of it."""
     shown = items.shown(board, request.user)
     context = {
@@ -68,7 +69,7 @@ def show_board(request: HttpRequest, board: Board, form: BoardForm, status: int 
 
 
 @require_POST
-def board_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def board_edit(request: Request, pk: int) -> HttpResponse:
     board = managed_board(request, pk)
     form = BoardForm(request.POST, instance=board)
     if form.is_valid():
@@ -79,14 +80,14 @@ def board_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def board_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def board_delete(request: Request, pk: int) -> HttpResponse:
     """The board goes; its results stay where they were."""
     managed_board(request, pk).delete()
     return redirect("board_list")
 
 
 @require_POST
-def board_cover(request: HttpRequest, pk: int) -> HttpResponse:
+def board_cover(request: Request, pk: int) -> HttpResponse:
     board = managed_board(request, pk)
     cover = items.shown(board, request.user).filter(pk__in=ids_in(request.POST.getlist("pick"))[:1]).first()
     if cover is None:
@@ -96,7 +97,7 @@ def board_cover(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def board_download(request: HttpRequest, pk: int) -> HttpResponse:
+def board_download(request: Request, pk: int) -> HttpResponseBase:
     """The board's finished results (as filtered on its page, newest first), with their metadata, as a ZIP."""
     board = visible_board(request, pk)
     chosen: list[Generation] = []
@@ -111,7 +112,7 @@ def board_download(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def board_add(request: HttpRequest) -> HttpResponse:
+def board_add(request: Request) -> HttpResponse:
     """Put chosen results on a board. GET: choose the board (the page without JavaScript,
     or the form a card opens); POST: put them there."""
     boards = Board.visible(request.user)
@@ -129,7 +130,7 @@ def board_add(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def board_remove(request: HttpRequest, pk: int) -> HttpResponse:
+def board_remove(request: Request, pk: int) -> HttpResponse:
     """Take chosen results off a board. GET: confirm (without JavaScript); POST: take them off."""
     board = visible_board(request, pk)
     chosen = picked(request)

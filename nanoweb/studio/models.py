@@ -24,6 +24,7 @@ from nanoweb.providers.routing import Need
 class IllegalTransition(ValueError):
     """A status change the transition table does not allow: a bug, never a race."""
 
+
 if TYPE_CHECKING:
     from nanoweb.studio.feed import Stars
 
@@ -293,7 +294,7 @@ class GeneratedImage(models.Model):
         return (self.original.name or "").rsplit(".", 1)[-1]
 
     @property
-    def files(self) -> list:
+    def files(self) -> list[FieldFile]:
         """Every stored file of this image, for deleting them together."""
         return [stored for stored in (self.original, self.thumbnail, self.display) if stored]
 

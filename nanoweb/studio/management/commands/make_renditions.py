@@ -35,11 +35,11 @@ class Command(BaseCommand):
                     self.stderr.write(f"image {image.pk} ({image.original.name}): {exc}")
                     continue
                 image.display.save(
-                    f"{PurePosixPath(image.original.name).stem}.webp", ContentFile(rendition), save=False
+                    f"{PurePosixPath(str(image.original.name)).stem}.webp", ContentFile(rendition), save=False
                 )
                 # Whoever stores it first wins; a second run (or a concurrent one) keeps theirs.
                 if GeneratedImage.objects.filter(pk=image.pk, display="").update(display=image.display.name):
                     made += 1
                 else:
-                    image.display.storage.delete(image.display.name)
+                    image.display.storage.delete(str(image.display.name))
         self.stdout.write(f"made {made} display renditions; {failed} originals could not be read")

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     """Full-text search over prompts: FTS5 on SQLite, a GIN index on PostgreSQL."""
 
     dependencies = [
-        ('studio', '0009_generatedimage_display'),
+        ('studio', '0010_generatedimage_display'),
     ]
 
     operations = [search.index_operation("studio_generation", "prompt")]

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
     earlier get theirs from `manage.py make_renditions`."""
 
     dependencies = [
-        ('studio', '0008_savedprompt_and_more'),
+        ('studio', '0009_generation_model_name_routing_waiting'),
     ]
 
     operations = [

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
     """1–5 stars per person replace the one-bit favourites; a favourite becomes five stars."""
 
     dependencies = [
-        ('studio', '0010_prompt_search'),
+        ('studio', '0011_prompt_search'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
