@@ -36,10 +36,13 @@ WORDS = (
 BATCH = 20_000
 
 
-VARYING = ["uuid", "callback_token", "owner_id", "prompt", "account_id", "model", "status", "private", "created_at"]
+VARYING = [
+    "uuid", "callback_token", "owner_id", "prompt", "account_id", "model", "model_name", "status", "private",
+    "created_at",
+]  # fmt: skip
 
 
-def generation_rows(start: int, count: int, people: list[int], accounts: dict[int, list[str]], vendor: str):
+def generation_rows(start: int, count: int, people: list[int], accounts: dict[int, list[tuple[str, str]]], vendor: str):
     """Rows of the VARYING columns, already as the database stores them (every other column
     gets the model's default). Built without the ORM: a million model objects take minutes."""
     from django.utils import timezone
@@ -57,7 +60,7 @@ def generation_rows(start: int, count: int, people: list[int], accounts: dict[in
             people[rng.randrange(len(people))],
             " ".join(rng.choices(WORDS, k=rng.randint(4, 14))),
             account,
-            accounts[account][n % len(accounts[account])],
+            *accounts[account][n % len(accounts[account])],  # the model's id and catalogue name
             statuses[rng.randrange(100)],
             rng.random() < 0.1,
             f"{first + timedelta(minutes=n):%Y-%m-%d %H:%M:%S.%f}{zone}",  # a minute apart, in the order of their ids
@@ -95,7 +98,7 @@ def seed(rows: int) -> None:
 
     people = [get_user_model().objects.get_or_create(username=f"person{n}")[0].pk for n in range(20)]
     accounts = {
-        account.pk: [m.id for m in account.adapter_class.models]
+        account.pk: list(account.catalogue.values_list("model_id", "name"))
         for account in (
             ProviderAccount.objects.get_or_create(
                 name=f"{kind} bench", defaults={"kind": kind, "base_url": "https://example.invalid", "api_key": "k"}
