@@ -229,14 +229,30 @@ def csp_violations() -> list[str]:
 
 
 @pytest.fixture
-def page(browser, csp_violations):
-    """A fresh browser tab. The test fails if the browser reports any Content-Security-Policy
-    violation (a test that provokes one on purpose empties `csp_violations`)."""
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.on(
-        "console", lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text)
-    )
-    yield page
-    context.close()
+def new_page(browser, csp_violations):
+    """Open a tab in a fresh browser context (`new_page(viewport=..., color_scheme=...)`). The test
+    fails if the browser reports any Content-Security-Policy violation (a test that provokes one
+    on purpose empties `csp_violations`)."""
+    contexts = []
+
+    def new(**options):
+        options = {"accept_downloads": True, "viewport": {"width": 1280, "height": 900}, **options}
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text),
+        )
+        return page
+
+    yield new
+    for context in contexts:
+        context.close()
     assert not csp_violations, f"the page broke its Content-Security-Policy: {csp_violations}"
+
+
+@pytest.fixture
+def page(new_page):
+    """A fresh browser tab at 1280×900."""
+    return new_page()

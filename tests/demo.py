@@ -1,0 +1,115 @@
+"""A small demo team and its work, for the page-wide browser tests and the screenshot tool:
+finished images in several shapes, a set of variations, a failure, a cancellation, a running job,
+a private image, favourites, saved prompts, a budget and a grant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from nanoweb.credits import ledger
+from nanoweb.credits.models import Budget
+from nanoweb.providers.base import ErrorKind, ProviderError
+from nanoweb.providers.models import ProviderAccount
+from nanoweb.providers.simulator.render import image as render_image
+from nanoweb.studio import pipeline
+from nanoweb.studio.models import Favorite, Generation, SavedPrompt
+
+Status = Generation.Status
+MODEL = "google/nano-banana-2"
+SIZES = {"1:1": (640, 640), "16:9": (768, 432), "9:16": (432, 768), "4:3": (640, 480), "3:2": (720, 480)}
+
+
+@dataclass
+class Demo:
+    staff: object
+    member: object
+    teammate: object
+    succeeded: Generation
+    failed: Generation
+
+
+def make_users(password: str) -> tuple:
+    User = get_user_model()
+    return (
+        User.objects.create_user("sam", password=password, is_staff=True),
+        User.objects.create_user("olivia", password=password),
+        User.objects.create_user("tom", password=password),
+    )
+
+
+def finished(owner, account: ProviderAccount, prompt: str, aspect_ratio: str = "1:1", **options) -> Generation:
+    [job] = pipeline.start(owner=owner, prompt=prompt, account=account, model=MODEL, aspect_ratio=aspect_ratio,
+                           resolution="1K", **options)  # fmt: skip
+    width, height = SIZES[aspect_ratio]
+    pipeline.store_image(job, 0, render_image(prompt, width, height)).save()
+    job.advance(Status.QUEUED, Status.SUCCEEDED, progress=100)
+    return job
+
+
+def seed(account: ProviderAccount, *, password: str) -> Demo:
+    staff, member, teammate = make_users(password)
+    Budget.objects.create(user=member, amount=Decimal("10"), period="month")
+    ledger.grant(user=teammate, amount=Decimal("5"), reason="a client project", by=staff)
+
+    finished(teammate, account, "a red fox asleep in fresh snow, soft morning light", "3:2")
+    favourite = finished(teammate, account, "isometric tiny greenhouse full of cacti, pastel colours", "1:1")
+    Favorite.objects.create(user=member, generation=favourite)
+    finished(member, account, "brutalist concrete library at dusk, warm windows", "16:9")
+    finished(member, account, "portrait of a lighthouse keeper, oil painting", "9:16", private=True)
+    failed = pipeline.start(owner=member, prompt="a neon city street in the rain [sim:fail]", account=account,
+                            model=MODEL, aspect_ratio="16:9", resolution="2K")[0]  # fmt: skip
+    failed.fail(Status.QUEUED, ProviderError(ErrorKind.GENERATION_FAILED, "the simulator was told to fail"))
+    canceled = pipeline.start(owner=member, prompt="a paper boat on a pond", account=account, model=MODEL)[0]
+    pipeline.cancel(canceled)
+    variations = pipeline.start(owner=member, prompt="a ceramic teapot shaped like a whale, studio photo",
+                                account=account, model=MODEL, aspect_ratio="4:3", resolution="1K", count=2)  # fmt: skip
+    for index, job in enumerate(variations):
+        pipeline.store_image(job, 0, render_image(f"{job.prompt} #{index + 1}", *SIZES["4:3"])).save()
+        job.advance(Status.QUEUED, Status.SUCCEEDED, progress=100)
+    running = pipeline.start(owner=member, prompt="a hot air balloon over lavender fields", account=account,
+                             model=MODEL, aspect_ratio="1:1")[0]  # fmt: skip
+    running.advance(Status.QUEUED, Status.RUNNING, progress=40, next_poll_at=None)
+    succeeded = finished(member, account, "a bowl of ramen seen from above, with long chopsticks", "1:1")
+
+    SavedPrompt.objects.create(title="Product shot", prompt="a {object} on a seamless white background, softbox "
+                               "lighting, 85 mm lens", tags="product, studio", created_by=member)  # fmt: skip
+    SavedPrompt.objects.create(title="Moody landscape", prompt="a wide misty valley at blue hour, cinematic",
+                               tags="landscape", created_by=teammate)  # fmt: skip
+    return Demo(staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed)
+
+
+def pages(demo: Demo, who: str) -> dict[str, str]:
+    """The pages `who` (nobody, a member, staff) can open, by name; the 403, 404 and 500 pages
+    included (the last needs the test URLs, `tests.urls`)."""
+    if who == "nobody":
+        return {"login": "/login"}
+    common = {"studio": "/", "gallery": "/gallery", "detail-succeeded": demo.succeeded.get_absolute_url(),
+              "detail-failed": demo.failed.get_absolute_url(), "prompts": "/prompts",
+              "404": "/generations/999999", "500": "/broken"}  # fmt: skip
+    if who == "member":
+        return {**common, "403": "/credits/review"}
+    return {**common, "credits": "/credits/review", "person": f"/credits/review/people/{demo.member.pk}"}
+
+
+STATUS = {"404": 404, "500": 500, "403": 403}
+
+
+def sign_in_as(page, base_url: str, user) -> None:
+    """Take the signed-in session of `user`, or none (the sign-in form has its own tests)."""
+    page.context.clear_cookies()
+    if user is None:
+        return
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+    page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": base_url}])
+
+
+def visit(page, base_url: str, name: str, path: str) -> None:
+    response = page.goto(base_url + path)
+    assert response.status == STATUS.get(name, 200), f"{path} answered {response.status}"

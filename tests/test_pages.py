@@ -1,0 +1,98 @@
+"""Every member and staff page in a real browser, at a desktop's 1400×900 and a phone's 390×844,
+light and dark: axe-core finds no serious or critical accessibility problem, and no page is
+wider than a phone's screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.demo import pages, seed, sign_in_as, visit
+
+pytestmark = pytest.mark.browser
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+AXE_PATH = "/__axe__/axe.min.js"
+SIZES = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
+# Staff see what members see, and these pages, or these differently (a failure's provider detail).
+STAFF_ALSO = {"credits", "person", "detail-failed"}
+HEADER_CONTROLS = """() => Object.fromEntries([...document.querySelectorAll("header a, header button")]
+  .map(e => [e.innerText.replace("◐", "").trim(), [e.getBoundingClientRect().left, e.getBoundingClientRect().right]]))"""
+SERIOUS = """async () => {
+  const results = await axe.run(document, {resultTypes: ["violations"]});
+  return results.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => ({rule: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(" "))}));
+}"""
+
+
+@pytest.fixture
+def demo(transactional_db, make_account, settings):
+    settings.DEBUG = False  # the error pages as in production
+    settings.ROOT_URLCONF = "tests.urls"  # with a URL that fails, for the 500 page
+    return seed(make_account("crun"), password=PASSWORD)
+
+
+def test_no_page_has_a_serious_accessibility_problem(new_page, live_server, demo):
+    page = new_page()
+    # axe arrives as one more script of this site, so the Content-Security-Policy stays as it is.
+    page.context.route(live_server.url + AXE_PATH, lambda route: route.fulfill(body=AXE.read_bytes(),
+                                                                               content_type="text/javascript"))  # fmt: skip
+    found = {}
+    for who, user in [("nobody", None), ("member", demo.member), ("staff", demo.staff)]:
+        sign_in_as(page, live_server.url, user)
+        for name, path in pages(demo, who).items():
+            if who == "staff" and name not in STAFF_ALSO:
+                continue  # the member's page, with two more links in the navigation
+            visit(page, live_server.url, name, path)
+            page.add_script_tag(url=AXE_PATH)
+            # One load per page: the size and the colour scheme change in place, as they do when
+            # a window is resized or the system switches to dark.
+            for size, viewport in SIZES.items():
+                page.set_viewport_size(viewport)
+                for scheme in ["light", "dark"]:
+                    page.emulate_media(color_scheme=scheme)
+                    found[f"{size} {scheme}, {who} {path}"] = page.evaluate(SERIOUS)
+    problems = {url: violations for url, violations in found.items() if violations}
+    summary = "\n".join(
+        f"{url}: {v['rule']} ({v['impact']}) on {len(v['nodes'])}: {', '.join(v['nodes'][:4])}"
+        for url, violations in problems.items()
+        for v in violations
+    )
+    assert not problems, f"{sum(len(v) for v in problems.values())} serious rule hits:\n{summary}"
+
+
+@pytest.mark.parametrize("who", ["member", "staff"])
+def test_no_page_is_wider_than_a_phone(new_page, live_server, demo, who):
+    page = new_page(viewport=SIZES["phone"])
+    widths = {}
+    for viewer in ["nobody", who]:
+        sign_in_as(page, live_server.url, getattr(demo, viewer, None))
+        for name, path in pages(demo, viewer).items():
+            visit(page, live_server.url, name, path)
+            widths[path] = page.evaluate("() => document.documentElement.scrollWidth")
+    too_wide = {path: width for path, width in widths.items() if width > SIZES["phone"]["width"]}
+    assert not too_wide, f"wider than the phone's 390 px: {too_wide}"
+
+    visit(page, live_server.url, "studio", "/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to the content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => document.activeElement.id") == "main"
+    header = page.evaluate(HEADER_CONTROLS)
+    expected = ["Studio", "Gallery", "Prompts", *(["Credits", "Admin"] if who == "staff" else []), "Sign out"]
+    assert sorted(header) == sorted(["nanoweb", *expected]), header
+    assert all(0 <= left and right <= SIZES["phone"]["width"] for left, right in header.values()), header
+
+
+def test_the_star_keeps_the_keyboard_focus(new_page, live_server, demo):
+    """The star's form is swapped for the new state; the keyboard stays on the star."""
+    page = new_page()
+    sign_in_as(page, live_server.url, demo.member)
+    visit(page, live_server.url, "gallery", "/gallery")
+    star = page.get_by_role("button", name="Add to favourites").first
+    star.focus()
+    page.keyboard.press("Enter")
+    page.get_by_role("button", name="Remove from favourites").nth(1).wait_for()
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Remove from favourites"
