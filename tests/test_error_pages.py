@@ -29,8 +29,8 @@ def test_a_missing_page_says_so_on_the_site_layout(owner_client):
 
 
 def test_a_member_opening_a_staff_page_is_told_it_is_for_staff(owner_client):
-    page = assert_styled(owner_client.get(reverse("credit_review")), 403, "This page is for staff")
-    assert "ask an admin" in page
+    page = assert_styled(owner_client.get(reverse("credit_review")), 403, "Your account may not open this page")
+    assert "ask an admin of your team" in page
 
 
 def test_a_server_error_shows_the_styled_page(db, owner):

@@ -37,8 +37,10 @@ def demo(transactional_db, make_account, settings):
 def test_no_page_has_a_serious_accessibility_problem(new_page, live_server, demo):
     page = new_page()
     # axe arrives as one more script of this site, so the Content-Security-Policy stays as it is.
-    page.context.route(live_server.url + AXE_PATH, lambda route: route.fulfill(body=AXE.read_bytes(),
-                                                                               content_type="text/javascript"))  # fmt: skip
+    axe = AXE.read_bytes()
+    page.context.route(
+        live_server.url + AXE_PATH, lambda route: route.fulfill(body=axe, content_type="text/javascript")
+    )
     found = {}
     for who, user in [("nobody", None), ("member", demo.member), ("staff", demo.staff)]:
         sign_in_as(page, live_server.url, user)
