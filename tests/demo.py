@@ -18,6 +18,7 @@ from nanoweb.providers.models import ProviderAccount
 from nanoweb.providers.simulator.render import image as render_image
 from nanoweb.studio import pipeline
 from nanoweb.studio.models import Favorite, Generation, SavedPrompt
+from tests.conftest import start_job, succeed
 
 Status = Generation.Status
 MODEL = "google/nano-banana-2"
@@ -42,12 +43,11 @@ def make_users(password: str) -> tuple:
     )
 
 
-def finished(owner, account: ProviderAccount, prompt: str, aspect_ratio: str = "1:1", **options) -> Generation:
-    [job] = pipeline.start(owner=owner, prompt=prompt, account=account, model=MODEL, aspect_ratio=aspect_ratio,
-                           resolution="1K", **options)  # fmt: skip
+def finished(owner, account: ProviderAccount, prompt: str, aspect_ratio: str = "1:1", **extra) -> Generation:
+    [job] = start_job(owner, account, MODEL, prompt, aspect_ratio=aspect_ratio, resolution="1K", **extra)
     width, height = SIZES[aspect_ratio]
     pipeline.store_image(job, 0, render_image(prompt, width, height)).save()
-    job.advance(Status.QUEUED, Status.SUCCEEDED, progress=100)
+    succeed(job, progress=100)
     return job
 
 
@@ -61,19 +61,18 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     Favorite.objects.create(user=member, generation=favourite)
     finished(member, account, "brutalist concrete library at dusk, warm windows", "16:9")
     finished(member, account, "portrait of a lighthouse keeper, oil painting", "9:16", private=True)
-    failed = pipeline.start(owner=member, prompt="a neon city street in the rain [sim:fail]", account=account,
-                            model=MODEL, aspect_ratio="16:9", resolution="2K")[0]  # fmt: skip
+    [failed] = start_job(member, account, MODEL, "a neon city street in the rain", aspect_ratio="16:9", resolution="2K")
     failed.fail(Status.QUEUED, ProviderError(ErrorKind.GENERATION_FAILED, "the simulator was told to fail"))
-    canceled = pipeline.start(owner=member, prompt="a paper boat on a pond", account=account, model=MODEL)[0]
+    [canceled] = start_job(member, account, MODEL, "a paper boat on a pond")
     pipeline.cancel(canceled)
-    variations = pipeline.start(owner=member, prompt="a ceramic teapot shaped like a whale, studio photo",
-                                account=account, model=MODEL, aspect_ratio="4:3", resolution="1K", count=2)  # fmt: skip
+    variations = start_job(member, account, MODEL, "a ceramic teapot shaped like a whale, studio photo",
+                           aspect_ratio="4:3", resolution="1K", count=2)  # fmt: skip
     for index, job in enumerate(variations):
         pipeline.store_image(job, 0, render_image(f"{job.prompt} #{index + 1}", *SIZES["4:3"])).save()
-        job.advance(Status.QUEUED, Status.SUCCEEDED, progress=100)
-    running = pipeline.start(owner=member, prompt="a hot air balloon over lavender fields", account=account,
-                             model=MODEL, aspect_ratio="1:1")[0]  # fmt: skip
-    running.advance(Status.QUEUED, Status.RUNNING, progress=40, next_poll_at=None)
+        succeed(job, progress=100)
+    [running] = start_job(member, account, MODEL, "a hot air balloon over lavender fields", aspect_ratio="1:1")
+    running.advance(Status.QUEUED, Status.SUBMITTING)
+    running.advance(Status.SUBMITTING, Status.RUNNING, progress=40, next_poll_at=None)
     succeeded = finished(member, account, "a bowl of ramen seen from above, with long chopsticks", "1:1")
 
     SavedPrompt.objects.create(title="Product shot", prompt="a {object} on a seamless white background, softbox "
@@ -93,7 +92,12 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
               "404": "/generations/999999", "500": "/broken"}  # fmt: skip
     if who == "member":
         return {**common, "403": "/credits/review"}
-    return {**common, "credits": "/credits/review", "person": f"/credits/review/people/{demo.member.pk}"}
+    return {
+        **common,
+        "credits": "/credits/review",
+        "person": f"/credits/review/people/{demo.member.pk}",
+        "providers": "/providers/health",
+    }
 
 
 STATUS = {"404": 404, "500": 500, "403": 403}
