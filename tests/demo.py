@@ -1,6 +1,6 @@
 """A small demo team and its work, for the page-wide browser tests and the screenshot tool:
 finished images in several shapes, a set of variations, a failure, a cancellation, a running job,
-a private image, favourites, saved prompts, a budget and a grant."""
+a private image, ratings, a board, saved prompts, a budget and a grant."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from nanoweb.boards import items as board_items
+from nanoweb.boards.models import Board
 from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget
 from nanoweb.providers.base import ErrorKind, ProviderError
 from nanoweb.providers.models import ProviderAccount
 from nanoweb.providers.simulator.render import image as render_image
 from nanoweb.studio import pipeline
-from nanoweb.studio.models import Favorite, Generation, SavedPrompt
+from nanoweb.studio.models import Generation, Rating, SavedPrompt
 from tests.conftest import start_job, succeed
 
 Status = Generation.Status
@@ -32,6 +34,7 @@ class Demo:
     teammate: object
     succeeded: Generation
     failed: Generation
+    board: Board
 
 
 def make_users(password: str) -> tuple:
@@ -57,9 +60,10 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     ledger.grant(user=teammate, amount=Decimal("5"), reason="a client project", by=staff)
 
     finished(teammate, account, "a red fox asleep in fresh snow, soft morning light", "3:2")
-    favourite = finished(teammate, account, "isometric tiny greenhouse full of cacti, pastel colours", "1:1")
-    Favorite.objects.create(user=member, generation=favourite)
-    finished(member, account, "brutalist concrete library at dusk, warm windows", "16:9")
+    rated = finished(teammate, account, "isometric tiny greenhouse full of cacti, pastel colours", "1:1")
+    Rating.objects.create(user=member, generation=rated, stars=4)
+    Rating.objects.create(user=staff, generation=rated, stars=5)
+    library = finished(member, account, "brutalist concrete library at dusk, warm windows", "16:9")
     finished(member, account, "portrait of a lighthouse keeper, oil painting", "9:16", private=True)
     [failed] = start_job(member, account, MODEL, "a neon city street in the rain", aspect_ratio="16:9", resolution="2K")
     failed.fail(Status.QUEUED, ProviderError(ErrorKind.GENERATION_FAILED, "the simulator was told to fail"))
@@ -75,11 +79,15 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     running.advance(Status.SUBMITTING, Status.RUNNING, progress=40, next_poll_at=None)
     succeeded = finished(member, account, "a bowl of ramen seen from above, with long chopsticks", "1:1")
 
+    board = Board.objects.create(name="Spring campaign", owner=member)
+    board_items.add(board, [rated, library, succeeded], by=member)
+    Board.objects.filter(pk=board.pk).update(cover=library)
+
     SavedPrompt.objects.create(title="Product shot", prompt="a {object} on a seamless white background, softbox "
                                "lighting, 85 mm lens", tags="product, studio", created_by=member)  # fmt: skip
     SavedPrompt.objects.create(title="Moody landscape", prompt="a wide misty valley at blue hour, cinematic",
                                tags="landscape", created_by=teammate)  # fmt: skip
-    return Demo(staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed)
+    return Demo(staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed, board=board)
 
 
 def pages(demo: Demo, who: str) -> dict[str, str]:
@@ -87,7 +95,8 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
     included (the last needs the test URLs, `tests.urls`)."""
     if who == "nobody":
         return {"login": "/login"}
-    common = {"studio": "/", "gallery": "/gallery", "detail-succeeded": demo.succeeded.get_absolute_url(),
+    common = {"studio": "/", "gallery": "/gallery", "boards": "/boards", "board": demo.board.get_absolute_url(),
+              "detail-succeeded": demo.succeeded.get_absolute_url(),
               "detail-failed": demo.failed.get_absolute_url(), "prompts": "/prompts",
               "404": "/generations/999999", "500": "/broken"}  # fmt: skip
     if who == "member":

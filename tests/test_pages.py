@@ -84,17 +84,20 @@ def test_no_page_is_wider_than_a_phone(new_page, live_server, demo, who):
     assert page.evaluate("() => document.activeElement.id") == "main"
     header = page.evaluate(HEADER_CONTROLS)
     staff_links = ["Credits", "Providers", "Admin"] if who == "staff" else []
-    assert sorted(header) == sorted(["nanoweb", "Studio", "Gallery", "Prompts", *staff_links, "Sign out"]), header
+    links = ["nanoweb", "Studio", "Gallery", "Boards", "Prompts", *staff_links, "Sign out"]
+    assert sorted(header) == sorted(links), header
     assert all(0 <= left and right <= SIZES["phone"]["width"] for left, right in header.values()), header
 
 
-def test_the_star_keeps_the_keyboard_focus(new_page, live_server, demo):
-    """The star's form is swapped for the new state; the keyboard stays on the star."""
+def test_a_rating_keeps_the_keyboard_focus(new_page, live_server, demo):
+    """The rating's form is swapped for the new state; the keyboard stays on the star pressed."""
     page = new_page()
     sign_in_as(page, live_server.url, demo.member)
     visit(page, live_server.url, "gallery", "/gallery")
-    star = page.get_by_role("button", name="Add to favourites").first
-    star.focus()
+    page.get_by_role("button", name="Rate 3 of 5").first.focus()
     page.keyboard.press("Enter")
-    page.get_by_role("button", name="Remove from favourites").nth(1).wait_for()
-    assert page.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Remove from favourites"
+    page.get_by_role("button", name="Your rating: 3 of 5 (press to clear)").wait_for()
+    assert (
+        page.evaluate("() => document.activeElement.getAttribute('aria-label')")
+        == "Your rating: 3 of 5 (press to clear)"
+    )

@@ -28,15 +28,17 @@ def pk_url(name: str, pk: int) -> SafeString:
 
 
 @register.simple_tag
-def star_buttons(stars: Stars) -> SafeString:
+def star_buttons(stars: Stars, pk: int) -> SafeString:
     """Five buttons: press one to give that many stars, press your current rating to clear it.
-    (No text from people in them: numbers and fixed words only.)"""
+    (No text from people in them: numbers and fixed words only.) Each has an id of its job and
+    number, so that htmx gives the keyboard focus back to the same star after the swap."""
     buttons = []
     for n in range(1, 6):
         current = n == stars.mine
         label = f"Your rating: {n} of 5 (press to clear)" if current else f"Rate {n} of 5"
         buttons.append(
-            f'<button class="star{" on" if n <= stars.mine else ""}" type="submit" name="stars" '
+            f'<button class="star{" on" if n <= stars.mine else ""}" id="rate-{int(pk)}-{n}" type="submit" '
+            'name="stars" '
             f'value="{0 if current else n}" aria-pressed="{"true" if current else "false"}" aria-label="{label}">'
             f"{'★' if n <= stars.mine else '☆'}</button>"
         )
