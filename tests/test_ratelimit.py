@@ -45,3 +45,17 @@ def test_the_next_sweep_inherits_the_recent_requests():
     started = time.monotonic()
     second.acquire("a", 5)
     assert time.monotonic() - started >= 0.9, "the window is full: the successor waits"
+
+
+def test_promised_requests_count_against_the_room_until_sent_or_released():
+    limiter = RateLimiter()
+    limiter.acquire("a", 5)
+    assert limiter.room("a", 5) == 4
+    first, second = limiter.promise("a", 5), limiter.promise("a", 5)
+    assert limiter.room("a", 5) == 2, "two slots are spoken for"
+
+    first.use()
+    second.release()
+    assert limiter.room("a", 5) == 3, "one was sent, one given back"
+    first.release()
+    assert limiter.room("a", 5) == 3, "releasing a used permit changes nothing"
