@@ -131,7 +131,8 @@ def succeed(job: Generation, **fields) -> bool:
     """Walk a queued job through the table to SUCCEEDED (as if the provider had made it)."""
     job.advance(Generation.Status.QUEUED, Generation.Status.SUBMITTING)
     job.advance(Generation.Status.SUBMITTING, Generation.Status.SUBMITTED)
-    return job.advance(Generation.Status.SUBMITTED, Generation.Status.SUCCEEDED, **fields)
+    job.advance(Generation.Status.SUBMITTED, Generation.Status.FINISHING)
+    return job.advance(Generation.Status.FINISHING, Generation.Status.SUCCEEDED, **fields)
 
 
 def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):

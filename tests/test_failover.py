@@ -12,7 +12,7 @@ from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget, LedgerEntry
 from nanoweb.providers import routing
 from nanoweb.providers.models import Attempt, Options
-from nanoweb.studio import pipeline
+from nanoweb.studio import finishing, pipeline
 from nanoweb.studio.models import Generation
 from nanoweb.studio.spec import JobSpec
 
@@ -44,9 +44,13 @@ def start(owner, account=None, **options) -> Generation:
 
 
 def submit(job: Generation) -> Generation:
-    """One sweep step on the job (it must be due), then its fresh state."""
+    """One sweep step on the job (it must be due) and, if the provider answered with the image,
+    the finishing task a worker would run; then its fresh state."""
     pipeline.submit(Generation.objects.select_related("account").get(pk=job.pk))
     job.refresh_from_db()
+    if job.status == Status.FINISHING:
+        finishing.finish(job.pk)
+        job.refresh_from_db()
     return job
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from nanoweb.providers.base import ErrorKind, GenerationRequest, ProviderError, State
-from nanoweb.studio import pipeline
+from nanoweb.studio import finishing, pipeline
 from nanoweb.studio.models import Generation
 from tests.conftest import wait_for
 
@@ -41,9 +41,11 @@ def run_to_end(generation: Generation) -> Generation:
 
     def final():
         generation.refresh_from_db()
-        if not generation.is_terminal:
+        if generation.status == Generation.Status.FINISHING:
+            finishing.finish(generation.pk)
+        elif not generation.is_terminal:
             pipeline.follow(Generation.objects.select_related("account").get(pk=generation.pk))
-            generation.refresh_from_db()
+        generation.refresh_from_db()
         return generation.is_terminal
 
     wait_for(final, timeout=20, interval=0.05)

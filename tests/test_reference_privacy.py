@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from nanoweb.studio import pipeline
+from nanoweb.studio import finishing
 from nanoweb.studio.models import Generation
 from tests.conftest import start_job
 from tests.test_references import png
@@ -22,7 +22,7 @@ ROLES = ["owner", "teammate", "outsider", "staff"]
 def finished(owner, account, prompt: str, color: str, **options) -> Generation:
     """A finished job of `owner` with one real image."""
     [job] = start_job(owner, account, "gemini-2.5-flash-image", prompt, **options)
-    pipeline.store_image(job, 0, png(color=color)).save()
+    finishing.store_image(job, 0, png(color=color)).save()
     Generation.objects.filter(pk=job.pk).update(status=Generation.Status.SUCCEEDED)
     return job
 

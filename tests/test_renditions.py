@@ -12,7 +12,7 @@ from django.urls import reverse
 from PIL import Image
 
 from nanoweb.lib import images
-from nanoweb.studio import history, pipeline
+from nanoweb.studio import finishing, history
 from nanoweb.studio.models import Generation
 from tests.conftest import start_job, succeed
 from tests.test_references import png
@@ -47,7 +47,7 @@ def test_the_rendition_is_upright_like_the_thumbnail():
 
 def finished(owner, account, **fields) -> Generation:
     [job] = start_job(owner, account, "gemini-2.5-flash-image", "a kite", **fields)
-    pipeline.store_image(job, 0, png(size=(80, 60))).save()
+    finishing.store_image(job, 0, png(size=(80, 60))).save()
     succeed(job)
     return job
 

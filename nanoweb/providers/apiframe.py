@@ -37,6 +37,7 @@ class ApiframeAdapter(Adapter):
     pushes_completion = True
     has_balance = True
     idempotent = True  # Idempotency-Key on every create
+    reports_progress = True
     # No aspect-ratio field is documented for the API, so none is offered.
     default_models = (
         ModelSpec(

@@ -202,10 +202,11 @@ class Adapter:
     idempotent: ClassVar[bool] = False
     # Reference images go in the request itself; otherwise the provider fetches them by URL.
     inline_references: ClassVar[bool] = False
-    # Seconds between status reads; the pipeline starts at the first and backs off.
-    poll_interval: ClassVar[tuple[float, float]] = (1.0, 3.0)
-    # When the provider calls back, polling is only the safety net for a lost callback.
-    callback_poll_interval: ClassVar[tuple[float, float]] = (5.0, 15.0)
+    # The fewest seconds between two requests about one job (the vendor's documented
+    # polling interval); the pipeline's schedule (studio/schedule.py) never reads sooner.
+    min_poll_interval: ClassVar[float] = 1.0
+    # Status answers carry a progress figure worth extrapolating to 100 %.
+    reports_progress: ClassVar[bool] = False
 
     base_url: str
     api_key: str = field(repr=False)

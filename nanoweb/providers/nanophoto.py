@@ -42,6 +42,8 @@ class NanophotoAdapter(Adapter):
     kind = "nanophoto"
     label = "nanophoto.ai"
     default_base_url = "https://nanophoto.ai"
+    min_poll_interval = 3.0  # "Poll every 3-5 seconds" (seed 002)
+    reports_progress = True
     default_models = (
         ModelSpec(
             "nano-banana-2", "Nano Banana 2",

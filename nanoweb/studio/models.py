@@ -42,6 +42,7 @@ class Generation(models.Model):
         SUBMITTING = "submitting", "Submitting"
         SUBMITTED = "submitted", "Submitted"
         RUNNING = "running", "Generating"
+        FINISHING = "finishing", "Saving"
         SUCCEEDED = "succeeded", "Done"
         FAILED = "failed", "Failed"
         CANCELED = "canceled", "Canceled"
@@ -49,19 +50,27 @@ class Generation(models.Model):
     TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
     # States in which the provider holds the job and the poll sweep follows it.
     FOLLOWED = frozenset({Status.SUBMITTED, Status.RUNNING})
-    ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING}) | FOLLOWED
-    # States in which the sweep comes back to the job at `next_poll_at`.
-    DUE_STATES = frozenset({Status.QUEUED}) | FOLLOWED
+    # FINISHING: the provider is done; a finishing task (any worker) downloads and stores.
+    ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING, Status.FINISHING}) | FOLLOWED
+    # States in which the sweep comes back to the job at `next_poll_at`: to submit it, to
+    # read its status, or (a synchronous call or a finishing task holding it) because the
+    # process holding it stopped renewing its lease.
+    DUE_STATES = frozenset({Status.QUEUED, Status.FINISHING}) | FOLLOWED
+    # Besides the status, what a job's card and page show that changes while it runs.
+    SHOWN_FIELDS = frozenset({"progress", "waiting_reason", "error_message", "account"})
     # Every status change there is. A state may move to itself to be rescheduled; back to
     # QUEUED is a retry or a failover (the same job, on the same or another account).
     TRANSITIONS: dict[str, frozenset[str]] = {
-        Status.QUEUED: frozenset({Status.QUEUED, Status.SUBMITTING, Status.FAILED, Status.CANCELED}),
-        Status.SUBMITTING: frozenset({Status.SUBMITTED, Status.RUNNING, Status.QUEUED, Status.FAILED, Status.CANCELED}),
+        # A synchronous call goes straight to RUNNING: the call is out, held by its process.
+        Status.QUEUED: frozenset({Status.QUEUED, Status.SUBMITTING, Status.RUNNING, Status.FAILED, Status.CANCELED}),
+        Status.SUBMITTING: frozenset({Status.SUBMITTED, Status.QUEUED, Status.FAILED, Status.CANCELED}),
         Status.SUBMITTED: frozenset(
-            {Status.SUBMITTED, Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELED}
+            {Status.SUBMITTED, Status.RUNNING, Status.FINISHING, Status.FAILED, Status.CANCELED}
         ),
         # A synchronous call is RUNNING while it is out; it goes back to QUEUED to be tried again.
-        Status.RUNNING: frozenset({Status.RUNNING, Status.QUEUED, Status.SUCCEEDED, Status.FAILED, Status.CANCELED}),
+        Status.RUNNING: frozenset({Status.RUNNING, Status.QUEUED, Status.FINISHING, Status.FAILED, Status.CANCELED}),
+        # The provider is done: a finishing task stores the images (or finds them broken).
+        Status.FINISHING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED}),
         Status.SUCCEEDED: frozenset(),
         Status.FAILED: frozenset(),
         Status.CANCELED: frozenset(),
@@ -91,7 +100,11 @@ class Generation(models.Model):
     )
 
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    # Raised by every change a card shows (state, progress): pages ask what changed since.
+    version = models.PositiveIntegerField(default=0)
     progress = models.PositiveSmallIntegerField(default=0)
+    # When `progress` was reported, while it is worth extrapolating (see schedule.py).
+    progress_at = models.DateTimeField(null=True, blank=True)
     provider_task_id = models.CharField(max_length=200, blank=True)
     provider_cost = models.CharField(max_length=40, blank=True)
     error_kind = models.CharField(max_length=20, blank=True)
@@ -104,11 +117,17 @@ class Generation(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     submitted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # For the sweep: when to come back (submit or read the status), which sweep holds the
-    # job now, and how often it tried.
+    # For the sweep: when to come back (submit, read the status, or check on whoever holds
+    # the job), which sweep or process holds it now, and how often it tried.
     next_poll_at = models.DateTimeField(null=True, blank=True)
     claim = models.CharField(max_length=32, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)  # create calls made, on any account
+    # The last status read that found the job unfinished.
+    last_read_at = models.DateTimeField(null=True, blank=True)
+    # Estimated seconds from submission to the provider being done: the account's history.
+    provider_seconds = models.FloatField(null=True, blank=True)
+    # What the finishing task stores: [{"url": ...} or {"file": name of the bytes kept meanwhile}].
+    results = models.JSONField(default=list, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
     poll_errors = models.PositiveIntegerField(default=0)
     callback_token = models.CharField(max_length=64, default=new_callback_token, unique=True)
@@ -122,8 +141,8 @@ class Generation(models.Model):
             models.Index(fields=["owner", "-created_at"]),
             models.Index(
                 fields=["next_poll_at"],
-                name="generation_followed",
-                condition=Q(status__in=["queued", "submitted", "running"]),
+                name="generation_due",
+                condition=Q(status__in=["queued", "submitted", "running", "finishing"]),
             ),
         ]
 
@@ -186,13 +205,20 @@ class Generation(models.Model):
         trying again in 12 s, attempt 3 of 6"."""
         if self.status != self.Status.QUEUED or not self.waiting_reason:
             return ""
-        if self.next_poll_at is None or self.next_poll_at <= timezone.now():
+        if not (seconds := self.retry_in):
             return self.waiting_reason
-        seconds = math.ceil((self.next_poll_at - timezone.now()).total_seconds())
         return (
             f"{self.waiting_reason}; trying again in {seconds} s, "
             f"attempt {self.attempts + 1} of {settings.CREATE_RETRY_ATTEMPTS}"
         )
+
+    @property
+    def retry_in(self) -> int:
+        """Whole seconds until a waiting job tries again (0: now, or not waiting); the page
+        counts them down between its updates."""
+        if self.status != self.Status.QUEUED or self.next_poll_at is None:
+            return 0
+        return max(0, math.ceil((self.next_poll_at - timezone.now()).total_seconds()))
 
     def visible_to(self, user) -> bool:
         return self.deleted_at is None and (not self.private or user.is_staff or self.owner_id == user.pk)
@@ -214,10 +240,15 @@ class Generation(models.Model):
         if new in self.TERMINAL:
             fields.setdefault("finished_at", timezone.now())
             fields.setdefault("next_poll_at", None)
+        # Pages watch `version`: raised when the move changes what a card shows.
+        shown = olds != [new] or bool(self.SHOWN_FIELDS & fields.keys())
         with transaction.atomic():
-            updated = Generation.objects.filter(pk=self.pk, status__in=olds).update(status=new, **fields)
+            updated = Generation.objects.filter(pk=self.pk, status__in=olds).update(
+                status=new, **({"version": models.F("version") + 1} if shown else {}), **fields
+            )
             if updated:
                 self.status = new
+                self.version += shown
                 for name, value in fields.items():
                     setattr(self, name, value)
                 if new in self.TERMINAL:
@@ -239,7 +270,9 @@ class Generation(models.Model):
             message="" if self.status == self.Status.SUCCEEDED else self.error_detail,
         )
 
-    def fail(self, old: str | frozenset[str], error: ProviderError, *, provider_said: bool = False) -> bool:
+    def fail(
+        self, old: str | frozenset[str], error: ProviderError, *, provider_said: bool = False, **fields: Any
+    ) -> bool:
         """End the job failed. With `provider_said`, the reason members read quotes the
         provider's own words (its last error), not only our sentence about them."""
         message = error.message
@@ -253,6 +286,7 @@ class Generation(models.Model):
             error_detail=error.detail,
             retryable=error.retryable,
             waiting_reason="",
+            **fields,
         )
 
 
@@ -415,5 +449,9 @@ class SweepLease(models.Model):
     name = models.CharField(max_length=20, primary_key=True)
     holder = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField()
+    # The relay: the sweep task the holder called to take over, and that task once it
+    # runs and waits for the hand-over (it may wait in the queue behind finishing tasks).
+    successor = models.CharField(max_length=64, blank=True)
+    waiting = models.CharField(max_length=64, blank=True)
     # The rate limiter's recent requests, handed from one sweep to the next.
     limiter_state = models.JSONField(default=dict, blank=True)

@@ -1,26 +1,28 @@
-"""The job pipeline: submit, follow, download, store, finish.
+"""The job pipeline: submit, follow, hand over to finishing, recover.
 
 No job holds a worker while the provider works. One poll sweep at a time (a bounded
 django-q task holding a lease in the database) claims the jobs that are due (new ones to
 submit, running ones whose next status read has come), works on them concurrently in a
-thread pool over pooled connections, and hands over to a successor before its time is up.
+thread pool over pooled connections, and relays to a successor task before its time is up.
 
 Because every provider request of the team goes through the one sweep, a per-account
-rate limit holds across all worker processes. Every state change is a conditional update,
-so work done twice (a redelivered task, a sweep that outlived its lease) does no harm.
+rate limit holds across all worker processes. When each job is read comes from
+`schedule.py`; when an account's budget is short, the reads likeliest to find a job done
+go first. A job the provider is done with goes to a finishing task that any worker of any
+cluster may run (`finishing.py`). Every state change is a conditional update, so work done
+twice (a redelivered task, a sweep that outlived its lease) does no harm.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import statistics
-import threading
 import time
 import uuid
+from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -32,21 +34,12 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from nanoweb.credits import ledger
-from nanoweb.lib import http, images
-from nanoweb.lib.ratelimit import RateLimiter
+from nanoweb.lib.ratelimit import Permit, RateLimiter
 from nanoweb.providers import routing
-from nanoweb.providers.base import (
-    Adapter,
-    ErrorKind,
-    GenerationRequest,
-    ProviderError,
-    ProviderStatus,
-    ResultImage,
-    State,
-)
+from nanoweb.providers.base import Adapter, ErrorKind, GenerationRequest, ProviderError, ProviderStatus, State
 from nanoweb.providers.models import Attempt
-from nanoweb.studio import references
-from nanoweb.studio.models import GeneratedImage, Generation, SweepLease
+from nanoweb.studio import finishing, holds, references, schedule
+from nanoweb.studio.models import Generation, SweepLease
 from nanoweb.studio.spec import JobSpec
 
 log = logging.getLogger(__name__)
@@ -54,7 +47,9 @@ Status = Generation.Status
 SWEEP = "poll"
 LEASE_SECONDS = 5.0  # renewed every tick; a dead sweep's work is taken over after this
 IDLE_TICK = 0.05  # how often a sweep with nothing to do looks for due jobs
-IMAGE_SLOTS = threading.BoundedSemaphore(2)  # full-size decodes at once per process (memory)
+CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
+HISTORY_WINDOW = 50  # recent durations per account that the schedule learns from
+HISTORY_SECONDS = 10.0  # how long a process keeps an account's history before reading it again
 limiter = RateLimiter()
 
 
@@ -122,10 +117,15 @@ def cancel(generation: Generation) -> bool:
 
 
 def wake(generation: Generation) -> None:
-    """Make the job due now (a provider callback said something changed)."""
-    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED, next_poll_at__isnull=False).update(
-        next_poll_at=timezone.now()
-    )
+    """Make the job due now (a provider callback said something changed), or as soon as
+    the vendor's interval since the last read allows."""
+    adapter = generation.account.adapter_class
+    if adapter.synchronous:
+        return  # no status to read: the call itself brings the answer
+    due = timezone.now()
+    if generation.last_read_at:
+        due = max(due, generation.last_read_at + timedelta(seconds=adapter.min_poll_interval))
+    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(next_poll_at=due)
     wake_sweeper()
 
 
@@ -159,7 +159,7 @@ def thread_pool() -> ThreadPoolExecutor:
 
 
 def pollable():
-    """Jobs a sweep must come back to (a synchronous call in flight has no next poll)."""
+    """Jobs a sweep must come back to: to submit, to read, or to check on their holder."""
     return Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__isnull=False)
 
 
@@ -168,49 +168,119 @@ def work_left() -> bool:
     return pollable().exists() or Generation.objects.filter(status=Status.SUBMITTING).exists()
 
 
+def sweep_limit() -> float:
+    """The longest a sweep task runs: well inside django-q's timeout, which would kill it."""
+    return settings.TASK_TIMEOUT - 60
+
+
 def _renew(token: str) -> bool:
     expires = timezone.now() + timedelta(seconds=LEASE_SECONDS)
     return bool(SweepLease.objects.filter(name=SWEEP, holder=token).update(expires_at=expires))
 
 
 def sweep(token: str) -> None:
-    """Work on every due job for up to SWEEP_SECONDS, then hand over."""
-    if not _renew(token):
+    """Work on every due job; after SWEEP_SECONDS, relay to a successor task."""
+    if not take_over(token):
         return
     lease = SweepLease.objects.get(name=SWEEP)
     limiter.restore(lease.limiter_state)
     recover_interrupted_submits(token)
-    stop_at = time.monotonic() + settings.SWEEP_SECONDS
+    began = time.monotonic()
+    successor = ""
     running: set[Future] = set()  # futures the hand-over waits for
-    calls: set[Future] = set()  # synchronous provider calls: minutes long, not waited for
-    while time.monotonic() < stop_at:
+    calls: set[Future] = set()  # synchronous provider calls: minutes long, held by this process
+    while True:
         if not _renew(token):
             log.warning("sweep %s lost its lease", token[:8])
             break
+        age = time.monotonic() - began
+        if age >= sweep_limit():
+            break
+        if age >= settings.SWEEP_SECONDS:
+            if not successor:
+                successor = call_successor(token)
+            elif successor_waiting(token, successor):
+                break
         room = settings.SWEEP_CONCURRENCY * 2 - len(running) - len(calls)
-        claimed = claim_due(token, limit=room) if room > 0 else []
-        for generation in claimed:
-            future = thread_pool().submit(step_in_thread, generation.pk, token)
+        claimed, next_due = claim_due(token, limit=room) if room > 0 else ([], None)
+        for generation, permit in claimed:
+            future = thread_pool().submit(step_in_thread, generation.pk, permit)
             long_call = generation.status == Status.QUEUED and generation.account.adapter_class.synchronous
-            (calls if long_call else running).add(future)
-            future.add_done_callback((calls if long_call else running).discard)
+            group = calls if long_call else running
+            group.add(future)
+            future.add_done_callback(group.discard)
         if claimed:
             continue
+        # Look again when the next read is due, to the millisecond, or after a tick (new jobs).
+        pause = IDLE_TICK if next_due is None else min(IDLE_TICK, max(0.0, next_due - time.time()))
         busy = running | calls
         if busy:
-            wait(busy, timeout=IDLE_TICK, return_when=FIRST_COMPLETED)  # a finished step may free room
-        elif pollable().exists():
-            time.sleep(IDLE_TICK)
+            wait(busy, timeout=pause, return_when=FIRST_COMPLETED)  # a finished step may free room
+        elif next_due is not None or pollable().exists():
+            time.sleep(pause)
         else:
             break  # nothing in flight: the next submit or callback wakes a new sweep
     # Finish what this sweep claimed before the lease goes to a successor.
     wait(running, timeout=settings.OUTBOUND_TIMEOUT + 10)
-    SweepLease.objects.filter(name=SWEEP, holder=token).update(
-        expires_at=timezone.now(), limiter_state=limiter.snapshot()
-    )
+    handed = hand_over_lease(token, successor)
     # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
-    if pollable().exists():
+    if not handed and pollable().exists():
         wake_sweeper()
+
+
+def take_over(token: str) -> bool:
+    """Become the sweep: the lease is ours (`wake_sweeper` or a hand-over gave it to us), or
+    we are the successor a sweep called (we wait for its hand-over), or it lapsed with work
+    left. Otherwise another sweep runs, and this task ends."""
+    give_up = time.monotonic() + sweep_limit()
+    while time.monotonic() < give_up:
+        if _renew(token):
+            return True
+        now = timezone.now()
+        lease = SweepLease.objects.filter(name=SWEEP).first()
+        if lease is None:
+            return False
+        if lease.expires_at <= now:
+            if not work_left():
+                return False
+            expires = now + timedelta(seconds=LEASE_SECONDS)
+            lapsed = SweepLease.objects.filter(name=SWEEP, expires_at__lte=now)
+            if lapsed.update(holder=token, expires_at=expires, successor="", waiting=""):
+                return True
+            continue
+        if lease.successor != token:
+            return False
+        if lease.waiting != token:
+            SweepLease.objects.filter(name=SWEEP, successor=token).update(waiting=token)
+        time.sleep(IDLE_TICK)
+    return False
+
+
+def call_successor(token: str) -> str:
+    """Start the task that takes over from this sweep. It may wait in the queue (behind
+    finishing tasks, say): this sweep goes on until it runs, so polling never pauses."""
+    successor = uuid.uuid4().hex
+    if not SweepLease.objects.filter(name=SWEEP, holder=token).update(successor=successor, waiting=""):
+        return ""
+    async_task(sweep, successor, task_name=f"sweep-{successor[:8]}")
+    return successor
+
+
+def successor_waiting(token: str, successor: str) -> bool:
+    return SweepLease.objects.filter(name=SWEEP, holder=token, waiting=successor).exists()
+
+
+def hand_over_lease(token: str, successor: str) -> bool:
+    """Give the lease to a waiting successor, or release it. True if handed over."""
+    now = timezone.now()
+    fields = {"limiter_state": limiter.snapshot(), "successor": "", "waiting": ""}
+    mine = SweepLease.objects.filter(name=SWEEP, holder=token)
+    if successor and mine.filter(waiting=successor).update(
+        holder=successor, expires_at=now + timedelta(seconds=LEASE_SECONDS), **fields
+    ):
+        return True
+    mine.update(expires_at=now, **fields)
+    return False
 
 
 def recover_interrupted_submits(token: str) -> None:
@@ -232,33 +302,93 @@ def recover_interrupted_submits(token: str) -> None:
             generation.fail(Status.SUBMITTING, error)
 
 
-def claim_due(token: str, *, limit: int) -> list[Generation]:
-    """Claim due jobs for this sweep. A claim by another token is stale: only one sweep
-    holds the lease, and a sweep hands over only after its claimed work is done."""
+def held(generation: Generation) -> bool:
+    """A process holds this job (a synchronous call, or finishing): it is due only when
+    that process stopped renewing its lease."""
+    synchronous_call = generation.status == Status.RUNNING and generation.account.adapter_class.synchronous
+    return generation.status == Status.FINISHING or synchronous_call
+
+
+def claim_due(token: str, *, limit: int) -> tuple[list[tuple[Generation, Permit]], float | None]:
+    """Claim the due jobs this sweep works on now, each with a permit for its request:
+    per account, as many as its rate limit leaves room for, the likeliest first. Also says
+    when (epoch seconds) the next job not yet due comes due, if within LOOKAHEAD.
+
+    A claim by another token is stale: only one sweep holds the lease, and a sweep hands
+    over only after its claimed work is done.
+    """
     now = timezone.now()
-    due = Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=now).exclude(claim=token)
-    pks = list(due.order_by("next_poll_at").values_list("pk", flat=True)[:limit])
-    if not pks:
-        return []
-    due.filter(pk__in=pks).update(claim=token)
-    return list(Generation.objects.filter(pk__in=pks, claim=token).select_related("account"))
+    soon = now + timedelta(seconds=schedule.LOOKAHEAD)
+    candidates = (
+        Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=soon)
+        .exclude(claim=token)
+        .select_related("account")
+        .order_by("next_poll_at")[:CANDIDATES]
+    )
+    per_account: dict[int, list[Generation]] = defaultdict(list)
+    due_at = {generation.pk: generation.next_poll_at or now for generation in candidates}
+    upcoming = [at.timestamp() for at in due_at.values() if at > now]
+    next_due = min(upcoming) if upcoming else None
+    for generation in candidates:
+        if not held(generation):
+            per_account[generation.account_id].append(generation)
+        elif due_at[generation.pk] <= now:
+            recover_held(generation, token)
+    chosen: list[Generation] = []
+    for jobs in per_account.values():
+        account = jobs[0].account
+        due, likely_soon = [], 0
+        for generation in jobs:
+            odds = request_odds(generation, max(now, due_at[generation.pk]))
+            if due_at[generation.pk] > now:
+                likely_soon += odds >= schedule.LIKELY
+            elif not deferred(generation, now):
+                due.append((generation, odds))
+        room = min(limiter.room(str(account.pk), account.rate_limit), limit - len(chosen))
+        chosen += [generation for generation, _ in schedule.allocate(due, lambda pair: pair[1], room, likely_soon)]
+    if not chosen:
+        return [], next_due
+    Generation.objects.filter(pk__in=[g.pk for g in chosen], status__in=Generation.DUE_STATES).exclude(
+        claim=token
+    ).update(claim=token)
+    claimed = Generation.objects.filter(pk__in=[g.pk for g in chosen], claim=token).select_related("account")
+    permits = [(job, limiter.promise(str(job.account_id), job.account.rate_limit)) for job in claimed]
+    return permits, next_due
 
 
-def step(generation: Generation) -> None:
+def recover_held(generation: Generation, token: str) -> None:
+    """The process holding this job stopped renewing its lease (it died, or its task never
+    started). A finishing job goes to a new task. A synchronous call is lost with its
+    process: the provider may have made the image, but it will never reach us, and the
+    call cannot be made again without risking a second charge, so the job ends, refunded."""
+    if generation.status == Status.FINISHING:
+        finishing.requeue_lost(generation)
+        return
+    lapsed = Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, next_poll_at__lte=timezone.now())
+    if lapsed.update(claim=token, next_poll_at=None):
+        error = ProviderError(
+            ErrorKind.INTERNAL,
+            "the worker process waiting for the provider's answer stopped; the call cannot be resumed",
+        )
+        generation.fail(Status.RUNNING, error)
+
+
+def step(generation: Generation, permit: Permit) -> None:
     """One piece of work on a claimed job: submit it, or read its status."""
     if generation.status == Status.QUEUED:
-        submit(generation)
+        submit(generation, permit)
     elif generation.status in Generation.FOLLOWED:
-        follow(generation)
+        follow(generation, permit)
 
 
-def step_in_thread(generation_id: int, token: str) -> None:
+def step_in_thread(generation_id: int, permit: Permit) -> None:
     try:
-        step(Generation.objects.select_related("account").get(pk=generation_id))
+        step(Generation.objects.select_related("account").get(pk=generation_id), permit)
     except Exception as exc:
         log.exception("generation %s failed in the sweep", generation_id)
         Generation.objects.get(pk=generation_id).fail(Generation.ACTIVE, ProviderError(ErrorKind.INTERNAL, repr(exc)))
     finally:
+        permit.release()
         connection.close()
 
 
@@ -272,6 +402,78 @@ def reschedule(generation: Generation, delay: float, *, status: str | None = Non
         claim="",
         **fields,
     )
+
+
+# --- scheduling -------------------------------------------------------------------
+
+_history: dict[tuple[int, str], tuple[schedule.Durations, float]] = {}
+
+
+def history(generation: Generation) -> schedule.Durations:
+    """The account's recent provider durations, for this resolution when there are enough."""
+    key = (generation.account_id, generation.resolution)
+    known = _history.get(key)
+    if known and time.monotonic() - known[1] < HISTORY_SECONDS:
+        return known[0]
+    recent = (
+        Generation.objects.filter(account_id=generation.account_id, provider_seconds__isnull=False)
+        .order_by("-pk")
+        .values_list("resolution", "provider_seconds")[: HISTORY_WINDOW * 4]
+    )
+    known_seconds = [(resolution, seconds) for resolution, seconds in recent if seconds is not None]
+    alike = [seconds for resolution, seconds in known_seconds if resolution == generation.resolution]
+    if len(alike) < schedule.MIN_SAMPLES:
+        alike = [seconds for _, seconds in known_seconds]
+    durations = schedule.Durations.of(alike[:HISTORY_WINDOW])
+    _history[key] = (durations, time.monotonic())
+    return durations
+
+
+def vendor(generation: Generation) -> schedule.Vendor:
+    adapter = generation.account.adapter_class
+    return schedule.Vendor(
+        min_interval=adapter.min_poll_interval,
+        reports_progress=adapter.reports_progress,
+        pushes=uses_callbacks(generation),
+    )
+
+
+def facts(generation: Generation, now: datetime) -> schedule.Job:
+    """The job as the schedule sees it, in seconds since its submission."""
+    began = generation.submitted_at or generation.created_at
+
+    def since(moment: datetime | None) -> float | None:
+        return (moment - began).total_seconds() if moment else None
+
+    return schedule.Job(
+        elapsed=(now - began).total_seconds(),
+        last_read=since(generation.last_read_at),
+        progress=generation.progress,
+        progress_at=since(generation.progress_at),
+    )
+
+
+def request_odds(generation: Generation, at: datetime) -> float:
+    """How likely a request for this job at `at` is worth it: a submit always is."""
+    if generation.status == Status.QUEUED:
+        return 1.0
+    return schedule.done_odds(facts(generation, at), history(generation), vendor(generation))
+
+
+def deferred(generation: Generation, now: datetime) -> bool:
+    """Put off a due read the schedule no longer wants now (an early progress read that
+    came too late to help, or a history that moved); True if it was put off."""
+    if generation.status == Status.QUEUED or uses_callbacks(generation):
+        return False  # a submit, or a callback woke it: go
+    job = facts(generation, now)
+    when = schedule.next_read(job, history(generation), vendor(generation))
+    if when <= job.elapsed + IDLE_TICK:
+        return False
+    began = generation.submitted_at or generation.created_at
+    Generation.objects.filter(pk=generation.pk, status=generation.status, next_poll_at=generation.next_poll_at).update(
+        next_poll_at=began + timedelta(seconds=when)
+    )
+    return True
 
 
 # --- submitting -------------------------------------------------------------------
@@ -304,17 +506,19 @@ def provider_request(generation: Generation) -> GenerationRequest:
     )
 
 
-def adapter_for(generation: Generation) -> Adapter:
+def adapter_for(generation: Generation, permit: Permit | None) -> Adapter:
+    """The account's adapter; every request it makes waits for the account's rate limit
+    (through the sweep's permit, or directly when called outside a sweep)."""
     adapter = generation.account.adapter()
 
     def wait_for_the_rate_limit() -> None:
         limiter.acquire(str(generation.account_id), generation.account.rate_limit)
 
-    adapter.before_request = wait_for_the_rate_limit
+    adapter.before_request = wait_for_the_rate_limit if permit is None else permit.use
     return adapter
 
 
-def submit(generation: Generation) -> None:
+def submit(generation: Generation, permit: Permit | None = None) -> None:
     """Send the job to the provider, recording the attempt. A synchronous API answers with
     the image itself."""
     if expired(generation):
@@ -322,32 +526,48 @@ def submit(generation: Generation) -> None:
     account = generation.account
     if account.paused and fail_over(generation, Status.QUEUED, f"{account.name} is paused; trying another account"):
         return  # it would refuse: the job moves on without asking it again (else it answers for itself)
-    if not generation.advance(Status.QUEUED, Status.SUBMITTING, attempts=generation.attempts + 1, waiting_reason=""):
+    adapter = adapter_for(generation, permit)
+    now = timezone.now()
+    sending = {"attempts": generation.attempts + 1, "waiting_reason": ""}
+    if adapter.synchronous:
+        # The call is out for 10-40 s: this process holds the job under its lease, so that
+        # a call lost with the process ends within HOLD_SECONDS instead of at the deadline.
+        with holds.holding(generation.pk):
+            lease = {"submitted_at": now, "claim": holds.token(), "next_poll_at": holds.lease_end()}
+            if generation.advance(Status.QUEUED, Status.RUNNING, **sending, **lease):
+                call_synchronously(generation, adapter, now)
+        return
+    if not generation.advance(Status.QUEUED, Status.SUBMITTING, **sending):
         return  # cancelled meanwhile
     attempt = Attempt.objects.create(generation=generation, account=generation.account, model_id=generation.model)
-    adapter = adapter_for(generation)
-    now = timezone.now()
-    if adapter.synchronous:
-        # RUNNING with no next poll marks the call as out: no sweep makes it again, and
-        # a crash mid-call is ended by the reconciler's deadline.
-        generation.advance(Status.SUBMITTING, Status.RUNNING, submitted_at=now, next_poll_at=None)
     try:
         submitted = adapter.create(provider_request(generation))
     except ProviderError as error:
         after_refusal(generation, adapter, attempt, error)
         return
     end_attempt(attempt, Attempt.Outcome.ACCEPTED)
-    if adapter.synchronous:
-        finish(generation, submitted.status or ProviderStatus(State.FAILED))
-        return
+    first_read = schedule.next_read(schedule.Job(elapsed=0.0), history(generation), vendor(generation))
     generation.advance(
         Status.SUBMITTING,
         Status.SUBMITTED,
         provider_task_id=submitted.task_id,
         submitted_at=now,
         claim="",
-        next_poll_at=now + timedelta(seconds=poll_interval(generation, 0.0)),
+        next_poll_at=now + timedelta(seconds=first_read),
     )
+
+
+def call_synchronously(generation: Generation, adapter: Adapter, began: datetime) -> None:
+    attempt = Attempt.objects.create(generation=generation, account=generation.account, model_id=generation.model)
+    try:
+        submitted = adapter.create(provider_request(generation))
+    except ProviderError as error:
+        after_refusal(generation, adapter, attempt, error)
+        return
+    end_attempt(attempt, Attempt.Outcome.ACCEPTED)
+    seconds = (timezone.now() - began).total_seconds()
+    status = submitted.status or ProviderStatus(State.FAILED)
+    finishing.hand_over(generation, status, old=Status.RUNNING, provider_seconds=seconds)
 
 
 def end_attempt(attempt: Attempt | None, outcome: str, kind: str = "", message: str = "") -> None:
@@ -471,129 +691,58 @@ def expired(generation: Generation) -> bool:
 
 # --- following --------------------------------------------------------------------
 
-_expected: dict[int, tuple[float, float]] = {}  # account → (seconds a job typically takes, when measured)
 
-
-def expected_seconds(generation: Generation) -> float:
-    """How long this account's jobs have recently taken (median of the last 20); 0 before any,
-    so that a new account is polled from the first second."""
-    account = generation.account_id
-    known = _expected.get(account)
-    if known and time.monotonic() - known[1] < 30:
-        return known[0]
-    recent = (
-        Generation.objects.filter(account_id=account, status=Status.SUCCEEDED, submitted_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("submitted_at", "finished_at")[:20]
-    )
-    durations = [(end - begin).total_seconds() for begin, end in recent if begin and end]
-    value = statistics.median(durations) if durations else 0.0
-    _expected[account] = (value, time.monotonic())
-    return value
-
-
-def poll_interval(generation: Generation, elapsed: float) -> float:
-    """When to read the status next. Little before the job could be done, every second
-    around when it usually is, rarer for slow jobs, and rarely at all when the provider
-    calls back (polling is then only the safety net for a lost callback)."""
-    typical = expected_seconds(generation)
-    if uses_callbacks(generation):
-        return max(10.0, typical * 2)
-    first, slowest = generation.account.adapter_class.poll_interval
-    if elapsed < typical * 0.7:
-        return max(first, typical * 0.7 - elapsed)
-    if elapsed < max(typical * 3, 30):
-        return first
-    return slowest if elapsed < 120 else slowest * 3
-
-
-def follow(generation: Generation) -> None:
-    """Read the job's status once and act on it."""
+def follow(generation: Generation, permit: Permit | None = None) -> None:
+    """Read the job's status once and act on it: done goes to finishing, running gets its
+    next read from the schedule."""
     if expired(generation):
         return
-    adapter = adapter_for(generation)
-    elapsed = (timezone.now() - (generation.submitted_at or generation.created_at)).total_seconds()
+    adapter = adapter_for(generation, permit)
+    rules = vendor(generation)
     try:
         status = adapter.status(generation.provider_task_id)
     except ProviderError as error:
+        now = timezone.now()
+        elapsed = facts(generation, now).elapsed
         not_yet = error.kind == ErrorKind.NOT_FOUND and elapsed < adapter.not_found_grace
         if not (error.retryable or not_yet):
             generation.fail(Generation.FOLLOWED, error, provider_said=True)
             return
-        delay = max(error.retry_after or 0, backoff(generation.poll_errors + 1), poll_interval(generation, elapsed))
+        delay = max(error.retry_after or 0, backoff(generation.poll_errors + 1), rules.min_interval)
         reschedule(generation, delay, poll_count=F("poll_count") + 1, poll_errors=F("poll_errors") + 1)
         return
+    now = timezone.now()
+    before = facts(generation, now)
     if status.state in (State.SUCCEEDED, State.FAILED):
-        finish(generation, status)
+        planned = facts(generation, generation.next_poll_at or now).elapsed
+        estimate = schedule.completion_estimate(
+            done_read=before.elapsed,
+            scheduled=planned,
+            last_read=before.last_read,
+            eta=before.eta if rules.reports_progress else None,
+            pushed=rules.pushes,
+            history=history(generation),
+        )
+        finishing.hand_over(generation, status, old=Generation.FOLLOWED, provider_seconds=estimate)
         return
+    usable = rules.reports_progress and schedule.usable_progress(generation.progress, status.progress)
+    progress = status.progress if usable else generation.progress
+    job = schedule.Job(
+        elapsed=before.elapsed,
+        last_read=before.elapsed,
+        progress=progress,
+        progress_at=before.elapsed if usable else None,
+    )
+    next_read = schedule.next_read(job, history(generation), rules)
     reschedule(
         generation,
-        poll_interval(generation, elapsed),
+        next_read - before.elapsed,
         status=Status.RUNNING if status.state == State.RUNNING else generation.status,
-        progress=max(generation.progress, status.progress),
+        progress_at=now if usable else None,
+        last_read_at=now,
         poll_count=F("poll_count") + 1,
+        **({"progress": progress} if progress != generation.progress else {}),  # a change pages show
     )
-
-
-# --- finishing --------------------------------------------------------------------
-
-
-def finish(generation: Generation, status: ProviderStatus) -> None:
-    """Turn a final provider status into a final job state, storing the images first."""
-    if status.state == State.FAILED:
-        error = status.error or ProviderError(ErrorKind.GENERATION_FAILED, "no reason given")
-        if status.provider_cost:
-            Generation.objects.filter(pk=generation.pk).update(provider_cost=status.provider_cost)
-            generation.provider_cost = status.provider_cost
-        generation.fail(Generation.ACTIVE, error, provider_said=True)
-        return
-    try:
-        if not status.images:
-            raise ProviderError(ErrorKind.MALFORMED, "the provider reported success without an image")
-        stored = [store_image(generation, index, fetch_result(image)) for index, image in enumerate(status.images)]
-    except ProviderError as error:
-        generation.fail(Generation.ACTIVE, error)
-        return
-    with transaction.atomic():
-        done = generation.advance(
-            Generation.FOLLOWED, Status.SUCCEEDED, progress=100, provider_cost=status.provider_cost
-        )
-        if done:
-            GeneratedImage.objects.bulk_create(stored)
-    if not done:  # cancelled meanwhile, or someone else finished it first: keep only their files
-        for image in stored:
-            for stored_file in image.files:
-                stored_file.delete(save=False)
-
-
-def fetch_result(result: ResultImage) -> bytes:
-    """Download at once (result URLs expire)."""
-    if not result.url:
-        return result.data
-    try:
-        return http.download(result.url)[0]
-    except http.OutboundError as exc:
-        raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
-
-
-def store_image(generation: Generation, index: int, data: bytes) -> GeneratedImage:
-    """Verify the bytes with Pillow, make the renditions, and write them all (unsaved row)."""
-    with IMAGE_SLOTS:
-        try:
-            prepared = images.prepare(data)
-        except images.InvalidImage as exc:
-            raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
-    image = GeneratedImage(
-        generation=generation,
-        index=index,
-        width=prepared.width,
-        height=prepared.height,
-        bytes=len(data),
-        sha256=prepared.sha256,
-        mime_type=prepared.mime_type,
-    )
-    image.store(prepared, stem=f"{generation.uuid}-{index}")
-    return image
 
 
 # --- recovering -------------------------------------------------------------------
