@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -26,14 +27,14 @@ def sign_in(page, live_server, username: str, password: str = PASSWORD, path: st
 
 def swatches(owner, account) -> None:
     """Three finished results of 64 px, made in this order: red, green, blue."""
-    from nanoweb.studio import pipeline
+    from nanoweb.studio import finishing
     from nanoweb.studio.models import Generation
     from tests.test_references import png
 
     for color in ["red", "green", "blue"]:
         job = Generation.objects.create(owner=owner, prompt=f"swatch {color}", account=account,
                                         model="google/nano-banana-2", status="succeeded")  # fmt: skip
-        pipeline.store_image(job, 0, png(color=color)).save()
+        finishing.store_image(job, 0, png(color=color)).save()
 
 
 def test_a_member_signs_in_generates_and_opens_the_result(
@@ -215,3 +216,32 @@ def test_a_member_adds_results_to_a_board_from_the_lightbox_and_opens_the_board(
     status.get_by_role("link", name="Swatches").click()
     page.wait_for_url(f"**/boards/{board.pk}")
     assert page.locator("#feed article .prompt").all_inner_texts() == ["swatch blue", "swatch green"]
+
+
+def test_the_studio_watches_several_jobs_finish_with_one_request_a_second(
+    page, live_server, worker, owner, make_account
+):
+    from tests.conftest import start_job
+
+    crun = make_account("crun")
+    for n, latency in enumerate((1.5, 2.5, 3.5)):
+        start_job(owner, crun, "google/nano-banana", f"watch {n} [sim:latency={latency}]")
+    asked = []
+    page.on("request", lambda request: asked.append((time.monotonic(), request.url)))
+    sign_in(page, live_server, owner.username)
+    page.wait_for_url(live_server.url + "/")
+    order = page.locator("article.card").evaluate_all("cards => cards.map(card => card.id)")
+    assert page.locator("article.card[data-live]").count() == 3
+
+    until(page, "() => document.querySelectorAll('article.card img').length === 3", timeout=30)
+    finished = time.monotonic()
+    page.wait_for_timeout(2500)
+
+    assert page.locator("article.card").evaluate_all("cards => cards.map(card => card.id)") == order, "in place"
+    assert [pill.inner_text() for pill in page.locator("article.card .pill").all()] == ["Done"] * 3
+    live = [at for at, url in asked if "/live/cards" in url]
+    assert live, "the page asked its channel"
+    watching = finished - live[0]
+    assert len(live) <= watching + 1.5, f"{len(live)} requests in {watching:.1f} s: one a second at most"
+    assert not [url for _, url in asked if "/card" in url and "/live/" not in url], "no request per card"
+    assert not [at for at in live if at > finished + 1.2], "nothing is asked once nothing runs"

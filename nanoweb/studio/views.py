@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.utils.http import quote_etag, url_has_allowed_host_and_scheme
@@ -35,7 +36,7 @@ class Request(HttpRequest):
 
 
 RECENT_JOBS = 24
-STOP_POLLING = 286  # htmx cancels the polling trigger on this status
+MAX_WATCHED = 100  # jobs one page may watch through its live channel
 
 
 def visible_generation(request: Request, pk: int) -> Generation:
@@ -160,9 +161,8 @@ def generate(request: Request) -> HttpResponse:
 @require_GET
 @never_cache
 def generation_card(request: Request, pk: int) -> HttpResponse:
-    generation = visible_generation(request, pk)
-    status = STOP_POLLING if generation.is_terminal else 200
-    return render(request, "studio/studio.html#job_card", {"job": generation}, status=status)
+    """One job's card (the page's live channel updates cards; this URL serves one alone)."""
+    return render(request, "studio/studio.html#job_card", {"job": visible_generation(request, pk)})
 
 
 @require_POST
@@ -171,13 +171,11 @@ def generation_cancel(request: Request, pk: int) -> HttpResponse:
     pipeline.cancel(generation)
     generation.refresh_from_db()
     if request.htmx:
-        return render(request, "studio/studio.html#job_card", {"job": generation}, status=STOP_POLLING)
+        return render(request, "studio/studio.html#job_card", {"job": generation})
     return redirect(generation)
 
 
-@require_GET
-def generation_detail(request: Request, pk: int) -> HttpResponse:
-    generation = visible_generation(request, pk)
+def detail_context(request: Request, generation: Generation) -> dict[str, Any]:
     made_into = Generation.visible(request.user).filter(reference_links__reference__result__generation=generation)
     feed.decorate([generation], request.user)
     entries = BoardItem.objects.filter(board__in=Board.visible(request.user), generation=generation)
@@ -185,7 +183,7 @@ def generation_detail(request: Request, pk: int) -> HttpResponse:
         (entry.board, items.may_remove(entry.board, request.user, entry.added_by_id))
         for entry in entries.select_related("board").order_by("board__name")
     ]
-    context = {
+    return {
         "job": generation,
         "images": generation.images.all(),
         "references": references.shown_to(request.user, generation),
@@ -194,7 +192,46 @@ def generation_detail(request: Request, pk: int) -> HttpResponse:
         "boards": boards,
         "board_choices": Board.visible(request.user),
     }
-    return render(request, "studio/detail.html", context)
+
+
+@require_GET
+def generation_detail(request: Request, pk: int) -> HttpResponse:
+    return render(request, "studio/detail.html", detail_context(request, visible_generation(request, pk)))
+
+
+def watched_versions(value: str) -> dict[int, int]:
+    """`12.3,13.7`: job 12 as the page shows it at version 3, and so on."""
+    versions = {}
+    for pair in value.split(",")[:MAX_WATCHED]:
+        pk, _, version = pair.partition(".")
+        if pk.isdigit() and version.isdigit():
+            versions[int(pk)] = int(version)
+    return versions
+
+
+@require_GET
+@never_cache
+def live_updates(request: Request, view: str) -> HttpResponse:
+    """A page's one live channel: the jobs it watches that changed since the versions it
+    holds, as out-of-band swaps of their cards (or of the detail), or 204 when nothing did.
+    Pages ask about once a second while something on them runs."""
+    held = watched_versions(request.GET.get("v", ""))
+    watched = Generation.objects.filter(pk__in=list(held)).order_by().only("version", "owner", "private", "deleted_at")
+    current = {job.pk: job.version for job in watched if job.visible_to(request.user)}
+    changed = [pk for pk, version in current.items() if version != held[pk]]
+    gone = [pk for pk in held if pk not in current]  # deleted, or made private meanwhile
+    if not changed and not gone:
+        return HttpResponse(status=204)
+    jobs = Generation.objects.filter(pk__in=changed).select_related("account", "owner").prefetch_related("images")
+    parts = []
+    for job in jobs:
+        if view == "detail":
+            context = {**detail_context(request, job), "oob": True}
+            parts.append(render_to_string("studio/detail.html#detail", context, request))
+        else:
+            parts.append(render_to_string("studio/studio.html#job_card", {"job": job, "oob": True}, request))
+    parts += [render_to_string("studio/studio.html#gone", {"pk": pk, "view": view}, request) for pk in gone]
+    return HttpResponse("".join(parts))
 
 
 def render_feed(

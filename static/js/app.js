@@ -96,3 +96,57 @@ document.addEventListener("htmx:afterRequest", (event) => {
     if (box && event.target === box) box.close();
   });
 })();
+
+// One live-update channel per page. While anything on the page runs (elements with
+// data-live="<job>.<version>"), one request a second asks the page's channel
+// (data-live-url) for the jobs that changed since those versions; the answer swaps the
+// changed cards in place (htmx out-of-band swaps), or is 204 when nothing changed.
+// Nothing is asked while nothing runs, nor while the tab is hidden.
+(() => {
+  const PERIOD = 1000;
+  let timer = null;
+  let asking = false;
+  let askedAt = Date.now(); // the page itself is fresh
+  const channel = () => document.querySelector("[data-live-url]");
+  const watched = () => [...document.querySelectorAll("[data-live]")];
+
+  function schedule() {
+    if (timer || asking || document.hidden || !channel() || !watched().length) return;
+    // A second after the last question was asked (not answered): at most one a second.
+    timer = setTimeout(ask, Math.max(0, askedAt + PERIOD - Date.now()));
+  }
+  function ask() {
+    timer = null;
+    const source = channel();
+    const versions = watched().map((element) => element.dataset.live);
+    if (!source || !versions.length || document.hidden) return;
+    asking = true;
+    askedAt = Date.now();
+    const done = () => {
+      asking = false;
+      schedule();
+    };
+    const url = `${source.dataset.liveUrl}?v=${encodeURIComponent(versions.join(","))}`;
+    htmx.ajax("GET", url, { source, swap: "none" }).then(done, done);
+  }
+  document.addEventListener("DOMContentLoaded", schedule);
+  document.addEventListener("htmx:afterSettle", schedule); // new cards after a submission
+  document.addEventListener("visibilitychange", schedule);
+
+  // A running card's seconds count on here between its updates: the time it has taken, and
+  // the wait before a retry.
+  const shown = new WeakMap();
+  const since = (element, seconds) => {
+    if (!shown.has(element)) shown.set(element, Date.now() - seconds * 1000);
+    return (Date.now() - shown.get(element)) / 1000;
+  };
+  setInterval(() => {
+    for (const span of document.querySelectorAll("[data-live] [data-elapsed]")) {
+      span.textContent = `${Math.round(since(span, span.dataset.elapsed))} s`;
+    }
+    for (const line of document.querySelectorAll("[data-live] [data-retry-in]")) {
+      const left = Math.max(0, Math.ceil(line.dataset.retryIn - since(line, 0)));
+      line.textContent = line.textContent.replace(/in \d+ s,/, `in ${left} s,`);
+    }
+  }, PERIOD);
+})();
