@@ -210,6 +210,9 @@ MEDIA_URL = "/media/"
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# In development gunicorn serves too: whitenoise finds the files where they are, no collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -240,6 +243,9 @@ if S3_BUCKET:
         },
     }
 
+# Sessions are read on every request (pages ask for live updates once a second): from the
+# cache first, the database behind it.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
@@ -281,13 +287,15 @@ LOGGING = {
     "loggers": {"urllib3": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
+# A task running longer is killed (a sweep relays to its successor well before).
+TASK_TIMEOUT = 300
 Q_CLUSTER = {
     "name": "nanoweb",
     # The task broker: the database by default, Redis when REDIS_URL is set.
     **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
     "workers": env_int("Q_WORKERS", 4),
     # A poll sweep runs for at most SWEEP_SECONDS; retry must exceed timeout.
-    "timeout": 300,
+    "timeout": TASK_TIMEOUT,
     "retry": 360,
     "max_attempts": 3,
     "poll": 0.1,
@@ -320,6 +328,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SWEEP_SECONDS = float(os.environ.get("SWEEP_SECONDS", "20"))
 SWEEP_CONCURRENCY = env_int("SWEEP_CONCURRENCY", 16)
+# A process holding a job (a synchronous provider call, finishing) renews its lease on it;
+# if the process dies, the job is taken up (or, for a lost call, ended) after this long.
+HOLD_SECONDS = float(os.environ.get("HOLD_SECONDS", "20"))
 JOB_DEADLINE_SECONDS = env_int("JOB_DEADLINE_SECONDS", 600)
 # A create the provider refuses for a while (rate limit, outage) is tried again at most this
 # many times, within this many seconds of the job's creation; then the job fails with the
