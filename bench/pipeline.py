@@ -1,25 +1,48 @@
-"""Pipeline benchmark: throughput, completion overhead, politeness, memory, CPU per job.
+"""Pipeline benchmark: throughput, completion overhead, politeness, finishing capacity,
+live updates, form posts, memory, CPU per job.
 
-    .venv/bin/python bench/pipeline.py              # every scenario (about 5 minutes)
-    .venv/bin/python bench/pipeline.py throughput   # or: overhead, callbacks, memory, crash, failover
+    .venv/bin/python bench/pipeline.py              # every scenario (about twelve minutes)
+    .venv/bin/python bench/pipeline.py polite       # or any of the names in SCENARIOS
 
 Each scenario runs against a fresh SQLite database in a temporary folder, the simulator in
-its own process, and a `manage.py qcluster` with default settings (plus `runserver` to take
-callbacks). Jobs go in through the same service the studio's form uses. The figures come
-last, as one line of name=value pairs.
+its own process, and `manage.py qcluster` with default settings (plus the web server as
+`make run` starts it, gunicorn with threads, where callbacks or browsers need one). Jobs go
+in through the same service the studio's form uses. Overhead is the moment the image is
+stored minus the moment the provider finished (the simulator's /_sim/stats). The figures
+come last, as one line of name=value pairs.
+
+    throughput   1,000 jobs at once, 10 s latency, rate limit 100/s: time, reads per job, CPU
+    overhead     50 jobs over 10 s, then 50 at once (crun, polling, rate limit 100/s)
+    callbacks    the same with completion callbacks
+    polite       50 nanophoto jobs arriving over one latency (10 s) with the default rate
+                 limit (10/s), beside the vendor's own sample loop (a read every 3 s per job)
+    burst        100 jobs finishing in the same instant, callbacks, 1K (rate limit 100/s)
+    clusters     a burst of 100 4K results finished by one worker cluster, then by two, each
+                 cluster pinned to its own core (a host each)
+    watchers     200 open tabs (50 people) watching 1,000 running jobs that finish over 50 s
+    forms        100 form posts at once to the studio as `make run` starts it
+    memory       workers storing 4K images: peak RSS
+    crash        200 jobs in flight, kill -9 of the cluster, restart
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import random
+import re
+import secrets
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,9 +54,14 @@ PYTHON = sys.executable
 
 
 class Stack:
-    """Simulator, workers and (for callbacks) a web server on one temporary database."""
+    """Simulator, worker clusters and (for callbacks or browsers) the web server, on one
+    temporary database. `clusters=0` starts no workers; `pin` gives each cluster its own
+    core, as if each ran on a one-core host."""
 
-    def __init__(self, *, latency: float, callbacks: bool = False):
+    def __init__(
+        self, *, latency: float, callbacks: bool = False, web: bool = False, clusters: int = 1, pin: bool = False,
+        production: bool = False, **env: str,
+    ):  # fmt: skip
         self.data = Path(tempfile.mkdtemp(prefix="nanoweb-bench-"))
         self.sim_port, self.web_port = free_port(), free_port()
         self.env = {
@@ -43,8 +71,13 @@ class Stack:
             "SIMULATOR_URL": f"http://127.0.0.1:{self.sim_port}",
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{self.web_port}" if callbacks else "",
             "LOG_LEVEL": "WARNING",
+            **env,
         }
-        self.latency, self.callbacks = latency, callbacks
+        if production:  # as `make serve` runs, on plain HTTP (no TLS proxy in front here)
+            self.env.update(DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="127.0.0.1",
+                            SECURE_SSL_REDIRECT="0", ALLOW_PRIVATE_OUTBOUND="1")  # fmt: skip
+        self.latency, self.web, self.clusters, self.pin = latency, web or callbacks, clusters, pin
+        self.production = production
         self.processes: dict[str, subprocess.Popen] = {}
 
     def __enter__(self) -> Stack:
@@ -59,40 +92,31 @@ class Stack:
             "--latency",
             str(self.latency),
         )
-        if self.callbacks:
-            self.spawn("web", "manage.py", "runserver", f"127.0.0.1:{self.web_port}", "--noreload")
-        self.spawn("workers", "manage.py", "qcluster")
+        if self.web:
+            from nanoweb.studio.management.commands.runstudio import web_server
+
+            self.spawn("web", *web_server(bind="127.0.0.1", port=self.web_port, production=self.production)[1:])
+        for n in range(self.clusters):
+            self.spawn(f"workers{n or ''}", "manage.py", "qcluster", core=n if self.pin else None)
         import django
 
         django.setup()
-        self.wait_for_http(f"http://127.0.0.1:{self.sim_port}/_sim/stats")
-        if self.callbacks:
-            self.wait_for_http(f"http://127.0.0.1:{self.web_port}/healthz", ok=(200, 503))
+        wait_for_http(f"http://127.0.0.1:{self.sim_port}/_sim/stats")
+        if self.web:
+            wait_for_http(f"http://127.0.0.1:{self.web_port}/healthz", ok=(200, 503))
         return self
 
-    def spawn(self, name: str, *args: str) -> None:
+    def spawn(self, name: str, *args: str, core: int | None = None) -> None:
         log = open(self.data / f"{name}.log", "wb")
+        pinned = None if core is None else (lambda: os.sched_setaffinity(0, {core % os.cpu_count()}))
         self.processes[name] = subprocess.Popen(
-            [PYTHON, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+            [PYTHON, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=pinned,
+        )  # fmt: skip
 
-    def wait_for_http(self, url: str, ok=(200,)) -> None:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(url, timeout=2) as answer:
-                    if answer.status in ok:
-                        return
-            except urllib.error.HTTPError as error:
-                if error.code in ok:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{url} did not come up")
-
-    def worker_usage(self) -> tuple[float, float]:
-        """CPU seconds of the worker cluster so far, and the largest peak RSS (MB) of its processes."""
-        root = self.processes["workers"].pid
+    def usage(self, name: str = "workers") -> tuple[float, float]:
+        """CPU seconds of a process tree so far, and the largest peak RSS (MB) of its processes."""
+        root = self.processes[name].pid
         cpu, peak = 0.0, 0.0
         for pid in [root, *children(root)]:
             try:
@@ -103,6 +127,9 @@ class Stack:
             except (FileNotFoundError, IndexError):
                 continue
         return cpu, peak
+
+    def worker_usage(self) -> tuple[float, float]:
+        return self.usage("workers")
 
     def simulator_stats(self) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.sim_port}/_sim/stats", timeout=30) as answer:
@@ -124,6 +151,21 @@ class Stack:
         from django.db import connections
 
         connections.close_all()
+
+
+def wait_for_http(url: str, ok=(200,), attempts: int = 100) -> None:
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status in ok:
+                    return
+        except urllib.error.HTTPError as error:
+            if error.code in ok:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
 
 
 def children(pid: int) -> list[int]:
@@ -148,10 +190,12 @@ def bench_account(name: str, kind: str, key: str = "sim-key", *, rate_limit: flo
 
 
 def start_jobs(
-    count: int, *, model: str, resolution: str, account=None, spread: float = 0, together: bool = False
-) -> list[int]:
+    count: int, *, model: str, resolution: str, account=None, spread: float = 0, together: bool = False,
+    suffix: str = "",
+) -> list[int]:  # fmt: skip
     """Start `count` jobs through the studio's own service: one by one, evenly over `spread` seconds, or
-    `together` in one submission (so that routing places every one before any is sent)."""
+    `together` in one submission (so that routing places every one before any is sent). `suffix` goes
+    at the end of each prompt (simulator directives)."""
     from decimal import Decimal
 
     from django.contrib.auth import get_user_model
@@ -170,7 +214,7 @@ def start_jobs(
     for n in range(count):
         if spread:
             time.sleep(max(0.0, began + n * spread / count - time.monotonic()))
-        spec = JobSpec(prompt=f"bench image {n % 20}", model=model, options=Options(resolution=resolution),
+        spec = JobSpec(prompt=f"bench image {n % 20}{suffix}", model=model, options=Options(resolution=resolution),
                        account=account.pk if account else None)  # fmt: skip
         [job] = pipeline.start(owner=user, spec=spec)
         pks.append(job.pk)
@@ -178,14 +222,15 @@ def start_jobs(
 
 
 def submit(
-    count: int, *, resolution: str = "1K", kind: str = "crun", rate_limit: float = 100.0, spread: float = 0
-) -> list[int]:
+    count: int, *, resolution: str = "1K", kind: str = "crun", rate_limit: float = 100.0, spread: float = 0,
+    suffix: str = "",
+) -> list[int]:  # fmt: skip
     """`count` jobs on one account of this kind, its first model."""
     from nanoweb.providers.registry import ADAPTERS
 
     account = bench_account(f"bench {kind}", kind, rate_limit=rate_limit)
     model = account.catalogue.get(model_id=ADAPTERS[kind].default_models[0].id).name
-    return start_jobs(count, model=model, resolution=resolution, account=account, spread=spread)
+    return start_jobs(count, model=model, resolution=resolution, account=account, spread=spread, suffix=suffix)
 
 
 def wait_done(pks: list[int], timeout: float) -> list:
@@ -199,15 +244,32 @@ def wait_done(pks: list[int], timeout: float) -> list:
     return list(Generation.objects.filter(pk__in=pks).prefetch_related("images"))
 
 
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * 0.95) - 1)]
+
+
 def overhead_figures(stack: Stack, jobs: list) -> dict[str, float]:
     """Provider reports done → job finished with the image stored, per job."""
     completed = stack.simulator_stats()["completed"]
-    delays = sorted(
+    delays = [
         (job.finished_at - datetime.fromtimestamp(completed[job.provider_task_id], UTC)).total_seconds()
         for job in jobs
         if job.provider_task_id in completed and job.finished_at
-    )
-    return {"p50": statistics.median(delays), "p95": delays[int(len(delays) * 0.95) - 1]}
+    ]
+    return {"p50": statistics.median(delays), "p95": p95(delays)}
+
+
+def overhead_parts(stats: dict, jobs: list) -> dict[str, float]:
+    """Where the overhead goes: provider done → the read that saw it (p95), and that read →
+    the image stored (finishing, p95)."""
+    seen, stored = [], []
+    for job in jobs:
+        done, reads = stats["completed"].get(job.provider_task_id), stats["reads"].get(job.provider_task_id)
+        if done and reads and job.finished_at:
+            seen.append(reads[-1] - done)
+            stored.append(job.finished_at.timestamp() - reads[-1])
+    return {"read_p95": p95(seen), "finishing_p95": p95(stored)}
 
 
 def reads_per_job(jobs: list) -> float:
@@ -346,27 +408,324 @@ def failover(figures: dict) -> None:
         figures["failover_generations_total"] = Generation.objects.count()
 
 
+def vendor_loop(base_url: str, jobs: int, spread: float) -> tuple[list[float], list[int]]:
+    """nanophoto's own sample client (seed 002): one thread per job, a status read every 3 s.
+    Returns each job's overhead (when the loop saw it done minus when it was done) and reads."""
+    stats_url = base_url.rsplit("/nanophoto", 1)[0] + "/_sim/stats"
+    seen: dict[str, float] = {}
+    reads: list[int] = []
+
+    def post(path: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            base_url + path, json.dumps(body).encode(), method="POST",
+            headers={"Authorization": "Bearer sim-key", "Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.loads(answer.read())
+
+    def one(n: int) -> None:
+        time.sleep(n * spread / jobs)
+        generation = post("/api/nano-banana-2/generate", {"prompt": f"vendor loop {n % 20}", "mode": "generate"})
+        count = 0
+        while True:
+            time.sleep(3)
+            count += 1
+            status = post("/api/nano-banana-2/check-status", {"generationId": generation["generationId"]})
+            if status["status"] in ("completed", "failed"):
+                seen[generation["generationId"]] = time.time()
+                reads.append(count)
+                return
+
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(one, range(jobs)))
+    with urllib.request.urlopen(stats_url, timeout=30) as answer:
+        completed = json.loads(answer.read())["completed"]
+    return [at - completed[task] for task, at in seen.items()], reads
+
+
+def closest_reads(stats: dict, task_ids: list[str]) -> float:
+    """The shortest time between two status reads of one job."""
+    gaps = []
+    for task in task_ids:
+        times = stats["reads"].get(task, [])
+        gaps += [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    return min(gaps) if gaps else float("nan")
+
+
+def polite(figures: dict) -> None:
+    """50 nanophoto jobs arriving steadily over one latency (10 s), default rate limit (10/s),
+    beside the vendor's own loop doing the same 50 jobs at the same time."""
+    with Stack(latency=10) as stack:
+        # The account learns its durations from a first round of the same shape.
+        wait_done(submit(10, kind="nanophoto", rate_limit=10, spread=2.0), timeout=60)
+        base_url = f"http://127.0.0.1:{stack.sim_port}/nanophoto"
+        with ThreadPoolExecutor(1) as side:
+            loop = side.submit(vendor_loop, base_url, 50, 10.0)
+            jobs = wait_done(submit(50, kind="nanophoto", rate_limit=10, spread=10.0), timeout=120)
+            loop_overheads, loop_reads = loop.result()
+        stats = stack.simulator_stats()
+        times = overhead_figures(stack, jobs)
+        figures.update({f"polite_overhead_{k}_s": round(v, 3) for k, v in times.items()})
+        figures.update({f"polite_{k}_s": round(v, 3) for k, v in overhead_parts(stats, jobs).items()})
+        figures["polite_reads_per_job"] = round(reads_per_job(jobs), 2)
+        figures["polite_closest_reads_s"] = round(closest_reads(stats, [job.provider_task_id for job in jobs]), 2)
+        figures["polite_succeeded"] = sum(job.status == "succeeded" for job in jobs)
+        figures["polite_vendor_loop_overhead_p95_s"] = round(p95(loop_overheads), 3)
+        figures["polite_vendor_loop_reads_per_job"] = round(statistics.mean(loop_reads), 2)
+
+
+def burst(figures: dict) -> None:
+    """100 jobs at 1K whose provider finishes them in the same instant, with callbacks."""
+    with Stack(latency=10, callbacks=True) as stack:
+        wait_done(submit(5), timeout=60)
+        done_at = time.time() + 15
+        pks = submit(100, suffix=f" [sim:done_at={done_at:.3f}]")
+        time.sleep(max(0.0, done_at - time.time() - 1))
+        cpu = {name: stack.usage(name)[0] for name in ("workers", "web", "simulator")}
+        jobs = wait_done(pks, timeout=120)
+        for name, before in cpu.items():
+            figures[f"burst_{name}_cpu_ms_per_job"] = round((stack.usage(name)[0] - before) * 10, 1)
+        times = overhead_figures(stack, jobs)
+        figures.update({f"burst_callbacks_overhead_{k}_s": round(v, 3) for k, v in times.items()})
+        parts = overhead_parts(stack.simulator_stats(), jobs)
+        figures.update({f"burst_{k}_s": round(v, 3) for k, v in parts.items()})
+        figures["burst_succeeded"] = sum(job.status == "succeeded" for job in jobs)
+        figures["burst_stored_once"] = int(stored_once(jobs))
+
+
+def cluster_burst(figures: dict, count: int) -> None:
+    """A burst of 100 4K results (done in the same instant, callbacks) finished by `count`
+    worker clusters, each pinned to its own core as if each ran on a one-core host: from
+    the provider finishing the first to the last image stored."""
+    with Stack(latency=2, callbacks=True, clusters=count, pin=True) as stack:
+        wait_done(submit(20, resolution="4K"), timeout=180)  # the simulator's renders are cached
+        done_at = time.time() + 20
+        jobs = wait_done(submit(100, resolution="4K", suffix=f" [sim:done_at={done_at:.3f}]"), timeout=300)
+        completed = stack.simulator_stats()["completed"]
+        first_done = min(completed[job.provider_task_id] for job in jobs if job.provider_task_id in completed)
+        last_stored = max(job.finished_at for job in jobs if job.finished_at).timestamp()
+        figures[f"clusters_{count}_burst_4k_s"] = round(last_stored - first_done, 1)
+        figures[f"clusters_{count}_succeeded"] = sum(job.status == "succeeded" for job in jobs)
+        figures[f"clusters_{count}_finished_once"] = int(stored_once(jobs))
+
+
+def clusters(figures: dict) -> None:
+    """The same burst with one worker cluster, then two (each in its own process)."""
+    for count in (1, 2):
+        figures.update(in_own_process(f"clusters{count}"))
+    one, two = float(figures["clusters_1_burst_4k_s"]), float(figures["clusters_2_burst_4k_s"])
+    figures["clusters_speedup"] = round(one / two, 2)
+
+
+def sign_in(username: str) -> str:
+    """A session cookie for a new member with an unlimited budget."""
+    from decimal import Decimal
+
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from nanoweb.credits.models import Budget
+
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    Budget.objects.update_or_create(user=user, defaults={"amount": Decimal(1_000_000), "period": "none"})
+    session = SessionStore()
+    session["_auth_user_id"], session["_auth_user_backend"] = str(user.pk), settings.AUTHENTICATION_BACKENDS[0]
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+CARD = re.compile(r'<article class="card[^"]*" id="job-(\d+)"( data-live="\d+\.(\d+)")?')
+
+
+def watchers(figures: dict, *, tabs: int = 200, people: int = 50, per_person: int = 20, seconds: float = 60) -> None:
+    """Open studio tabs watching running jobs through the page's live channel (one request a
+    second while anything runs), while the jobs finish one after another."""
+    with Stack(latency=10, web=True, clusters=0, production=True) as stack:
+        from django.contrib.auth import get_user_model
+        from django.core.files.base import ContentFile
+        from django.core.files.storage import default_storage
+
+        from nanoweb.providers.models import ProviderAccount
+        from nanoweb.studio.models import GeneratedImage, Generation
+
+        account = ProviderAccount.objects.create(
+            name="watched", kind="crun", base_url="http://127.0.0.1:9", api_key="k"
+        )
+        cookies = [sign_in(f"watcher{n}") for n in range(people)]
+        owners = list(get_user_model().objects.filter(username__startswith="watcher").order_by("pk"))
+        Generation.objects.bulk_create(
+            Generation(
+                owner=owner, prompt=f"watched {n}", account=account, model="google/nano-banana", status="running"
+            )
+            for owner in owners
+            for n in range(per_person)
+        )
+        watched = {owner.pk: list(owner.generation_set.values_list("pk", "version")) for owner in owners}
+        original = default_storage.save("bench/watched.png", ContentFile(b"not shown"))
+        finished_at: dict[int, float] = {}
+        delays: list[float] = []
+        requests, watching = [0], [0.0]  # requests made, and seconds tabs spent watching something
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def tab(n: int) -> None:
+            owner = owners[n % people]
+            versions = dict(watched[owner.pk])
+            connection = http.client.HTTPConnection("127.0.0.1", stack.web_port, timeout=30)
+            headers = {"Cookie": f"sessionid={cookies[n % people]}", "HX-Request": "true"}
+            began = next_at = time.monotonic() + (n % 10) / 10
+            while not stop.is_set() and versions:
+                time.sleep(max(0.0, next_at - time.monotonic()))
+                next_at = time.monotonic() + 1.0  # as the page: a second after it last asked
+                query = ",".join(f"{pk}.{version}" for pk, version in versions.items())
+                connection.request("GET", f"/live/cards?v={query}", headers=headers)
+                answer = connection.getresponse()
+                body = answer.read().decode()
+                seen = time.time()
+                with lock:
+                    requests[0] += 1
+                for pk, live, version in CARD.findall(body):
+                    if live:
+                        versions[int(pk)] = int(version)
+                    else:  # finished: the card is no longer watched
+                        versions.pop(int(pk), None)
+                        with lock:
+                            delays.append(seen - finished_at[int(pk)])
+            with lock:
+                watching[0] += time.monotonic() - began
+
+        def finish_all() -> None:
+            pks = [pk for owner in owners for pk, _ in watched[owner.pk]]
+            random.Random(1).shuffle(pks)  # everyone's jobs end now and then, as in a team
+            pace = (seconds - 10) / len(pks)
+            began = time.monotonic() + 5
+            for n, pk in enumerate(pks):
+                time.sleep(max(0.0, began + n * pace - time.monotonic()))
+                job = Generation.objects.get(pk=pk)
+                with lock:
+                    finished_at[pk] = time.time()
+                job.advance("running", "succeeded")
+                GeneratedImage.objects.create(generation=job, original=original, thumbnail=original, width=64,
+                                              height=64, bytes=9, sha256="0" * 64, mime_type="image/png")  # fmt: skip
+
+        cpu_before, _ = stack.usage("web")
+        started = time.monotonic()
+        threads = [threading.Thread(target=tab, args=(n,), daemon=True) for n in range(tabs)]
+        for thread in threads:
+            thread.start()
+        finish_all()
+        time.sleep(5)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        elapsed = time.monotonic() - started
+        cpu_after, _ = stack.usage("web")
+        figures["watchers_tabs"] = tabs
+        figures["watchers_jobs"] = len(finished_at)
+        figures["watchers_requests_per_tab_s"] = round(requests[0] / watching[0], 2)
+        figures["watchers_update_delay_p95_s"] = round(p95(delays), 2)
+        figures["watchers_updates_seen"] = len(delays)
+        figures["watchers_server_cpu_share"] = round((cpu_after - cpu_before) / elapsed / os.cpu_count(), 2)
+
+
+def forms(figures: dict, *, posts: int = 100) -> None:
+    """100 generation form posts at the same moment to the studio as `make run` starts it
+    (migrate, demo_setup, runstudio: gunicorn with threads, workers, simulator)."""
+    data = Path(tempfile.mkdtemp(prefix="nanoweb-bench-"))
+    port, sim_port = free_port(), free_port()
+    env = {**os.environ, "DEBUG": "1", "NANOWEB_DATA_DIR": str(data), "PORT": str(port),
+           "SIMULATOR_URL": f"http://127.0.0.1:{sim_port}", "LOG_LEVEL": "WARNING"}  # fmt: skip
+    os.environ.update(env)
+    for step in (["migrate", "-v0"], ["demo_setup"]):
+        subprocess.run([PYTHON, "manage.py", *step], cwd=ROOT, env=env, check=True, capture_output=True)
+    log = open(data / "runstudio.log", "wb")
+    studio = subprocess.Popen([PYTHON, "manage.py", "runstudio"], cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        import django
+
+        django.setup()
+        from nanoweb.providers.models import ProviderAccount
+
+        wait_for_http(f"http://127.0.0.1:{port}/login", attempts=300)
+        cookie = sign_in("poster")
+        account = ProviderAccount.objects.get(kind="crun")
+        model = account.catalogue.get(model_id="google/nano-banana").name
+        token = secrets.token_hex(16)
+        body = urllib.parse.urlencode({"prompt": "a form post", "model": model, "routing": account.pk,
+                                       "aspect_ratio": "1:1", "output_format": "png", "count": 1}).encode()  # fmt: skip
+        barrier = threading.Barrier(posts)
+
+        def post(_: int) -> tuple[int | None, float]:
+            barrier.wait()
+            began = time.monotonic()
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/generate", body, method="POST",
+                headers={"Cookie": f"sessionid={cookie}; csrftoken={token}", "X-CSRFToken": token, "HX-Request": "true",
+                         "Content-Type": "application/x-www-form-urlencoded"},
+            )  # fmt: skip
+            try:
+                with urllib.request.urlopen(request, timeout=120) as answer:
+                    return answer.status, time.monotonic() - began
+            except urllib.error.HTTPError as error:
+                return error.code, time.monotonic() - began
+            except OSError:
+                return None, time.monotonic() - began
+
+        with ThreadPoolExecutor(posts) as pool:
+            answers = list(pool.map(post, range(posts)))
+        figures["forms_posts"] = posts
+        figures["forms_answered"] = sum(code is not None for code, _ in answers)
+        figures["forms_connection_errors"] = sum(code is None for code, _ in answers)
+        figures["forms_created"] = sum(code == 201 for code, _ in answers)
+        figures["forms_p95_s"] = round(p95([seconds for _, seconds in answers]), 2)
+    finally:
+        os.killpg(studio.pid, signal.SIGINT)  # as Ctrl-C in the terminal
+        try:
+            studio.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(studio.pid, signal.SIGKILL)
+        from django.db import connections
+
+        connections.close_all()
+
+
 SCENARIOS = {
     "throughput": throughput,
     "overhead": lambda figures: overhead(figures, callbacks=False),
     "callbacks": lambda figures: overhead(figures, callbacks=True),
+    "polite": polite,
+    "burst": burst,
+    "clusters": clusters,
+    "clusters1": lambda figures: cluster_burst(figures, 1),
+    "clusters2": lambda figures: cluster_burst(figures, 2),
+    "watchers": watchers,
+    "forms": forms,
     "memory": memory,
     "crash": crash,
     "failover": failover,
 }
+PARTS = {"clusters1", "clusters2"}  # run by another scenario
+
+
+def in_own_process(name: str) -> dict[str, str]:
+    """Run one scenario in its own process (Django is set up once per database); its figures."""
+    output = subprocess.run([PYTHON, __file__, name], capture_output=True, text=True)
+    print(output.stdout, output.stderr[-2000:] if output.returncode else "", end="", file=sys.stderr)
+    last = output.stdout.strip().splitlines()[-1] if output.stdout.strip() else ""
+    return dict(pair.split("=", 1) for pair in last.split())
+
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanoweb.settings")
-    chosen = sys.argv[1:] or list(SCENARIOS)
+    chosen = sys.argv[1:] or [name for name in SCENARIOS if name not in PARTS]
     results: dict = {}
     for name in chosen:
-        # Each scenario in its own process: Django is set up once per database.
         if len(chosen) > 1:
-            output = subprocess.run([PYTHON, __file__, name], capture_output=True, text=True)
-            print(output.stdout, output.stderr[-2000:] if output.returncode else "", end="", file=sys.stderr)
-            last = output.stdout.strip().splitlines()[-1] if output.stdout.strip() else ""
-            results.update(dict(pair.split("=", 1) for pair in last.split()))
+            results.update(in_own_process(name))
         else:
             SCENARIOS[name](results)
     print(" ".join(f"{key}={value}" for key, value in results.items()))

@@ -9,6 +9,7 @@ Faults are asked for with directives, in the prompt (`[sim:name=value]`, one req
 appended to the API key (`sim-key+name=value+...`, every request of an account):
 
   fail[=reason]        the generation fails              latency=S     the job takes S seconds
+  done_at=T            the job completes at unix time T (benchmarks: many jobs done in one instant)
   error=CODE           create answers that error         status_error=CODE[xN]  status reads do (N times)
   errors=C1,C2,...     the account's n-th create answers Cn, later ones succeed (a fault sequence)
   retry_after=S        429 answers carry Retry-After     html / status_html     an HTML 502 page instead
@@ -106,6 +107,7 @@ class Job:
     result_bytes: bytes = b""
     completed: float | None = None
     fault_count: int = 0
+    reads: list[float] = field(default_factory=list)  # when its status was read (benchmarks)
 
     @property
     def progress(self) -> int:
@@ -236,6 +238,8 @@ class Simulator:
         )
         if (latency := job.directive("latency")) is not None:
             job.latency = float(latency)
+        if (done_at := job.directive("done_at")) is not None:
+            job.latency = max(0.0, float(done_at) - job.created)
         self.jobs[job.id] = job
         if scheduled:  # a synchronous protocol completes the job in its own handler
             self._schedule(job.created + job.latency * 0.2, job.id)
@@ -268,7 +272,8 @@ class Simulator:
                 job.error = job.directive("fail") or "The model could not produce an image"
                 job.state = "failed"
             else:
-                data = render.image(job.prompt, job.width, job.height, job.image_format)
+                words = DIRECTIVE.sub("", job.prompt).strip()  # directives are not part of the picture
+                data = render.image(words, job.width, job.height, job.image_format)
                 job.result_bytes = data
                 job.result_urls = [self.publish(data, job.image_format, job.directive("result"))]
                 job.state = "succeeded"
@@ -297,12 +302,15 @@ class Simulator:
         return f"{self.base_url}/files/{token}.{ext}"
 
     def stats(self, request: Request, match: re.Match) -> Response:
-        """For benchmarks: when each job completed, and the busiest second per protocol."""
+        """For benchmarks: when each job completed and its status was read, and the busiest
+        second per protocol."""
         busiest: dict[str, int] = {}
         for (_, protocol), count in list(self.per_second.items()):
             busiest[protocol] = max(busiest.get(protocol, 0), count)
-        completed = {job.id: job.completed for job in list(self.jobs.values()) if job.completed}
-        return json_response(200, {"completed": completed, "max_requests_per_second": busiest})
+        jobs = list(self.jobs.values())
+        completed = {job.id: job.completed for job in jobs if job.completed}
+        reads = {job.id: job.reads for job in jobs if job.reads}
+        return json_response(200, {"completed": completed, "reads": reads, "max_requests_per_second": busiest})
 
     def serve_file(self, request: Request, match: re.Match) -> Response:
         entry = self.files.get(match["token"])

@@ -96,6 +96,7 @@ def get_job(sim: Simulator, request: Request, match: re.Match) -> Response:
     job = sim.jobs.get(match["id"])
     if job is None or job.protocol != "apiframe":
         return error("404", request)
+    job.reads.append(time.time())
     if fault := injected_fault(sim, request, "status", error, job):
         return fault
     return json_response(200, job_payload(job))

@@ -117,6 +117,7 @@ def task_info(sim: Simulator, request: Request, match: re.Match) -> Response:
     job = sim.jobs.get(request.query.get("task_id", ""))
     if job is None or job.protocol != "crun":
         return envelope(404, "task not found")
+    job.reads.append(time.time())
     if fault := injected_fault(sim, request, "status", error, job):
         return fault
     return envelope(200, "success", task_data(job))

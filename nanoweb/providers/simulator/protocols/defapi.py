@@ -83,6 +83,7 @@ def query(sim: Simulator, request: Request, match: re.Match) -> Response:
     # Observed in the wild: a fresh task is "not found" for a moment.
     if time.time() - job.created < float(job.directive("notfound") or 0):
         return error("404", request)
+    job.reads.append(time.time())
     if fault := injected_fault(sim, request, "status", error, job):
         return fault
     return json_response(200, {"code": 0, "message": "ok", "data": task_data(job)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 
 from nanoweb.providers.simulator.server import (
     Job,
@@ -99,6 +100,7 @@ def check_status(sim: Simulator, request: Request, match: re.Match) -> Response:
         return error("NOT_FOUND", request)
     if job.params["owner"].split("+")[0] != request.api_key.split("+")[0]:
         return error("FORBIDDEN", request)
+    job.reads.append(time.time())
     if fault := injected_fault(sim, request, "status", error, job):
         return fault
     return json_response(200, status_payload(job))
