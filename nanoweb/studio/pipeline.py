@@ -36,7 +36,15 @@ from django_q.tasks import async_task
 from nanoweb.credits import ledger
 from nanoweb.lib.ratelimit import Permit, RateLimiter
 from nanoweb.providers import routing
-from nanoweb.providers.base import Adapter, ErrorKind, GenerationRequest, ProviderError, ProviderStatus, State
+from nanoweb.providers.base import (
+    Adapter,
+    ErrorKind,
+    GenerationRequest,
+    ProviderError,
+    ProviderStatus,
+    State,
+    Submitted,
+)
 from nanoweb.providers.models import Attempt
 from nanoweb.studio import finishing, holds, references, schedule
 from nanoweb.studio.models import Generation, SweepLease
@@ -240,6 +248,8 @@ def take_over(token: str) -> bool:
         lease = SweepLease.objects.filter(name=SWEEP).first()
         if lease is None:
             return False
+        if lease.holder == token:
+            continue  # handed over between the two queries: renew it at the top
         if lease.expires_at <= now:
             if not work_left():
                 return False
@@ -534,18 +544,17 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
         # a call lost with the process ends within HOLD_SECONDS instead of at the deadline.
         with holds.holding(generation.pk):
             lease = {"submitted_at": now, "claim": holds.token(), "next_poll_at": holds.lease_end()}
-            if generation.advance(Status.QUEUED, Status.RUNNING, **sending, **lease):
-                call_synchronously(generation, adapter, now)
+            if generation.advance(Status.QUEUED, Status.RUNNING, **sending, **lease) and (
+                submitted := create(generation, adapter)
+            ):
+                seconds = (timezone.now() - now).total_seconds()
+                status = submitted.status or ProviderStatus(State.FAILED)
+                finishing.hand_over(generation, status, old=Status.RUNNING, provider_seconds=seconds)
         return
     if not generation.advance(Status.QUEUED, Status.SUBMITTING, **sending):
         return  # cancelled meanwhile
-    attempt = Attempt.objects.create(generation=generation, account=generation.account, model_id=generation.model)
-    try:
-        submitted = adapter.create(provider_request(generation))
-    except ProviderError as error:
-        after_refusal(generation, adapter, attempt, error)
+    if not (submitted := create(generation, adapter)):
         return
-    end_attempt(attempt, Attempt.Outcome.ACCEPTED)
     first_read = schedule.next_read(schedule.Job(elapsed=0.0), history(generation), vendor(generation))
     generation.advance(
         Status.SUBMITTING,
@@ -557,17 +566,17 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
     )
 
 
-def call_synchronously(generation: Generation, adapter: Adapter, began: datetime) -> None:
+def create(generation: Generation, adapter: Adapter) -> Submitted | None:
+    """The create call, recorded as an attempt; None when the provider refused it (and
+    `after_refusal` decided what becomes of the job)."""
     attempt = Attempt.objects.create(generation=generation, account=generation.account, model_id=generation.model)
     try:
         submitted = adapter.create(provider_request(generation))
     except ProviderError as error:
         after_refusal(generation, adapter, attempt, error)
-        return
+        return None
     end_attempt(attempt, Attempt.Outcome.ACCEPTED)
-    seconds = (timezone.now() - began).total_seconds()
-    status = submitted.status or ProviderStatus(State.FAILED)
-    finishing.hand_over(generation, status, old=Status.RUNNING, provider_seconds=seconds)
+    return submitted
 
 
 def end_attempt(attempt: Attempt | None, outcome: str, kind: str = "", message: str = "") -> None:
