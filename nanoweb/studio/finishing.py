@@ -1,4 +1,4 @@
-"""Finishing a job the provider is done with: download, verify, thumbnail, store, settle.
+"""Finishing a job the provider is done with: download, verify, renditions, store, settle.
 
 The sweep only decides *when* (its status reads keep within the rate limits); what comes
 after is CPU and I/O work that runs as a django-q task on any worker process of any
@@ -6,7 +6,7 @@ cluster, so more workers and more hosts mean more finishing capacity:
 
     sweep: provider says done ──▶ FINISHING (the result's URLs, or its bytes kept in storage)
                                └─▶ async_task(finish, pk)
-    any worker: claim the job ──▶ download ──▶ verify ──▶ thumbnail ──▶ store ──▶ SUCCEEDED + settle
+    any worker: claim the job ──▶ download ──▶ verify ──▶ renditions ──▶ store ──▶ SUCCEEDED + settle
 
 Exactly once: the task claims the job by a conditional update, so a redelivered or repeated
 task does nothing, and only one success is ever recorded (a second finisher's files are
