@@ -18,7 +18,7 @@ from nanoweb.credits.models import Budget
 from nanoweb.providers.base import ErrorKind, ProviderError
 from nanoweb.providers.models import ProviderAccount
 from nanoweb.providers.simulator.render import image as render_image
-from nanoweb.studio import pipeline
+from nanoweb.studio import finishing, pipeline
 from nanoweb.studio.models import Generation, Rating, SavedPrompt
 from tests.conftest import start_job, succeed
 
@@ -49,7 +49,7 @@ def make_users(password: str) -> tuple:
 def finished(owner, account: ProviderAccount, prompt: str, aspect_ratio: str = "1:1", **extra) -> Generation:
     [job] = start_job(owner, account, MODEL, prompt, aspect_ratio=aspect_ratio, resolution="1K", **extra)
     width, height = SIZES[aspect_ratio]
-    pipeline.store_image(job, 0, render_image(prompt, width, height)).save()
+    finishing.store_image(job, 0, render_image(prompt, width, height)).save()
     succeed(job, progress=100)
     return job
 
@@ -72,11 +72,12 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     variations = start_job(member, account, MODEL, "a ceramic teapot shaped like a whale, studio photo",
                            aspect_ratio="4:3", resolution="1K", count=2)  # fmt: skip
     for index, job in enumerate(variations):
-        pipeline.store_image(job, 0, render_image(f"{job.prompt} #{index + 1}", *SIZES["4:3"])).save()
+        finishing.store_image(job, 0, render_image(f"{job.prompt} #{index + 1}", *SIZES["4:3"])).save()
         succeed(job, progress=100)
     [running] = start_job(member, account, MODEL, "a hot air balloon over lavender fields", aspect_ratio="1:1")
     running.advance(Status.QUEUED, Status.SUBMITTING)
-    running.advance(Status.SUBMITTING, Status.RUNNING, progress=40, next_poll_at=None)
+    running.advance(Status.SUBMITTING, Status.SUBMITTED)
+    running.advance(Status.SUBMITTED, Status.RUNNING, progress=40, next_poll_at=None)
     succeeded = finished(member, account, "a bowl of ramen seen from above, with long chopsticks", "1:1")
 
     board = Board.objects.create(name="Spring campaign", owner=member)
