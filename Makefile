@@ -28,7 +28,8 @@ serve: setup
 chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-# The second run of the suite uses real PostgreSQL and Redis servers (started and stopped by tests/services.py).
+# The second run of the suite uses real PostgreSQL and Redis servers (started and stopped by tests/services.py);
+# it leaves out the browser tests, which check pages that do not depend on the database.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
 
@@ -39,7 +40,7 @@ redis:
 test: setup chromium postgres redis
 	$(PY) -m mypy
 	$(PY) -m pytest
-	$(PY) -m tests.services postgres redis -- $(PY) -m pytest
+	$(PY) -m tests.services postgres redis -- $(PY) -m pytest -m "not browser"
 
 lint: setup
 	$(PY) -m pip install --quiet ruff
