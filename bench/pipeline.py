@@ -530,7 +530,7 @@ def sign_in(username: str) -> str:
     user, _ = get_user_model().objects.get_or_create(username=username)
     Budget.objects.update_or_create(user=user, defaults={"amount": Decimal(1_000_000), "period": "none"})
     session = SessionStore()
-    session["_auth_user_id"], session["_auth_user_backend"] = str(user.pk), settings.AUTHENTICATION_BACKENDS[0]
+    session["_auth_user_id"], session["_auth_user_backend"] = str(user.pk), settings.AUTHENTICATION_BACKENDS[-1]
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.create()
     return session.session_key
@@ -606,7 +606,8 @@ def watchers(figures: dict, *, tabs: int = 200, people: int = 50, per_person: in
                 job = Generation.objects.get(pk=pk)
                 with lock:
                     finished_at[pk] = time.time()
-                job.advance("running", "succeeded")
+                job.advance("running", "finishing")
+                job.advance("finishing", "succeeded")
                 GeneratedImage.objects.create(generation=job, original=original, thumbnail=original, width=64,
                                               height=64, bytes=9, sha256="0" * 64, mime_type="image/png")  # fmt: skip
 
