@@ -246,3 +246,40 @@ def test_the_studio_watches_several_jobs_finish_with_one_request_a_second(
     assert len(live) <= watching + 1.5, f"{len(live)} requests in {watching:.1f} s: one a second at most"
     assert not [url for _, url in asked if "/card" in url and "/live/" not in url], "no request per card"
     assert not [at for at in live if at > finished + 1.2], "nothing is asked once nothing runs"
+
+
+def test_on_a_phone_the_lightbox_fits_and_its_buttons_move_download_edit_and_close(
+    page, live_server, owner, teammate, crun_account
+):
+    swatches(teammate, crun_account)
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server, owner.username)
+    page.goto(live_server.url + "/gallery?q=swatch")
+
+    first = page.locator("#feed a[data-lightbox]").first
+    first.click()  # newest first: blue
+    lightbox = page.locator("dialog#lightbox")
+    lightbox.wait_for(state="visible")
+    until(page, "() => (img => img.complete && img.naturalWidth === 64)(document.querySelector('#lightbox img'))")
+    box = lightbox.bounding_box()
+    assert (
+        box and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844
+    )
+    for name in ["Previous image", "Next image", "Close the image viewer"]:
+        assert lightbox.get_by_role("button", name=name).is_visible(), name
+    assert lightbox.get_by_role("button", name="Previous image").is_disabled(), "nothing before the first"
+
+    lightbox.get_by_role("button", name="Next image").click()
+    assert lightbox.locator("figcaption").inner_text() == "swatch green"
+    with page.expect_download() as download_info:
+        lightbox.get_by_role("link", name="Download").click()
+    assert download_info.value.suggested_filename.endswith(".png")
+
+    lightbox.get_by_role("button", name="Close the image viewer").click()
+    lightbox.wait_for(state="hidden")
+    assert page.evaluate("() => document.activeElement.dataset.caption") == "swatch green", "focus returns"
+
+    page.locator("#feed a[data-lightbox]").nth(2).click()
+    lightbox.get_by_role("link", name="Edit this image").click()
+    page.wait_for_url("**/?pick=*")
+    assert page.locator("#references ul.picked img").count() == 1, "the studio opens with it as a reference"

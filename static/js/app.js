@@ -48,6 +48,12 @@ document.addEventListener("click", (event) => {
   const button = event.target.closest && event.target.closest("[data-remove-reference]");
   if (button) button.closest("li").remove();
 });
+// After Generate, the new card comes into view (on a phone it lands below the form).
+document.addEventListener("htmx:afterSwap", (event) => {
+  if (event.detail.target.id === "jobs" && event.detail.requestConfig?.verb === "post") {
+    document.querySelector("#jobs > article")?.scrollIntoView({ block: "nearest" });
+  }
+});
 // After a job is created, the uploaded files are the job's: empty the input for the next one.
 document.addEventListener("htmx:afterRequest", (event) => {
   if (event.detail.elt.id === "generate-form" && event.detail.xhr.status === 201) {
@@ -72,6 +78,13 @@ document.addEventListener("htmx:afterRequest", (event) => {
     for (const input of box.querySelectorAll("[data-lightbox-pick]")) input.value = link.dataset.pick;
     const details = box.querySelector("[data-lightbox-detail]");
     if (details) details.href = link.href;
+    const studio = document.body.dataset.studioUrl;
+    box.querySelector("[data-lightbox-download]").href = link.dataset.original;
+    box.querySelector("[data-lightbox-edit]").href = `${studio}?pick=${link.dataset.pick}`;
+    box.querySelector("[data-lightbox-reuse]").href = `${studio}?from=${link.dataset.pick}`;
+    const all = links();
+    box.querySelector("[data-lightbox-move='-1']").disabled = all.indexOf(link) <= 0;
+    box.querySelector("[data-lightbox-move='1']").disabled = all.indexOf(link) >= all.length - 1;
     const status = box.querySelector("#lightbox-status");
     if (status) status.textContent = "";
     if (!box.open) box.showModal();
@@ -82,19 +95,29 @@ document.addEventListener("htmx:afterRequest", (event) => {
     event.preventDefault();
     show(link);
   });
+  function move(step) {
+    const all = links();
+    const next = all[all.indexOf(current) + step];
+    if (next) show(next);
+  }
   document.addEventListener("keydown", (event) => {
     const box = dialog();
     if (!box || !box.open || !current) return;
     if (event.target.closest && event.target.closest("select, input, textarea")) return; // arrows change the board choice
-    const all = links();
-    const index = all.indexOf(current);
-    if (event.key === "ArrowRight" && index < all.length - 1) show(all[index + 1]);
-    if (event.key === "ArrowLeft" && index > 0) show(all[index - 1]);
+    if (event.key === "ArrowRight") move(1);
+    if (event.key === "ArrowLeft") move(-1);
   });
   document.addEventListener("click", (event) => {
     const box = dialog();
-    if (box && event.target === box) box.close();
+    if (!box) return;
+    const button = event.target.closest && event.target.closest("[data-lightbox-move], [data-lightbox-close]");
+    if (event.target === box || (button && "lightboxClose" in button.dataset)) box.close();
+    else if (button && box.contains(button)) move(Number(button.dataset.lightboxMove));
   });
+  // Focus goes back to the thumbnail the viewer was opened from.
+  document.addEventListener("close", (event) => {
+    if (event.target === dialog() && current) current.focus();
+  }, true);
 })();
 
 // One live-update channel per page. While anything on the page runs (elements with
