@@ -99,6 +99,13 @@ def standing(user) -> Standing:
     return _standing(budget.amount, budget.period, LedgerEntry.objects.filter(user=user))
 
 
+def available(user) -> Decimal:
+    """What this person can still spend now: their own left, within the team's; never below 0."""
+    team = team_standing()
+    left = min(standing(user).left, team.left) if team is not None else standing(user).left
+    return max(left, ZERO)
+
+
 def team_standing() -> Standing | None:
     team = TeamBudget.objects.first()
     if team is None:
@@ -108,27 +115,32 @@ def team_standing() -> Standing | None:
     return Standing(team.amount, team.period, spent.since, ZERO, spent.spent)
 
 
-def reserve(*, user, generation, amount: Decimal, reason: str = "") -> LedgerEntry:
-    """Hold `amount` for the job, or raise OverBudget. Call inside a transaction.
-
-    The person's row (and the team budget's) is locked first, so parallel submits queue
-    here and each sees the reservations of those before it. SQLite takes its one write
-    lock at BEGIN (IMMEDIATE transactions), which serialises them the same way.
-    """
+def refuse_unless_affordable(user, amount: Decimal, images: int = 1) -> None:
+    """Raise OverBudget, quoting `amount` (a whole submission's total where there are several
+    images), unless the person and the team can afford it. Locks the person's row (and the team
+    budget's) first, so that parallel submits queue here and each sees the reservations of those
+    before it. SQLite takes its one write lock at BEGIN (IMMEDIATE transactions), which
+    serialises them the same way. Call inside a transaction."""
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     TeamBudget.objects.select_for_update().first()
+    what = "This image costs" if images == 1 else f"These {images} images cost"
     mine = standing(user)
     if amount > mine.left:
         raise OverBudget(
-            f"This image costs {money(amount)}, but you have {money(max(mine.left, ZERO))} left {mine.period_label}. "
+            f"{what} {money(amount)}, but you have {money(max(mine.left, ZERO))} left {mine.period_label}. "
             "Ask an admin for a larger budget or a grant."
         )
     team = team_standing()
     if team is not None and amount > team.left:
         raise OverBudget(
-            f"This image costs {money(amount)}, but the team has {money(max(team.left, ZERO))} left "
+            f"{what} {money(amount)}, but the team has {money(max(team.left, ZERO))} left "
             f"{team.period_label}. Ask an admin."
         )
+
+
+def reserve(*, user, generation, amount: Decimal, reason: str = "") -> LedgerEntry:
+    """Hold `amount` for the job, or raise OverBudget. Call inside a transaction."""
+    refuse_unless_affordable(user, amount)
     return LedgerEntry.objects.create(user=user, kind=Kind.RESERVE, amount=amount, generation=generation, reason=reason)
 
 

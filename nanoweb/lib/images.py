@@ -37,7 +37,7 @@ def _open(data: bytes) -> Image.Image:
     try:
         image.load()  # a truncated or corrupt file fails here
     except Exception as exc:  # Pillow raises many types for broken files
-        raise InvalidImage(f"not a readable image: {exc}") from exc
+        raise InvalidImage("not a readable image (it may be damaged or cut short)") from exc
     return image
 
 
@@ -50,11 +50,11 @@ def _header(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise InvalidImage(f"the image has too many pixels: {exc}") from exc
+        raise InvalidImage("the image has too many pixels") from exc
     except UnidentifiedImageError as exc:
         raise InvalidImage("not a readable image") from exc
     except Exception as exc:
-        raise InvalidImage(f"not a readable image: {exc}") from exc
+        raise InvalidImage("not a readable image (it may be damaged or cut short)") from exc
     width, height = image.size
     if width * height > settings.MAX_IMAGE_PIXELS:
         raise InvalidImage(f"the image has too many pixels ({width}×{height})")

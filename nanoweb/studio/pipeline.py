@@ -83,6 +83,8 @@ def start(*, owner: Any, spec: JobSpec) -> list[Generation]:
     written: list[str] = []
     try:
         with transaction.atomic():
+            if spec.count > 1:  # refused as a whole, quoting the price of all the images
+                ledger.refuse_unless_affordable(owner, price * spec.count, spec.count)
             jobs = []
             for _ in range(spec.count):
                 generation = Generation.objects.create(
@@ -105,6 +107,7 @@ def start(*, owner: Any, spec: JobSpec) -> list[Generation]:
             refs = references.store(
                 owner, uploads=list(spec.reference_files), results=list(spec.reference_results), written=written
             )
+            refs = [*spec.reused_references, *refs]
             for generation in jobs:
                 references.link(generation, refs)
             transaction.on_commit(wake_sweeper)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from nanoweb.lib.images import CheckedImage
 from nanoweb.providers.models import Options
 from nanoweb.providers.routing import Need
-from nanoweb.studio.models import GeneratedImage
+from nanoweb.studio.models import GeneratedImage, Generation, ReferenceImage
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,20 @@ class JobSpec:
     count: int = 1
     reference_files: tuple[CheckedImage, ...] = ()
     reference_results: tuple[GeneratedImage, ...] = ()
+    reused_references: tuple[ReferenceImage, ...] = ()  # an earlier job's, stored already
 
     @property
     def need(self) -> Need:
-        references = len(self.reference_files) + len(self.reference_results)
+        references = len(self.reference_files) + len(self.reference_results) + len(self.reused_references)
         return Need(self.model, self.options, references, self.account)
+
+
+def again(generation: Generation, references: list[ReferenceImage]) -> JobSpec:
+    """The same job once more ("Try again"): routed automatically, so that another account
+    serving the model may take it, with the references its owner may still see."""
+    return JobSpec(
+        prompt=generation.prompt,
+        model=generation.model_name,
+        options=generation.options,
+        reused_references=tuple(references),
+    )

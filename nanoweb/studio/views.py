@@ -10,6 +10,7 @@ from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.utils.http import quote_etag, url_has_allowed_host_and_scheme
@@ -23,7 +24,7 @@ from nanoweb.boards import items
 from nanoweb.boards.models import Board, BoardItem
 from nanoweb.credits import ledger
 from nanoweb.lib import search
-from nanoweb.studio import feed, history, pipeline, references
+from nanoweb.studio import feed, history, pipeline, references, spec
 from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
 from nanoweb.studio.models import GeneratedImage, Generation, Rating, SavedPrompt
 
@@ -89,7 +90,17 @@ def ids_in(values: list[str]) -> list[int]:
 
 
 def form_context(request: Request, form: GenerationForm, **extra) -> dict:
-    return {"form": form, "standing": ledger.standing(request.user), **extra}
+    """The form, what the person stands at, and whether what is chosen costs more than they have
+    (Generate is then disabled, with the reason beside it)."""
+    available = ledger.available(request.user)
+    price = form.price
+    return {
+        "form": form,
+        "standing": ledger.standing(request.user),
+        "available": available,
+        "short": price is not None and price > available,
+        **extra,
+    }
 
 
 def choices_of(generation: Generation) -> dict:
@@ -128,7 +139,7 @@ def studio(request: Request) -> HttpResponse:
 def form_options(request: Request) -> HttpResponse:
     """Re-render the option fields, and the cost, for what is chosen in the form."""
     form = GenerationForm(initial=request.GET.dict(), user=request.user)
-    return render(request, "studio/studio.html#options", form_context(request, form))
+    return render(request, "studio/options.html", form_context(request, form))
 
 
 def invalid(request: Request, form: GenerationForm) -> HttpResponse:
@@ -153,8 +164,9 @@ def generate(request: Request) -> HttpResponse:
     except (ledger.OverBudget, pipeline.NoAccount) as refusal:
         form.add_error(None, str(refusal))
         return invalid(request, form)
-    if request.htmx:
-        return render(request, "studio/created.html", form_context(request, form, jobs=jobs), status=201)
+    if request.htmx:  # the options again, as chosen but for one image: "Images: 4" is not sticky
+        fresh = GenerationForm(initial={**request.POST.dict(), "count": 1}, user=request.user)
+        return render(request, "studio/created.html", form_context(request, fresh, jobs=jobs), status=201)
     return redirect("studio")
 
 
@@ -163,6 +175,21 @@ def generate(request: Request) -> HttpResponse:
 def generation_card(request: Request, pk: int) -> HttpResponse:
     """One job's card (the page's live channel updates cards; this URL serves one alone)."""
     return render(request, "studio/studio.html#job_card", {"job": visible_generation(request, pk)})
+
+
+@require_POST
+def try_again(request: Request, pk: int) -> HttpResponse:
+    """A failed or canceled job's spec as a new job (the failed one was refunded)."""
+    failed = owned_generation(request, pk, staff_too=False)
+    if failed.status not in {Generation.Status.FAILED, Generation.Status.CANCELED}:
+        raise Http404
+    refs = [ref for _, ref in references.shown_to(request.user, failed)]
+    try:
+        with transaction.atomic():
+            jobs = pipeline.start(owner=request.user, spec=spec.again(failed, refs))
+    except (ledger.OverBudget, pipeline.NoAccount) as refusal:
+        return render(request, "studio/refused.html", {"reason": str(refusal)}, status=409)
+    return redirect(f"{reverse('studio')}#job-{jobs[0].pk}")
 
 
 @require_POST
@@ -294,7 +321,7 @@ def download_zip(request: Request) -> HttpResponse | FileResponse:
         .order_by("pk")
     )
     if not chosen:
-        return HttpResponse("Choose at least one finished image to download.", status=400, content_type="text/plain")
+        return render(request, "studio/zip_empty.html", status=400)
     return zip_response(chosen)
 
 

@@ -1,0 +1,94 @@
+"""Try again, the budget figures and Generate, friendly upload errors, ZIP with nothing chosen."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from nanoweb.credits import ledger
+from nanoweb.credits.models import Budget, LedgerEntry
+from nanoweb.providers.base import ErrorKind, ProviderError
+from nanoweb.studio.models import Generation
+from tests.conftest import start_job
+from tests.test_references import png
+
+Status = Generation.Status
+Kind = LedgerEntry.Kind
+
+
+def test_try_again_starts_the_same_job_automatically_with_its_references_and_nothing_charged_for_the_failure(
+    owner_client, owner, crun_account
+):
+    [failed] = start_job(owner, crun_account, "google/nano-banana-2", "a kite at dawn", aspect_ratio="16:9")
+    [made] = start_job(owner, crun_account, "google/nano-banana-2", "from a picture", reference_files=[])
+    failed.fail(Status.QUEUED, ProviderError(ErrorKind.UNAVAILABLE, "The provider is down."))
+    card = owner_client.get(reverse("generation_card", args=[failed.pk]))
+    assert "Nothing was charged." in card.text and reverse("try_again", args=[failed.pk]) in card.text
+
+    response = owner_client.post(reverse("try_again", args=[failed.pk]))
+
+    again = Generation.objects.exclude(pk__in=[failed.pk, made.pk]).get()
+    assert response.status_code == 302 and response["Location"].endswith(f"#job-{again.pk}")
+    assert (again.prompt, again.model_name, again.aspect_ratio, again.automatic, again.status) == (
+        "a kite at dawn", failed.model_name, "16:9", True, Status.QUEUED,
+    )  # fmt: skip
+    lines = LedgerEntry.objects.filter(generation=failed).values_list("kind", flat=True)
+    assert sorted(lines) == sorted([Kind.RESERVE, Kind.RELEASE]), "the failure was refunded"
+    assert ledger.check() == []
+    assert owner_client.post(reverse("try_again", args=[made.pk])).status_code == 404, "a running job is not retried"
+
+
+def test_try_again_is_for_the_owner_only(client, owner, teammate, crun_account):
+    [failed] = start_job(owner, crun_account, "google/nano-banana-2")
+    failed.fail(Status.QUEUED, ProviderError(ErrorKind.UNAVAILABLE, "down"))
+    client.force_login(teammate)
+    assert client.post(reverse("try_again", args=[failed.pk])).status_code == 404
+    assert Generation.objects.count() == 1
+
+
+def test_the_refusal_quotes_the_whole_submission_and_the_cost_line_never_goes_negative(
+    owner_client, owner, crun_account
+):
+    Budget.objects.create(user=owner, amount=Decimal("0.10"), period="day")
+    data = {"prompt": "kites", "routing": crun_account.pk, "model": "Nano Banana 2", "count": "4"}
+
+    refused = owner_client.post(reverse("generate"), data, HTTP_HX_REQUEST="true")
+    assert "These 4 images cost 0.268 USD, but you have 0.10 USD left today." in refused.text
+
+    options = owner_client.get(reverse("form_options"), data)
+    assert "This submission: <strong>0.268 USD</strong>" in options.text
+    assert "not enough for this submission" in options.text
+    assert 'disabled aria-describedby="generate-reason"' in options.text
+
+    LedgerEntry.objects.create(user=owner, kind=Kind.ADJUSTMENT, amount=Decimal("-0.50"), reason="correction")
+    page = owner_client.get(reverse("studio"))
+    assert "You have 0.00 USD left today" in page.text and "-0." not in page.text
+
+    Budget.objects.filter(user=owner).update(amount=Decimal("10"))
+    fine = owner_client.get(reverse("form_options"), data)
+    assert "not enough" not in fine.text and "disabled" not in fine.text
+
+
+def test_after_a_submission_the_images_field_is_back_to_one(owner_client, crun_account):
+    data = {"prompt": "kites", "routing": crun_account.pk, "model": "Nano Banana 2", "count": "3"}
+    created = owner_client.post(reverse("generate"), data, HTTP_HX_REQUEST="true")
+    assert created.status_code == 201 and created.text.count("<article") == 3
+    assert created.context["form"]["count"].value() in (1, "1")
+    assert 'id="options" class="options" hx-swap-oob="true"' in created.text
+
+
+def test_an_unreadable_upload_is_named_in_plain_words(owner_client, crun_account):
+    upload = SimpleUploadedFile("holiday.png", png()[:-40], content_type="image/png")
+    data = {"prompt": "edit it", "routing": crun_account.pk, "model": "Nano Banana 2", "reference_files": [upload]}
+    response = owner_client.post(reverse("generate"), data, HTTP_HX_REQUEST="true")
+    assert "holiday.png: not a readable image" in response.text
+    assert "BytesIO" not in response.text and "<_io" not in response.text and "&lt;_io" not in response.text
+    assert not Generation.objects.exists()
+
+
+def test_a_zip_of_nothing_is_a_page_that_says_what_to_do(owner_client):
+    response = owner_client.get(reverse("download_zip"))
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
+    assert "Choose images to download" in response.text and reverse("gallery") in response.text
