@@ -99,7 +99,7 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
     common = {"studio": "/", "gallery": "/gallery", "boards": "/boards", "board": demo.board.get_absolute_url(),
               "detail-succeeded": demo.succeeded.get_absolute_url(),
               "detail-failed": demo.failed.get_absolute_url(), "prompts": "/prompts",
-              "404": "/generations/999999", "500": "/broken"}  # fmt: skip
+              "404": "/generations/999999", "500": "/broken", "zip-empty": "/gallery/download"}  # fmt: skip
     if who == "member":
         return {**common, "403": "/credits/review"}
     return {
@@ -110,7 +110,7 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
     }
 
 
-STATUS = {"404": 404, "500": 500, "403": 403}
+STATUS = {"404": 404, "500": 500, "403": 403, "zip-empty": 400}
 
 
 def sign_in_as(page, base_url: str, user) -> None:

@@ -56,6 +56,17 @@ def test_no_page_has_a_serious_accessibility_problem(new_page, live_server, demo
                 for scheme in ["light", "dark"]:
                     page.emulate_media(color_scheme=scheme)
                     found[f"{size} {scheme}, {who} {path}"] = page.evaluate(SERIOUS)
+    # The gallery's states that need a click: images selected (the selection bar) and the open lightbox.
+    visit(page, live_server.url, "gallery", "/gallery")
+    page.add_script_tag(url=AXE_PATH)
+    page.locator("input[name=pick][form=selection]").first.check()
+    page.locator("#feed a[data-lightbox]").first.click()
+    page.locator("dialog#lightbox").wait_for(state="visible")
+    for size, viewport in SIZES.items():
+        page.set_viewport_size(viewport)
+        for scheme in ["light", "dark"]:
+            page.emulate_media(color_scheme=scheme)
+            found[f"{size} {scheme}, staff gallery with a selection and the lightbox open"] = page.evaluate(SERIOUS)
     problems = {url: violations for url, violations in found.items() if violations}
     summary = "\n".join(
         f"{url}: {v['rule']} ({v['impact']}) on {len(v['nodes'])}: {', '.join(v['nodes'][:4])}"

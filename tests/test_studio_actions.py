@@ -11,7 +11,7 @@ from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget, LedgerEntry
 from nanoweb.providers.base import ErrorKind, ProviderError
 from nanoweb.studio.models import Generation
-from tests.conftest import start_job
+from tests.conftest import start_job, succeed
 from tests.test_references import png
 
 Status = Generation.Status
@@ -92,3 +92,28 @@ def test_a_zip_of_nothing_is_a_page_that_says_what_to_do(owner_client):
     response = owner_client.get(reverse("download_zip"))
     assert response.status_code == 400 and response["Content-Type"].startswith("text/html")
     assert "Choose images to download" in response.text and reverse("gallery") in response.text
+
+
+def test_cancel_all_cancels_and_refunds_the_unfinished_jobs_of_the_set_only(client, owner, teammate, crun_account):
+    jobs = start_job(owner, crun_account, "google/nano-banana-2", "four kites", count=4)
+    [other] = start_job(owner, crun_account, "google/nano-banana-2", "alone")
+    succeed(jobs[0])
+    client.force_login(teammate)
+    assert client.post(reverse("cancel_set", args=[jobs[1].pk])).status_code == 404, "only the owner cancels"
+    client.force_login(owner)
+
+    assert client.post(reverse("cancel_set", args=[jobs[1].pk]), HTTP_HX_REQUEST="true").status_code == 204
+
+    statuses = [job.status for job in Generation.objects.filter(pk__in=[j.pk for j in jobs]).order_by("pk")]
+    assert statuses == [Status.SUCCEEDED, Status.CANCELED, Status.CANCELED, Status.CANCELED]
+    assert Generation.objects.get(pk=other.pk).status == Status.QUEUED, "a job outside the set runs on"
+    price = jobs[0].price
+    assert ledger.standing(owner).spent == price * 2, "the finished image and the lone job; the three canceled refunded"
+    assert ledger.check() == []
+
+
+def test_a_budget_shows_as_money(client, staff, owner):
+    Budget.objects.create(user=owner, amount=Decimal("10"), period="month")
+    client.force_login(staff)
+    page = client.get(reverse("credit_review"))
+    assert 'value="10.00"' in page.text and "10.0000" not in page.text

@@ -35,3 +35,8 @@ class BudgetForm(forms.ModelForm):
             },
             "period": {"invalid_choice": "Choose day, week, month or none."},
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound and self.instance.amount is not None:  # money: "10.00", not "10.0000"
+            self.initial["amount"] = f"{self.instance.amount:.2f}"

@@ -127,6 +127,12 @@ def cancel(generation: Generation) -> bool:
     )
 
 
+def cancel_set(owner: Any, group: uuid.UUID) -> int:
+    """Cancel (and refund) every job of this person's set that has not finished; how many."""
+    running = Generation.objects.filter(owner=owner, group=group, status__in=Generation.ACTIVE)
+    return sum(cancel(generation) for generation in running)
+
+
 def wake(generation: Generation) -> None:
     """Make the job due now (a provider callback said something changed), or as soon as
     the vendor's interval since the last read allows."""

@@ -10,6 +10,7 @@ urlpatterns = [
     path("generations/<int:pk>/card", views.generation_card, name="generation_card"),
     path("live/cards", views.live_updates, {"view": "card"}, name="live_cards"),
     path("live/detail", views.live_updates, {"view": "detail"}, name="live_detail"),
+    path("generations/<int:pk>/cancel-set", views.cancel_set, name="cancel_set"),
     path("generations/<int:pk>/again", views.try_again, name="try_again"),
     path("generations/<int:pk>/cancel", views.generation_cancel, name="generation_cancel"),
     path("generations/<int:pk>/rate", views.rate, name="rate"),

@@ -178,6 +178,19 @@ def generation_card(request: Request, pk: int) -> HttpResponse:
 
 
 @require_POST
+def cancel_set(request: Request, pk: int) -> HttpResponse:
+    """ "Cancel all": every unfinished job submitted together with this one (its set)."""
+    generation = owned_generation(request, pk, staff_too=False)
+    if generation.group is not None:
+        pipeline.cancel_set(request.user, generation.group)
+    else:
+        pipeline.cancel(generation)
+    if request.htmx:  # the cards come back through the page's live channel
+        return HttpResponse(status=204)
+    return redirect("studio")
+
+
+@require_POST
 def try_again(request: Request, pk: int) -> HttpResponse:
     """A failed or canceled job's spec as a new job (the failed one was refunded)."""
     failed = owned_generation(request, pk, staff_too=False)

@@ -173,3 +173,26 @@ document.addEventListener("htmx:afterRequest", (event) => {
     }
   }, PERIOD);
 })();
+
+// Gallery selection: the bar shows only while something is picked, with how many; select all / clear.
+(() => {
+  const boxes = () => [...document.querySelectorAll("input[name=pick][form=selection]")];
+  function update() {
+    const bar = document.getElementById("selection");
+    if (!bar) return;
+    const count = boxes().filter((box) => box.checked).length;
+    bar.hidden = count === 0;
+    bar.querySelector("[data-selected-count]").textContent = `${count} selected`;
+  }
+  document.addEventListener("change", (event) => {
+    if (event.target.matches && event.target.matches("input[name=pick][form=selection]")) update();
+  });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("#selection [data-select]");
+    if (!button) return;
+    for (const box of boxes()) box.checked = button.dataset.select === "all";
+    update();
+  });
+  document.addEventListener("DOMContentLoaded", update);
+  document.addEventListener("htmx:afterSettle", update);
+})();
