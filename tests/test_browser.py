@@ -248,38 +248,61 @@ def test_the_studio_watches_several_jobs_finish_with_one_request_a_second(
     assert not [at for at in live if at > finished + 1.2], "nothing is asked once nothing runs"
 
 
-def test_on_a_phone_the_lightbox_fits_and_its_buttons_move_download_edit_and_close(
-    page, live_server, owner, teammate, crun_account
+def choose_four_images(page) -> None:
+    """Images: 4, and wait for the cost line to say so (its swap replaces the Generate button)."""
+    before = page.locator("#cost").inner_text()
+    page.get_by_label("Images", exact=True).select_option("4")
+    wait_for(lambda: page.locator("#cost").inner_text() != before, timeout=5.0, interval=0.05)
+
+
+def test_the_phone_loop_four_variations_as_one_set_lightbox_download_edit_and_cancel_all(
+    page, live_server, worker, owner, crun_account, simulator
 ):
-    swatches(teammate, crun_account)
+    simulator.latency = 1.0
     page.set_viewport_size({"width": 390, "height": 844})
     sign_in(page, live_server, owner.username)
-    page.goto(live_server.url + "/gallery?q=swatch")
+    page.wait_for_url(live_server.url + "/")
 
-    first = page.locator("#feed a[data-lightbox]").first
-    first.click()  # newest first: blue
+    page.get_by_label("Prompt").fill("four paper kites over a beach")
+    choose_four_images(page)
+    page.get_by_role("button", name="Generate").click()
+    kites = page.locator("article.card.set").first
+    kites.wait_for()
+    until(page, "() => (box => box.top < innerHeight && box.bottom > 0)(document.querySelector('#jobs > article').getBoundingClientRect())", timeout=1.0)  # fmt: skip
+    assert page.get_by_label("Images", exact=True).input_value() == "1", "the next submission is one image again"
+    assert page.locator("article.card").count() == 1 and kites.locator(".tile").count() == 4, "one card for the set"
+    assert kites.get_by_role("button", name="Cancel all").is_visible()
+    until(page, "() => document.querySelectorAll('#jobs .tile img').length === 4", timeout=30.0)
+    assert kites.locator(".pill").inner_text() == "All 4 made"
+
+    kites.locator("a[data-lightbox]").first.click()
     lightbox = page.locator("dialog#lightbox")
     lightbox.wait_for(state="visible")
-    until(page, "() => (img => img.complete && img.naturalWidth === 64)(document.querySelector('#lightbox img'))")
     box = lightbox.bounding_box()
-    assert (
-        box and box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844
-    )
-    for name in ["Previous image", "Next image", "Close the image viewer"]:
-        assert lightbox.get_by_role("button", name=name).is_visible(), name
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844
     assert lightbox.get_by_role("button", name="Previous image").is_disabled(), "nothing before the first"
-
     lightbox.get_by_role("button", name="Next image").click()
-    assert lightbox.locator("figcaption").inner_text() == "swatch green"
     with page.expect_download() as download_info:
         lightbox.get_by_role("link", name="Download").click()
     assert download_info.value.suggested_filename.endswith(".png")
-
     lightbox.get_by_role("button", name="Close the image viewer").click()
     lightbox.wait_for(state="hidden")
-    assert page.evaluate("() => document.activeElement.dataset.caption") == "swatch green", "focus returns"
+    second = kites.locator("a[data-lightbox]").nth(1)
+    assert page.evaluate("() => document.activeElement.dataset.pick") == second.get_attribute("data-pick")
 
-    page.locator("#feed a[data-lightbox]").nth(2).click()
+    second.click()
     lightbox.get_by_role("link", name="Edit this image").click()
     page.wait_for_url("**/?pick=*")
     assert page.locator("#references ul.picked img").count() == 1, "the studio opens with it as a reference"
+
+    page.locator("#references").get_by_role("button", name="Remove").click()  # crun here takes no references
+    simulator.latency = 30.0
+    page.get_by_label("Prompt").fill("four slow kites")
+    choose_four_images(page)
+    page.get_by_role("button", name="Generate").click()
+    slow = page.locator("article.card.set", has_text="four slow kites")
+    slow.get_by_role("button", name="Cancel all").click()
+    until(
+        page, "() => document.querySelector('#jobs > article .pill').textContent.includes('0 of 4 made')", timeout=5.0
+    )
+    assert slow.get_by_role("button", name="Try again: variation 1").is_visible()

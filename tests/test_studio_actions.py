@@ -74,7 +74,8 @@ def test_the_refusal_quotes_the_whole_submission_and_the_cost_line_never_goes_ne
 def test_after_a_submission_the_images_field_is_back_to_one(owner_client, crun_account):
     data = {"prompt": "kites", "routing": crun_account.pk, "model": "Nano Banana 2", "count": "3"}
     created = owner_client.post(reverse("generate"), data, HTTP_HX_REQUEST="true")
-    assert created.status_code == 201 and created.text.count("<article") == 3
+    assert created.status_code == 201 and created.text.count("<article") == 1, "one card for the set"
+    assert created.text.count('class="tile ') == 3 and "Cancel all" in created.text
     assert created.context["form"]["count"].value() in (1, "1")
     assert 'id="options" class="options" hx-swap-oob="true"' in created.text
 
@@ -117,3 +118,26 @@ def test_a_budget_shows_as_money(client, staff, owner):
     client.force_login(staff)
     page = client.get(reverse("credit_review"))
     assert 'value="10.00"' in page.text and "10.0000" not in page.text
+
+
+def test_variations_show_as_one_set_card_whose_status_and_tiles_the_live_channel_updates(
+    client, owner, teammate, crun_account
+):
+    jobs = start_job(owner, crun_account, "google/nano-banana-2", "four kites", count=4)
+    [alone] = start_job(owner, crun_account, "google/nano-banana-2", "alone")
+    client.force_login(owner)
+    page = client.get(reverse("studio")).text
+    assert page.count(f'id="set-{jobs[0].group}"') == 1 and page.count('class="tile ') == 4
+    assert f'id="job-{alone.pk}"' in page and "Generating: 0 of 4 done" in page
+    assert page.count(">Cancel all</button>") == 1, "one Cancel all, on the set"
+
+    versions = ",".join(f"{job.pk}.{job.version}" for job in Generation.objects.all())  # as the page holds them
+    succeed(jobs[0])
+    succeed(jobs[1])
+    update = client.get(reverse("live_cards"), {"v": versions}).text
+    assert update.count(f'id="set-{jobs[0].group}" hx-swap-oob="true"') == 1, "the set once, however many changed"
+    assert "Generating: 2 of 4 done" in update and update.count('class="tile status-succeeded"') == 2
+    assert f'id="job-{alone.pk}"' not in update
+
+    client.force_login(teammate)  # a teammate sees shared jobs alone, never someone's set controls
+    assert client.get(reverse("generation_card", args=[jobs[0].pk])).text.count("Cancel all") == 0

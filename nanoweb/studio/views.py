@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -71,6 +73,73 @@ def recent_jobs(request: Request):
     )
 
 
+@dataclass
+class JobSet:
+    """Variations made by one submission, shown as one card with one status and "Cancel all"."""
+
+    jobs: list[Generation]
+
+    @property
+    def group(self) -> Any:
+        return self.jobs[0].group
+
+    @property
+    def first(self) -> Generation:
+        return self.jobs[0]
+
+    @property
+    def running(self) -> int:
+        return sum(not job.is_terminal for job in self.jobs)
+
+    @property
+    def failed(self) -> int:
+        return sum(job.status in {Generation.Status.FAILED, Generation.Status.CANCELED} for job in self.jobs)
+
+    @property
+    def status(self) -> str:
+        if self.running:
+            return "running"
+        return "failed" if self.failed == len(self.jobs) else "succeeded"
+
+    @property
+    def status_line(self) -> str:
+        count = len(self.jobs)
+        done = count - self.running - self.failed
+        if self.running:
+            return f"Generating: {done} of {count} done"
+        if self.failed:
+            return f"{done} of {count} made; {self.failed} failed or canceled, not charged"
+        return f"All {count} made"
+
+
+def sets_of(jobs: Iterable[Generation]) -> list[Generation | JobSet]:
+    """The jobs in order, those of one submission (one `group`) together as a set."""
+    entries: list[Generation | JobSet] = []
+    sets: dict[Any, JobSet] = {}
+    for job in jobs:
+        if job.group is None:
+            entries.append(job)
+        elif job.group in sets:
+            sets[job.group].jobs.append(job)
+        else:
+            sets[job.group] = JobSet([job])
+            entries.append(sets[job.group])
+    return [entry.jobs[0] if isinstance(entry, JobSet) and len(entry.jobs) == 1 else entry for entry in entries]
+
+
+def set_of(generation: Generation) -> JobSet:
+    """The set a grouped job belongs to, as its owner sees it."""
+    members = Generation.objects.filter(owner=generation.owner_id, group=generation.group, deleted_at__isnull=True)
+    return JobSet(list(members.select_related("account").prefetch_related("images").order_by("pk")))
+
+
+def card(request: Request, generation: Generation, *, oob: bool = False) -> str:
+    """A job's card, or its set's card when it was made with variations."""
+    if generation.group is not None and generation.owner_id == request.user.pk:
+        return render_to_string("studio/studio.html#job_set", {"set": set_of(generation), "oob": oob}, request)
+    return render_to_string("studio/studio.html#job_card", {"job": generation, "oob": oob}, request)
+
+
 def last_choices(request: Request) -> dict:
     """Start the form where this user left it: same provider, model and options."""
     last = Generation.objects.filter(owner=request.user).order_by("-created_at").first()
@@ -132,7 +201,11 @@ def studio(request: Request) -> HttpResponse:
             GeneratedImage.objects.filter(generation__in=picked, index=0).values_list("pk", flat=True)
         )
     form = GenerationForm(initial=initial, user=request.user)
-    return render(request, "studio/studio.html", form_context(request, form, jobs=recent_jobs(request)))
+    return render(
+        request,
+        "studio/studio.html",
+        form_context(request, form, entries=sets_of(recent_jobs(request)), board_choices=Board.visible(request.user)),
+    )
 
 
 @require_GET
@@ -147,7 +220,9 @@ def invalid(request: Request, form: GenerationForm) -> HttpResponse:
     if request.htmx:
         response = render(request, "studio/studio.html#generate_form", form_context(request, form))
         return reswap(retarget(response, "#generate-form"), "outerHTML")
-    return render(request, "studio/studio.html", form_context(request, form, jobs=recent_jobs(request)), status=400)
+    return render(
+        request, "studio/studio.html", form_context(request, form, entries=sets_of(recent_jobs(request))), status=400
+    )
 
 
 @require_POST
@@ -166,7 +241,7 @@ def generate(request: Request) -> HttpResponse:
         return invalid(request, form)
     if request.htmx:  # the options again, as chosen but for one image: "Images: 4" is not sticky
         fresh = GenerationForm(initial={**request.POST.dict(), "count": 1}, user=request.user)
-        return render(request, "studio/created.html", form_context(request, fresh, jobs=jobs), status=201)
+        return render(request, "studio/created.html", form_context(request, fresh, entries=sets_of(jobs)), status=201)
     return redirect("studio")
 
 
@@ -174,7 +249,7 @@ def generate(request: Request) -> HttpResponse:
 @never_cache
 def generation_card(request: Request, pk: int) -> HttpResponse:
     """One job's card (the page's live channel updates cards; this URL serves one alone)."""
-    return render(request, "studio/studio.html#job_card", {"job": visible_generation(request, pk)})
+    return HttpResponse(card(request, visible_generation(request, pk)))
 
 
 @require_POST
@@ -211,7 +286,7 @@ def generation_cancel(request: Request, pk: int) -> HttpResponse:
     pipeline.cancel(generation)
     generation.refresh_from_db()
     if request.htmx:
-        return render(request, "studio/studio.html#job_card", {"job": generation})
+        return HttpResponse(card(request, generation))
     return redirect(generation)
 
 
@@ -264,12 +339,15 @@ def live_updates(request: Request, view: str) -> HttpResponse:
         return HttpResponse(status=204)
     jobs = Generation.objects.filter(pk__in=changed).select_related("account", "owner").prefetch_related("images")
     parts = []
+    sets_done = set()
     for job in jobs:
         if view == "detail":
             context = {**detail_context(request, job), "oob": True}
             parts.append(render_to_string("studio/detail.html#detail", context, request))
-        else:
-            parts.append(render_to_string("studio/studio.html#job_card", {"job": job, "oob": True}, request))
+        elif job.group not in sets_done:  # a set's card once, however many of its jobs changed
+            parts.append(card(request, job, oob=True))
+            if job.group is not None:
+                sets_done.add(job.group)
     parts += [render_to_string("studio/studio.html#gone", {"pk": pk, "view": view}, request) for pk in gone]
     return HttpResponse("".join(parts))
 

@@ -62,13 +62,14 @@ document.addEventListener("htmx:afterRequest", (event) => {
   }
 });
 
-// Gallery lightbox: a click on a thumbnail opens the display-size image; arrow keys move, Esc
+// Lightbox (gallery, boards, the studio's results): a click on a thumbnail opens the display-size image; arrow keys move, Esc
 // closes. Its forms (add to a board, take off this board) act on the image shown.
 // Without JavaScript the thumbnail is a plain link to the detail page.
 (() => {
   let current = null;
   const dialog = () => document.getElementById("lightbox");
-  const links = () => [...document.querySelectorAll("#feed a[data-lightbox]")];
+  const THUMBNAILS = "#feed a[data-lightbox], #jobs a[data-lightbox]";
+  const links = () => [...document.querySelectorAll(THUMBNAILS)];
   function show(link) {
     current = link;
     const box = dialog();
@@ -90,7 +91,7 @@ document.addEventListener("htmx:afterRequest", (event) => {
     if (!box.open) box.showModal();
   }
   document.addEventListener("click", (event) => {
-    const link = event.target.closest && event.target.closest("#feed a[data-lightbox]");
+    const link = event.target.closest && event.target.closest(THUMBNAILS);
     if (!link || event.metaKey || event.ctrlKey || event.shiftKey) return;
     event.preventDefault();
     show(link);
