@@ -141,3 +141,36 @@ def test_variations_show_as_one_set_card_whose_status_and_tiles_the_live_channel
 
     client.force_login(teammate)  # a teammate sees shared jobs alone, never someone's set controls
     assert client.get(reverse("generation_card", args=[jobs[0].pk])).text.count("Cancel all") == 0
+
+
+def test_a_cards_actions_are_the_owners_and_teammates_get_only_what_they_may_do(client, owner, teammate, crun_account):
+    from nanoweb.studio import finishing
+
+    [done, failed, running] = [start_job(owner, crun_account, "google/nano-banana-2", p)[0] for p in "abc"]
+    succeed(done)
+    finishing.store_image(done, 0, png()).save()
+    failed.fail(Status.QUEUED, ProviderError(ErrorKind.GENERATION_FAILED, "no"))
+    studio = reverse("studio")
+    client.force_login(owner)
+    detail = client.get(reverse("generation_detail", args=[done.pk])).text
+    assert (
+        all(f"{studio}?{action}={done.pk}" in detail for action in ("pick", "from")) and "Download original" in detail
+    )
+    assert "Delete</button>" in detail and "make private" in detail
+    assert "Try again</button>" in client.get(reverse("generation_card", args=[failed.pk])).text
+    assert ">Cancel</button>" in client.get(reverse("generation_card", args=[running.pk])).text
+
+    client.force_login(teammate)
+    detail = client.get(reverse("generation_detail", args=[done.pk])).text
+    assert (
+        all(f"{studio}?{action}={done.pk}" in detail for action in ("pick", "from")) and "Download original" in detail
+    )
+    assert "Delete</button>" not in detail and "make private" not in detail, "the owner's to delete or hide"
+    assert "Try again" not in client.get(reverse("generation_card", args=[failed.pk])).text
+    assert ">Cancel</button>" not in client.get(reverse("generation_card", args=[running.pk])).text
+    assert f'data-pick="{done.pk}"' in client.get(reverse("gallery")).text, "open in the lightbox from the gallery"
+
+    Generation.objects.filter(pk=done.pk).update(private=True)
+    assert client.get(reverse("generation_detail", args=[done.pk])).status_code == 404
+    assert client.get(reverse("generation_card", args=[done.pk])).status_code == 404
+    assert f'data-pick="{done.pk}"' not in client.get(reverse("gallery")).text, "private stays private"
