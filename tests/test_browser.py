@@ -270,9 +270,11 @@ def test_the_phone_loop_four_variations_as_one_set_lightbox_download_edit_and_ca
     kites.wait_for()
     until(page, "() => (box => box.top < innerHeight && box.bottom > 0)(document.querySelector('#jobs > article').getBoundingClientRect())", timeout=1.0)  # fmt: skip
     assert page.get_by_label("Images", exact=True).input_value() == "1", "the next submission is one image again"
-    assert page.locator("article.card").count() == 1 and kites.locator(".tile").count() == 4, "one card for the set"
+    assert page.locator("article.card").count() == 1 and kites.locator(".variation").count() == 4, (
+        "one card for the set"
+    )
     assert kites.get_by_role("button", name="Cancel all").is_visible()
-    until(page, "() => document.querySelectorAll('#jobs .tile img').length === 4", timeout=30.0)
+    until(page, "() => document.querySelectorAll('#jobs .variation img').length === 4", timeout=30.0)
     assert kites.locator(".pill").inner_text() == "All 4 made"
 
     kites.locator("a[data-lightbox]").first.click()

@@ -75,7 +75,7 @@ def test_after_a_submission_the_images_field_is_back_to_one(owner_client, crun_a
     data = {"prompt": "kites", "routing": crun_account.pk, "model": "Nano Banana 2", "count": "3"}
     created = owner_client.post(reverse("generate"), data, HTTP_HX_REQUEST="true")
     assert created.status_code == 201 and created.text.count("<article") == 1, "one card for the set"
-    assert created.text.count('class="tile ') == 3 and "Cancel all" in created.text
+    assert created.text.count('class="variation ') == 3 and "Cancel all" in created.text
     assert created.context["form"]["count"].value() in (1, "1")
     assert 'id="options" class="options" hx-swap-oob="true"' in created.text
 
@@ -127,7 +127,7 @@ def test_variations_show_as_one_set_card_whose_status_and_tiles_the_live_channel
     [alone] = start_job(owner, crun_account, "google/nano-banana-2", "alone")
     client.force_login(owner)
     page = client.get(reverse("studio")).text
-    assert page.count(f'id="set-{jobs[0].group}"') == 1 and page.count('class="tile ') == 4
+    assert page.count(f'id="set-{jobs[0].group}"') == 1 and page.count('class="variation ') == 4
     assert f'id="job-{alone.pk}"' in page and "Generating: 0 of 4 done" in page
     assert page.count(">Cancel all</button>") == 1, "one Cancel all, on the set"
 
@@ -136,7 +136,7 @@ def test_variations_show_as_one_set_card_whose_status_and_tiles_the_live_channel
     succeed(jobs[1])
     update = client.get(reverse("live_cards"), {"v": versions}).text
     assert update.count(f'id="set-{jobs[0].group}" hx-swap-oob="true"') == 1, "the set once, however many changed"
-    assert "Generating: 2 of 4 done" in update and update.count('class="tile status-succeeded"') == 2
+    assert "Generating: 2 of 4 done" in update and update.count('class="variation status-succeeded"') == 2
     assert f'id="job-{alone.pk}"' not in update
 
     client.force_login(teammate)  # a teammate sees shared jobs alone, never someone's set controls
