@@ -338,7 +338,7 @@ def live_updates(request: Request, view: str) -> HttpResponse:
     if not changed and not gone:
         return HttpResponse(status=204)
     jobs = Generation.objects.filter(pk__in=changed).select_related("account", "owner").prefetch_related("images")
-    parts = []
+    parts: list[str] = []
     sets_done = set()
     for job in jobs:
         if view == "detail":
