@@ -62,7 +62,8 @@ def test_a_member_signs_in_generates_and_opens_the_result(
     assert card.locator(".pill").inner_text() == "Done"
     page.screenshot(path=str(tmp_path / "studio.png"))
 
-    card.locator("a.preview").click()
+    card.locator("a.preview").click()  # the lightbox, which links to the result's page
+    page.locator("dialog#lightbox").get_by_role("link", name="Details").click()
     page.wait_for_url("**/generations/*")
     assert page.locator(".detail-image img").evaluate("img => img.naturalWidth") == 1360
     assert "crun (sim)" in page.locator(".detail-meta").inner_text()
@@ -137,6 +138,8 @@ def test_a_member_edits_a_result_with_one_more_reference(
     until(page, "() => document.querySelectorAll('article.card img').length === 2")
 
     page.locator("article.card a.preview").first.click()
+    page.locator("dialog#lightbox").get_by_role("link", name="Details").click()
+    page.wait_for_url("**/generations/*")
     made_from = page.locator(".references-list img")
     assert made_from.count() == 2
     until(

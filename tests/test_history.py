@@ -112,7 +112,8 @@ def test_variations_make_several_jobs_as_one_group_paid_together(owner_client, o
     assert "left this month" in refused.text and not Generation.objects.exists(), "4 × 0.067 is over 0.25: none start"
 
     created = owner_client.post(reverse("generate"), {**data, "count": "3"}, HTTP_HX_REQUEST="true")
-    assert created.status_code == 201 and created.text.count("<article") == 3
+    assert created.status_code == 201 and created.text.count("<article") == 1, "one card for the set"
+    assert created.text.count('class="variation ') == 3
     jobs = Generation.objects.all()
     assert len({job.group for job in jobs}) == 1 and jobs[0].group is not None
     assert ledger.standing(owner).spent == Decimal("0.201")

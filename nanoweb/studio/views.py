@@ -124,6 +124,8 @@ def sets_of(jobs: Iterable[Generation]) -> list[Generation | JobSet]:
         else:
             sets[job.group] = JobSet([job])
             entries.append(sets[job.group])
+    for each in sets.values():
+        each.jobs.sort(key=lambda job: job.pk)  # in the order made, as the live channel renders them
     return [entry.jobs[0] if isinstance(entry, JobSet) and len(entry.jobs) == 1 else entry for entry in entries]
 
 
