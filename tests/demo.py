@@ -35,6 +35,7 @@ class Demo:
     succeeded: Generation
     failed: Generation
     board: Board
+    preset: SavedPrompt
 
 
 def make_users(password: str) -> tuple:
@@ -84,11 +85,15 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     board_items.add(board, [rated, library, succeeded], by=member)
     Board.objects.filter(pk=board.pk).update(cover=library)
 
-    SavedPrompt.objects.create(title="Product shot", prompt="a {object} on a seamless white background, softbox "
-                               "lighting, 85 mm lens", tags="product, studio", created_by=member)  # fmt: skip
+    preset = SavedPrompt.objects.create(title="Product shot", prompt="a {object} on a seamless white background, "
+                                        "softbox lighting, 85 mm lens", tags="product, studio", created_by=member,
+                                        choices={"model": "Nano Banana 2", "aspect_ratio": "4:3", "resolution": "2K"},
+                                        private=True)  # fmt: skip
     SavedPrompt.objects.create(title="Moody landscape", prompt="a wide misty valley at blue hour, cinematic",
                                tags="landscape", created_by=teammate)  # fmt: skip
-    return Demo(staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed, board=board)
+    return Demo(
+        staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed, board=board, preset=preset
+    )
 
 
 def pages(demo: Demo, who: str) -> dict[str, str]:
@@ -99,7 +104,8 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
     common = {"studio": "/", "gallery": "/gallery", "boards": "/boards", "board": demo.board.get_absolute_url(),
               "detail-succeeded": demo.succeeded.get_absolute_url(),
               "detail-failed": demo.failed.get_absolute_url(), "prompts": "/prompts",
-              "404": "/generations/999999", "500": "/broken", "zip-empty": "/gallery/download"}  # fmt: skip
+              "404": "/generations/999999", "500": "/broken", "zip-empty": "/gallery/download",
+              "preset": f"/prompts/{demo.preset.pk}/edit"}  # fmt: skip
     if who == "member":
         return {**common, "403": "/credits/review"}
     return {

@@ -86,7 +86,7 @@ def test_a_selection_downloads_as_one_zip_with_the_originals_and_metadata(client
 
 def test_the_prompt_library_saves_searches_and_loads_into_the_studio(client, owner, make_account):
     client.force_login(owner)
-    assert "Give the prompt a title." in client.post(reverse("prompt_library"), {"prompt": "x"}).text
+    assert "Give the preset a title." in client.post(reverse("prompt_library"), {"prompt": "x"}).text
     client.post(
         reverse("prompt_library"),
         {"title": "Product shot", "prompt": "a bottle on white marble", "tags": "product, studio"},

@@ -309,11 +309,47 @@ class GenerationForm(forms.Form):
 
 
 class SavedPromptForm(forms.ModelForm):
+    """A preset: the prompt, and optionally the model and options the studio starts with
+    when it is used. The option lists are everything some enabled model offers; the studio
+    form still checks them against the model when the preset is used."""
+
+    model = forms.ChoiceField(required=False, label="Model", help_text="Leave empty for a prompt alone.")
+    aspect_ratio = forms.ChoiceField(required=False)
+    resolution = forms.ChoiceField(required=False)
+    output_format = forms.ChoiceField(required=False, label="Format")
+    google_search = forms.BooleanField(required=False, label="Ground with Google Search")
+
     class Meta:
         model = SavedPrompt
-        fields = ["title", "prompt", "tags"]
+        fields = ["title", "prompt", "tags", "private"]
+        labels = {"private": "Private"}
         widgets = {"prompt": forms.Textarea(attrs={"rows": 4})}
         error_messages = {
-            "title": {"required": "Give the prompt a title."},
+            "title": {"required": "Give the preset a title."},
             "prompt": {"required": "Write the prompt."},
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        offer = offer_of(list(routing.offered()))
+        choices = {
+            "model": routing.model_names(),
+            "aspect_ratio": offer.aspect_ratios,
+            "resolution": offer.resolutions,
+            "output_format": offer.output_formats,
+        }
+        for name, values in choices.items():
+            field = cast(forms.ChoiceField, self.fields[name])
+            field.choices = [
+                ("", "Any" if name != "model" else "No model"),
+                *((v, v.upper() if name == "output_format" else v) for v in values),
+            ]
+            field.error_messages["invalid_choice"] = "Not offered by any model today: choose one from the list."
+        for name in SavedPrompt.CHOICE_NAMES:
+            self.initial.setdefault(name, self.instance.choices.get(name, ""))
+
+    def save(self, commit: bool = True) -> SavedPrompt:
+        self.instance.choices = {
+            name: self.cleaned_data[name] for name in SavedPrompt.CHOICE_NAMES if self.cleaned_data[name]
+        }
+        return super().save(commit)

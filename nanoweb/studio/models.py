@@ -404,11 +404,16 @@ class GenerationReference(models.Model):
 
 
 class SavedPrompt(models.Model):
-    """The team's prompt library."""
+    """A preset in the team's prompt library: a prompt with the model and options to use it
+    with (`choices`, as the studio form's field names; empty for a prompt alone)."""
+
+    CHOICE_NAMES = ("model", "aspect_ratio", "resolution", "output_format", "google_search")
 
     title = models.CharField(max_length=120)
     prompt = models.TextField(max_length=20_000)
     tags = models.CharField(max_length=200, blank=True, help_text="Comma-separated.")
+    choices = models.JSONField(default=dict, blank=True)
+    private = models.BooleanField(default=False, help_text="Only you (and staff) see a private preset.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -417,6 +422,23 @@ class SavedPrompt(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @classmethod
+    def visible(cls, user) -> models.QuerySet:
+        """The team's shared presets and this user's private ones (staff see all, as with results)."""
+        return cls.objects.all() if user.is_staff else cls.objects.filter(Q(private=False) | Q(created_by=user))
+
+    def may_change(self, user) -> bool:
+        return user.is_staff or self.created_by_id == user.pk
+
+    @property
+    def summary(self) -> str:
+        """The model and options in a line ("Nano Banana 2 · 16:9 · 2K · PNG · search")."""
+        parts = [str(self.choices.get(name, "")) for name in ("model", "aspect_ratio", "resolution")]
+        parts.append(str(self.choices.get("output_format", "")).upper())
+        if self.choices.get("google_search"):
+            parts.append("Google Search")
+        return " · ".join(part for part in parts if part)
 
     @property
     def tag_list(self) -> list[str]:

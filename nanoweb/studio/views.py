@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.fields.files import FieldFile
@@ -192,9 +193,11 @@ def studio(request: Request) -> HttpResponse:
     if "from" in request.GET:  # "Use this prompt": every parameter of that generation
         source = visible_generation(request, int(request.GET["from"]) if request.GET["from"].isdigit() else 0)
         initial = {**choices_of(source), "prompt": source.prompt}
-    if "prompt" in request.GET:  # from the prompt library
-        saved = get_object_or_404(SavedPrompt, pk=request.GET["prompt"] if request.GET["prompt"].isdigit() else 0)
-        initial["prompt"] = saved.prompt
+    if "prompt" in request.GET:  # a preset from the prompt library: its prompt, model and options
+        saved = get_object_or_404(
+            SavedPrompt.visible(request.user), pk=request.GET["prompt"] if request.GET["prompt"].isdigit() else 0
+        )
+        initial = {**initial, **saved.choices, "prompt": saved.prompt}
     if request.GET.get("board", "").isdigit():  # "Make images for this board"
         initial["board"] = request.GET["board"]
     if "pick" in request.GET:  # "Edit this image" / "Edit selected": those results as references
@@ -428,7 +431,7 @@ def zip_response(chosen: list[Generation], name: str = "") -> FileResponse:
 
 @require_http_methods(["GET", "POST"])
 def prompt_library(request: Request) -> HttpResponse:
-    """The team's saved prompts: search them, save one, load one into the studio."""
+    """The team's presets: search them, save one, use one in the studio."""
     if request.method == "POST":
         form = SavedPromptForm(request.POST)
         if form.is_valid():
@@ -436,14 +439,42 @@ def prompt_library(request: Request) -> HttpResponse:
             form.save()
             return redirect("prompt_library")
     else:
-        source_id = request.GET.get("from", "")  # "Save to the library" from a detail page
+        source_id = request.GET.get("from", "")  # "Save as a preset" from a detail page: its prompt and options
         source = Generation.visible(request.user).filter(pk=source_id).first() if source_id.isdigit() else None
-        form = SavedPromptForm(initial={"prompt": source.prompt} if source else None)
-    saved = SavedPrompt.objects.select_related("created_by")
+        form = SavedPromptForm(initial={**choices_of(source), "prompt": source.prompt} if source else None)
+    saved = SavedPrompt.visible(request.user).select_related("created_by")
     query = request.GET.get("q", "").strip()
     for word in query.split():
         saved = saved.filter(Q(title__icontains=word) | Q(prompt__icontains=word) | Q(tags__icontains=word))
-    return render(request, "studio/prompts.html", {"form": form, "saved": saved[:200], "query": query})
+    presets = list(saved[:200])
+    for preset in presets:
+        preset.changeable = preset.may_change(request.user)
+    return render(request, "studio/prompts.html", {"form": form, "saved": presets, "query": query})
+
+
+def changeable_preset(request: Request, pk: int) -> SavedPrompt:
+    """A preset this user may change: their own, or any for staff. Others' are 404 (a
+    private one must not even be known to exist), shared ones 403."""
+    preset = get_object_or_404(SavedPrompt.visible(request.user), pk=pk)
+    if not preset.may_change(request.user):
+        raise PermissionDenied("Only the person who saved this preset, or staff, can change it.")
+    return preset
+
+
+@require_http_methods(["GET", "POST"])
+def edit_preset(request: Request, pk: int) -> HttpResponse:
+    preset = changeable_preset(request, pk)
+    form = SavedPromptForm(request.POST or None, instance=preset)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        return redirect("prompt_library")
+    return render(request, "studio/preset_edit.html", {"form": form, "preset": preset})
+
+
+@require_POST
+def delete_preset(request: Request, pk: int) -> HttpResponse:
+    changeable_preset(request, pk).delete()
+    return redirect("prompt_library")
 
 
 @require_POST

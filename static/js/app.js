@@ -125,9 +125,11 @@ document.addEventListener("htmx:afterRequest", (event) => {
 // data-live="<job>.<version>"), one request a second asks the page's channel
 // (data-live-url) for the jobs that changed since those versions; the answer swaps the
 // changed cards in place (htmx out-of-band swaps), or is 204 when nothing changed.
-// Nothing is asked while nothing runs, nor while the tab is hidden.
+// Nothing is asked while nothing runs; a hidden tab asks every few seconds, enough to
+// tell its person (title, notification) that something finished.
 (() => {
   const PERIOD = 1000;
+  const HIDDEN_PERIOD = 5000;
   let timer = null;
   let asking = false;
   let askedAt = Date.now(); // the page itself is fresh
@@ -135,19 +137,22 @@ document.addEventListener("htmx:afterRequest", (event) => {
   const watched = () => [...document.querySelectorAll("[data-live]")];
 
   function schedule() {
-    if (timer || asking || document.hidden || !channel() || !watched().length) return;
+    if (timer || asking || !channel() || !watched().length) return;
     // A second after the last question was asked (not answered): at most one a second.
-    timer = setTimeout(ask, Math.max(0, askedAt + PERIOD - Date.now()));
+    const period = document.hidden ? HIDDEN_PERIOD : PERIOD;
+    timer = setTimeout(ask, Math.max(0, askedAt + period - Date.now()));
   }
   function ask() {
     timer = null;
     const source = channel();
     const versions = watched().map((element) => element.dataset.live);
-    if (!source || !versions.length || document.hidden) return;
+    if (!source || !versions.length) return;
     asking = true;
     askedAt = Date.now();
     const done = () => {
       asking = false;
+      const ended = versions.map((version) => version.split(".")[0]).filter((job) => !document.querySelector(`[data-live^="${job}."]`));
+      if (ended.length) document.dispatchEvent(new CustomEvent("nanoweb:finished", { detail: { jobs: ended } }));
       schedule();
     };
     const url = `${source.dataset.liveUrl}?v=${encodeURIComponent(versions.join(","))}`;
@@ -196,4 +201,44 @@ document.addEventListener("htmx:afterRequest", (event) => {
   });
   document.addEventListener("DOMContentLoaded", update);
   document.addEventListener("htmx:afterSettle", update);
+})();
+
+// While the tab is in the background, finished jobs show in its title ("(2) done · Studio")
+// and, for those who turned it on, as a browser notification. Both reset on return.
+(() => {
+  const title = document.title;
+  let away = 0;
+  const toggle = () => document.querySelector("[data-notify-toggle]");
+  const wanted = () => "Notification" in window && Notification.permission === "granted" && localStorage.getItem("nanoweb-notify") === "on";
+  function showToggle() {
+    const button = toggle();
+    if (!button || !("Notification" in window)) return;
+    button.hidden = false;
+    button.setAttribute("aria-pressed", String(wanted()));
+    button.textContent = wanted() ? "Notifications on" : "Notify me when a job finishes";
+  }
+  document.addEventListener("click", (event) => {
+    if (!event.target.closest("[data-notify-toggle]")) return;
+    if (wanted()) {
+      localStorage.setItem("nanoweb-notify", "off");
+      showToggle();
+      return;
+    }
+    Notification.requestPermission().then((permission) => {
+      localStorage.setItem("nanoweb-notify", permission === "granted" ? "on" : "off");
+      showToggle();
+    });
+  });
+  document.addEventListener("nanoweb:finished", (event) => {
+    if (!document.hidden) return;
+    away += event.detail.jobs.length;
+    document.title = `(${away}) done · ${title}`;
+    if (wanted()) new Notification("nanoweb", { body: away === 1 ? "A job finished." : `${away} jobs finished.`, tag: "nanoweb-finished" });
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) return;
+    away = 0;
+    document.title = title;
+  });
+  document.addEventListener("DOMContentLoaded", showToggle);
 })();
