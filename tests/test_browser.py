@@ -311,3 +311,22 @@ def test_the_phone_loop_four_variations_as_one_set_lightbox_download_edit_and_ca
         page, "() => document.querySelector('#jobs > article .pill').textContent.includes('0 of 4 made')", timeout=5.0
     )
     assert slow.get_by_role("button", name="Try again: variation 1").is_visible()
+
+
+def test_a_job_that_finishes_while_the_tab_is_away_shows_in_its_title(
+    page, live_server, worker, owner, crun_account, simulator
+):
+    simulator.latency = 2.0
+    sign_in(page, live_server, owner.username)
+    page.wait_for_url(live_server.url + "/")
+    title = page.title()
+    page.get_by_label("Prompt").fill("a paper lantern on a lake")
+    page.get_by_role("button", name="Generate").click()
+    page.locator("article.card [data-live], article.card[data-live]").first.wait_for(state="attached")
+    # The person switches to another tab: the page now asks every five seconds, not every second.
+    page.evaluate(
+        "() => { window.away = true; Object.defineProperty(document, 'hidden', {configurable: true, get: () => window.away}); document.dispatchEvent(new Event('visibilitychange')); }"
+    )
+    until(page, f"() => document.title === '(1) done · ' + {title!r}", timeout=15)
+    page.evaluate("() => { window.away = false; document.dispatchEvent(new Event('visibilitychange')); }")
+    assert page.title() == title
