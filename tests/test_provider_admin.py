@@ -24,7 +24,7 @@ def test_the_account_list_shows_balance_completion_mode_and_recent_failures(
 
     balances = re.findall(r'<td class="field-balance_now">([^<]*)</td>', page)
     assert any(b.isdigit() and int(b) > 0 for b in balances), balances  # crun's live balance
-    assert "unavailable: The provider rejected the account&#x27;s API key" in page
+    assert "Could not read it: The provider rejected the account&#x27;s API key: ask an admin to check it." in page
     assert "no balance endpoint" in page
     assert "polling only: set PUBLIC_BASE_URL so the provider can call back" in page
     assert "polling (the provider has no callbacks)" in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -11,6 +12,7 @@ from django.utils import timezone
 from nanoweb.providers.base import ProviderError
 from nanoweb.providers.models import ProviderAccount
 
+log = logging.getLogger(__name__)
 BALANCE_SECONDS = 600  # read again after this; a schedule reads every account's every 10 minutes
 
 
@@ -26,7 +28,8 @@ def balance(account: ProviderAccount, *, max_age: float = BALANCE_SECONDS) -> st
         value = account.adapter().balance()
         text = "unknown" if value is None else value
     except ProviderError as error:
-        text = f"unavailable: {error.message} ({error.detail[:120]})"
+        log.warning("balance of %s not read: %s (%s)", account.name, error.message, error.detail)
+        text = f"Could not read it: {error.message.rstrip('.')}."
     now = timezone.now()
     ProviderAccount.objects.filter(pk=account.pk).update(balance=text[:200], balance_checked_at=now)
     account.balance, account.balance_checked_at = text[:200], now
