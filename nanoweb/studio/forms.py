@@ -330,6 +330,7 @@ class SavedPromptForm(forms.ModelForm):
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         offer = offer_of(list(routing.offered()))
         choices = {
