@@ -277,7 +277,20 @@ def reads_per_job(jobs: list) -> float:
 
 
 def stored_once(jobs: list) -> bool:
-    return all(len(job.images.all()) == 1 and job.images.all()[0].thumbnail.name for job in jobs)
+    return all(len(job.images.all()) == 1 and job.images.all()[0].original.name for job in jobs)
+
+
+def renditions_lag(jobs: list, timeout: float = 300) -> float:
+    """Seconds from the last of these jobs finishing until every one of their images has its
+    renditions (they follow the original at low priority)."""
+    from nanoweb.studio.models import GeneratedImage
+
+    done = [job for job in jobs if job.finished_at]
+    images = GeneratedImage.objects.filter(generation__in=done)
+    deadline = time.monotonic() + timeout
+    while images.filter(display="").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return round(time.time() - max(job.finished_at for job in done).timestamp(), 1)
 
 
 # --- scenarios ----------------------------------------------------------------------
@@ -491,6 +504,7 @@ def burst(figures: dict) -> None:
         figures.update({f"burst_{k}_s": round(v, 3) for k, v in parts.items()})
         figures["burst_succeeded"] = sum(job.status == "succeeded" for job in jobs)
         figures["burst_stored_once"] = int(stored_once(jobs))
+        figures["burst_renditions_lag_s"] = renditions_lag(jobs)
 
 
 def cluster_burst(figures: dict, count: int) -> None:

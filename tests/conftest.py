@@ -17,8 +17,8 @@ from nanoweb.providers.models import Options, ProviderAccount
 from nanoweb.providers.registry import ADAPTERS
 from nanoweb.providers.simulator import base_url_for
 from nanoweb.providers.simulator.server import Simulator
-from nanoweb.studio import pipeline
-from nanoweb.studio.models import Generation
+from nanoweb.studio import finishing, pipeline
+from nanoweb.studio.models import GeneratedImage, Generation
 from nanoweb.studio.spec import JobSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +125,14 @@ def start_job(owner, account: ProviderAccount, model_id: str, prompt: str = "p",
 def chosen(account: ProviderAccount, model_id: str) -> dict:
     """The studio form's fields that pick this account's row of `model_id` by hand."""
     return {"model": account.catalogue.get(model_id=model_id).name, "routing": account.pk}
+
+
+def store_result(job: Generation, data: bytes, index: int = 0) -> GeneratedImage:
+    """Store a result image with its renditions, as finishing and the rendition task do."""
+    image = finishing.store_image(job, index, data)
+    image.save()
+    finishing.make_renditions(image)
+    return image
 
 
 def succeed(job: Generation, **fields) -> bool:

@@ -18,9 +18,9 @@ from nanoweb.credits.models import Budget
 from nanoweb.providers.base import ErrorKind, ProviderError
 from nanoweb.providers.models import ProviderAccount
 from nanoweb.providers.simulator.render import image as render_image
-from nanoweb.studio import finishing, pipeline
+from nanoweb.studio import pipeline
 from nanoweb.studio.models import Generation, Rating, SavedPrompt
-from tests.conftest import start_job, succeed
+from tests.conftest import start_job, store_result, succeed
 
 Status = Generation.Status
 MODEL = "google/nano-banana-2"
@@ -50,7 +50,7 @@ def make_users(password: str) -> tuple:
 def finished(owner, account: ProviderAccount, prompt: str, aspect_ratio: str = "1:1", **extra) -> Generation:
     [job] = start_job(owner, account, MODEL, prompt, aspect_ratio=aspect_ratio, resolution="1K", **extra)
     width, height = SIZES[aspect_ratio]
-    finishing.store_image(job, 0, render_image(prompt, width, height)).save()
+    store_result(job, render_image(prompt, width, height))
     succeed(job, progress=100)
     return job
 
@@ -73,7 +73,7 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     variations = start_job(member, account, MODEL, "a ceramic teapot shaped like a whale, studio photo",
                            aspect_ratio="4:3", resolution="1K", count=2)  # fmt: skip
     for index, job in enumerate(variations):
-        finishing.store_image(job, 0, render_image(f"{job.prompt} #{index + 1}", *SIZES["4:3"])).save()
+        store_result(job, render_image(f"{job.prompt} #{index + 1}", *SIZES["4:3"]))
         succeed(job, progress=100)
     [running] = start_job(member, account, MODEL, "a hot air balloon over lavender fields", aspect_ratio="1:1")
     running.advance(Status.QUEUED, Status.SUBMITTING)

@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from nanoweb.boards.models import Board, BoardItem
-from nanoweb.studio import feed, finishing
+from nanoweb.studio import feed
 from nanoweb.studio.models import Generation
-from tests.conftest import make_user, start_job, succeed
+from tests.conftest import make_user, start_job, store_result, succeed
 from tests.test_references import png
 
 
@@ -34,7 +34,7 @@ def gemini(make_account):
 def finish(gemini):
     def finish(owner, prompt, color="red", **fields) -> Generation:
         [job] = start_job(owner, gemini, "gemini-2.5-flash-image", prompt, **fields)
-        finishing.store_image(job, 0, png(color=color)).save()
+        store_result(job, png(color=color))
         succeed(job)
         return job
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import PASSWORD, wait_for
+from tests.conftest import PASSWORD, store_result, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -27,14 +27,13 @@ def sign_in(page, live_server, username: str, password: str = PASSWORD, path: st
 
 def swatches(owner, account) -> None:
     """Three finished results of 64 px, made in this order: red, green, blue."""
-    from nanoweb.studio import finishing
     from nanoweb.studio.models import Generation
     from tests.test_references import png
 
     for color in ["red", "green", "blue"]:
         job = Generation.objects.create(owner=owner, prompt=f"swatch {color}", account=account,
                                         model="google/nano-banana-2", status="succeeded")  # fmt: skip
-        finishing.store_image(job, 0, png(color=color)).save()
+        store_result(job, png(color=color))
 
 
 def test_a_member_signs_in_generates_and_opens_the_result(

@@ -13,15 +13,15 @@ from django.urls import reverse
 from nanoweb.credits import ledger
 from nanoweb.credits.models import LedgerEntry
 from nanoweb.lib import images
-from nanoweb.studio import finishing, history
+from nanoweb.studio import history
 from nanoweb.studio.models import GeneratedImage, Generation, SavedPrompt
-from tests.conftest import start_job, succeed
+from tests.conftest import start_job, store_result, succeed
 from tests.test_references import png
 
 
 def finished(owner, account, prompt="a kite", color="red", **fields) -> Generation:
     [job] = start_job(owner, account, "gemini-2.5-flash-image", prompt, **fields)
-    finishing.store_image(job, 0, png(color=color)).save()
+    store_result(job, png(color=color))
     succeed(job)
     return job
 

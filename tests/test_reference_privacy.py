@@ -11,9 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from nanoweb.studio import finishing
 from nanoweb.studio.models import Generation
-from tests.conftest import start_job
+from tests.conftest import start_job, store_result
 from tests.test_references import png
 
 ROLES = ["owner", "teammate", "outsider", "staff"]
@@ -22,7 +21,7 @@ ROLES = ["owner", "teammate", "outsider", "staff"]
 def finished(owner, account, prompt: str, color: str, **options) -> Generation:
     """A finished job of `owner` with one real image."""
     [job] = start_job(owner, account, "gemini-2.5-flash-image", prompt, **options)
-    finishing.store_image(job, 0, png(color=color)).save()
+    store_result(job, png(color=color))
     Generation.objects.filter(pk=job.pk).update(status=Generation.Status.SUCCEEDED)
     return job
 

@@ -1,20 +1,28 @@
-"""Display renditions: made once with the thumbnail (WebP, at most 2048 px), shown by the detail
-page and the lightbox, served only to those who may see the result; the original only downloads."""
+"""Display renditions: made once with the thumbnail (WebP, at most 2048 px) a moment after the
+original is stored, shown by the detail page and the lightbox, served only to those who may see
+the result; the original only downloads, and stands in until the renditions are made."""
 
 from __future__ import annotations
 
 import io
 import os
+import sys
+import threading
 
+import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
+from django_q.models import OrmQ
 from PIL import Image
 
+from nanoweb.credits import ledger
 from nanoweb.lib import images
-from nanoweb.studio import finishing, history
-from nanoweb.studio.models import Generation
-from tests.conftest import start_job, succeed
+from nanoweb.providers.base import ResultImage
+from nanoweb.studio import finishing, history, pipeline
+from nanoweb.studio.models import GeneratedImage, Generation
+from tests.conftest import start_job, store_result, succeed
 from tests.test_references import png
 
 
@@ -27,12 +35,12 @@ def test_a_4k_original_gets_a_2048_px_webp_rendition_a_fraction_of_its_bytes():
     detailed = Image.effect_noise((1024, 576), 60).convert("RGB").resize((4096, 2304), Image.Resampling.BILINEAR)
     out = io.BytesIO()
     detailed.save(out, "JPEG", quality=95)
-    prepared = images.prepare(out.getvalue())
+    made = images.renditions(out.getvalue())
 
-    assert size_of(prepared.display) == ("WEBP", (2048, 1152))
-    assert size_of(prepared.thumbnail) == ("WEBP", (512, 288))
-    assert len(prepared.display) * 4 < len(prepared.data)
-    assert size_of(images.prepare(png(size=(64, 48))).display) == ("WEBP", (64, 48)), "never enlarged"
+    assert size_of(made.display) == ("WEBP", (2048, 1152))
+    assert size_of(made.thumbnail) == ("WEBP", (512, 288))
+    assert len(made.display) * 4 < len(out.getvalue())
+    assert size_of(images.renditions(png(size=(64, 48))).display) == ("WEBP", (64, 48)), "never enlarged"
 
 
 def test_the_rendition_is_upright_like_the_thumbnail():
@@ -40,14 +48,14 @@ def test_the_rendition_is_upright_like_the_thumbnail():
     exif = Image.Exif()
     exif[0x0112] = 6  # stored sideways: turn 90° to show
     Image.new("RGB", (300, 100), "red").save(out, "JPEG", exif=exif)
-    prepared = images.prepare(out.getvalue())
-    assert (prepared.width, prepared.height) == (300, 100), "the original's facts, as stored"
-    assert size_of(prepared.display)[1] == (100, 300) and size_of(prepared.thumbnail)[1] == (100, 300)
+    checked, made = images.check_complete(out.getvalue()), images.renditions(out.getvalue())
+    assert (checked.width, checked.height) == (300, 100), "the original's facts, as stored"
+    assert size_of(made.display)[1] == (100, 300) and size_of(made.thumbnail)[1] == (100, 300)
 
 
 def finished(owner, account, **fields) -> Generation:
     [job] = start_job(owner, account, "gemini-2.5-flash-image", "a kite", **fields)
-    finishing.store_image(job, 0, png(size=(80, 60))).save()
+    store_result(job, png(size=(80, 60)))
     succeed(job)
     return job
 
@@ -84,19 +92,21 @@ def test_older_images_show_the_original_until_the_command_makes_their_rendition_
 ):
     job = finished(owner, make_account("gemini"))
     image = job.image
+    first_thumbnail = image.thumbnail.path
     image.display.delete(save=True)  # as stored before renditions existed
     client.force_login(owner)
     assert client.get(reverse("image_display", args=[image.pk]))["Content-Type"] == "image/png"
 
     out = io.StringIO()
     call_command("make_renditions", stdout=out)
-    assert "made 1 display renditions" in out.getvalue()
+    assert "made renditions of 1 images" in out.getvalue()
     image.refresh_from_db()
     assert size_of(image.display.read()) == ("WEBP", (80, 60))
+    assert not os.path.exists(first_thumbnail), "the thumbnail it had is replaced, not left behind"
     first = image.display.name
     call_command("make_renditions", stdout=out)
     image.refresh_from_db()
-    assert "made 0 display renditions" in out.getvalue() and image.display.name == first, "made once"
+    assert "made renditions of 0 images" in out.getvalue() and image.display.name == first, "made once"
     assert client.get(reverse("image_display", args=[image.pk]))["Content-Type"] == "image/webp"
 
     stored = [image.original.path, image.display.path, image.thumbnail.path]
@@ -113,3 +123,70 @@ def test_an_unreadable_original_is_reported_and_skipped(owner, make_account):
     err = io.StringIO()
     call_command("make_renditions", stdout=io.StringIO(), stderr=err)
     assert f"image {image.pk}" in err.getvalue()
+
+
+def finishing_with(owner, account, data: bytes) -> Generation:
+    """A job the provider is done with, its result's bytes kept for the finishing task."""
+    [job] = start_job(owner, account, "gemini-2.5-flash-image", "a kite")
+    job.advance(Generation.Status.QUEUED, Generation.Status.SUBMITTING)
+    job.advance(Generation.Status.SUBMITTING, Generation.Status.SUBMITTED)
+    job.advance(
+        Generation.Status.SUBMITTED, Generation.Status.FINISHING, results=[finishing.keep(ResultImage(data=data))]
+    )
+    return job
+
+
+def test_a_result_is_done_with_its_original_and_the_renditions_follow(client, owner, make_account):
+    job = finishing_with(owner, make_account("gemini"), png(size=(80, 60)))
+    finishing.finish(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == Generation.Status.SUCCEEDED and ledger.check() == []
+    image = job.image
+    assert image.original and not image.display and not image.thumbnail
+    assert OrmQ.objects.filter(key__isnull=False).count() == 1, "a rendition task is queued"
+    client.force_login(owner)
+    for variant in ("image_thumbnail", "image_display"):
+        assert client.get(reverse(variant, args=[image.pk]))["Content-Type"] == "image/png", "the original stands in"
+
+    finishing.render(job.pk)
+    image.refresh_from_db()
+    assert size_of(image.thumbnail.read()) == ("WEBP", (80, 60)) and size_of(image.display.read())[0] == "WEBP"
+    for variant in ("image_thumbnail", "image_display"):
+        assert client.get(reverse(variant, args=[image.pk]))["Content-Type"] == "image/webp"
+    finishing.render(job.pk)
+    assert GeneratedImage.objects.get().thumbnail.name == image.thumbnail.name, "made once"
+
+
+def test_renditions_are_made_at_the_lowest_cpu_priority():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("thread priorities are Linux's")
+    niceness = finishing.renderer().submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    assert niceness.result() == 19
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 19, "the rest of the process keeps its own"
+
+
+def test_the_reconciler_has_lost_renditions_made_again(owner, make_account):
+    job = finishing_with(owner, make_account("gemini"), png(size=(80, 60)))
+    finishing.finish(job.pk)
+    OrmQ.objects.all().delete()  # the rendition task was lost with its worker
+    assert pipeline.reconcile()["renditions_requeued"] == 0, "not before it had time to run"
+
+    GeneratedImage.objects.update(created_at=timezone.now() - finishing.RENDER_GRACE * 2)
+    assert pipeline.reconcile()["renditions_requeued"] == 1
+    assert OrmQ.objects.count() == 1
+    GeneratedImage.objects.update(created_at=timezone.now() - finishing.RENDER_GIVE_UP * 2)
+    assert pipeline.reconcile()["renditions_requeued"] == 0, "left to make_renditions after a day"
+
+
+def test_an_undecodable_original_keeps_its_job_and_is_logged(owner, make_account, caplog):
+    job = finishing_with(owner, make_account("gemini"), png(size=(80, 60)))
+    finishing.finish(job.pk)
+    image = job.images.get()
+    with image.original.open("r+b") as handle:  # whole file, checksums intact, pixels unreadable
+        handle.seek(0)
+        handle.write(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+
+    finishing.render(job.pk)
+    assert f"image {image.pk}" in caplog.text
+    assert not GeneratedImage.objects.get().display, "the original still stands in"

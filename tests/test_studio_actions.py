@@ -11,7 +11,7 @@ from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget, LedgerEntry
 from nanoweb.providers.base import ErrorKind, ProviderError
 from nanoweb.studio.models import Generation
-from tests.conftest import start_job, succeed
+from tests.conftest import start_job, store_result, succeed
 from tests.test_references import png
 
 Status = Generation.Status
@@ -144,11 +144,10 @@ def test_variations_show_as_one_set_card_whose_status_and_tiles_the_live_channel
 
 
 def test_a_cards_actions_are_the_owners_and_teammates_get_only_what_they_may_do(client, owner, teammate, crun_account):
-    from nanoweb.studio import finishing
 
     [done, failed, running] = [start_job(owner, crun_account, "google/nano-banana-2", p)[0] for p in "abc"]
     succeed(done)
-    finishing.store_image(done, 0, png()).save()
+    store_result(done, png())
     failed.fail(Status.QUEUED, ProviderError(ErrorKind.GENERATION_FAILED, "no"))
     studio = reverse("studio")
     client.force_login(owner)

@@ -83,26 +83,43 @@ def check(data: bytes) -> CheckedImage:
         return CheckedImage(data=data, **_facts(image, data))
 
 
+def check_complete(data: bytes) -> CheckedImage:
+    """A provider's result, checked without decoding every pixel: a PNG, JPEG or WebP within
+    the pixel limit whose file is whole (every PNG chunk's checksum, every JPEG scan read at an
+    eighth of the size, a WebP as long as its header says). That is what a cut or damaged
+    download looks like; the renditions decode it fully a moment later. A full decode costs
+    ten to a hundred times more, and a burst of results waits on it."""
+    image = _header(data)
+    facts = _facts(image, data)  # before the JPEG draft shrinks it
+    try:
+        if image.format == "PNG":
+            image.verify()
+        elif image.format == "JPEG":
+            image.draft("RGB", (image.width // 8, image.height // 8))
+            image.load()
+        elif int.from_bytes(data[4:8], "little") + 8 > len(data):  # WebP: a RIFF file says its length
+            raise ValueError("the WebP file is shorter than its header says")
+    except Exception as exc:  # Pillow raises many types for broken files
+        raise InvalidImage("not a readable image (it may be damaged or cut short)") from exc
+    finally:
+        image.close()
+    return CheckedImage(data=data, **facts)
+
+
 @dataclass(frozen=True)
-class PreparedImage(CheckedImage):
-    display: bytes = b""
-    thumbnail: bytes = b""
+class Renditions:
+    display: bytes
+    thumbnail: bytes
 
 
-def prepare(data: bytes) -> PreparedImage:
-    """Check the image and make its display rendition and thumbnail from the one decode."""
+def renditions(data: bytes) -> Renditions:
+    """The display rendition and the thumbnail, from one full decode (which also proves every
+    pixel readable)."""
     with _open(data) as image:
-        facts = _facts(image, data)
         viewable = _viewable(image)
         display = _shrink_to_webp(viewable, DISPLAY_SIZE, quality=85)
         thumbnail = _shrink_to_webp(viewable, THUMBNAIL_SIZE, quality=80)  # from the display size: cheaper
-        return PreparedImage(data=data, display=display, thumbnail=thumbnail, **facts)
-
-
-def display_rendition(data: bytes) -> bytes:
-    """The display rendition alone, for an image stored before renditions existed."""
-    with _open(data) as image:
-        return _shrink_to_webp(_viewable(image), DISPLAY_SIZE, quality=85)
+        return Renditions(display=display, thumbnail=thumbnail)
 
 
 def _viewable(image: Image.Image) -> Image.Image:

@@ -1,12 +1,19 @@
-"""Finishing a job the provider is done with: download, verify, renditions, store, settle.
+"""Finishing a job the provider is done with: download, verify, store, settle; then renditions.
 
 The sweep only decides *when* (its status reads keep within the rate limits); what comes
-after is CPU and I/O work that runs as a django-q task on any worker process of any
+after is CPU and I/O work that runs as django-q tasks on any worker process of any
 cluster, so more workers and more hosts mean more finishing capacity:
 
     sweep: provider says done ──▶ FINISHING (the result's URLs, or its bytes kept in storage)
                                └─▶ async_task(finish, pk)
-    any worker: claim the job ──▶ download ──▶ verify ──▶ renditions ──▶ store ──▶ SUCCEEDED + settle
+    any worker: claim the job ──▶ download ──▶ check the file is whole ──▶ store ──▶ SUCCEEDED + settle
+                               └─▶ async_task(render, pk)
+    any worker, at low priority: decode ──▶ display rendition + thumbnail
+
+The original is what must not be lost (result URLs expire) and what tells the person their
+image is there, so it goes first; a full decode and two WebP encodes cost ten times the rest
+of finishing and come a moment later, on CPU that finishing leaves over (pages show the
+original until then). A rendition task lost with its worker is made again by the reconciler.
 
 Exactly once: the task claims the job by a conditional update, so a redelivered or repeated
 task does nothing, and only one success is ever recorded (a second finisher's files are
@@ -17,8 +24,11 @@ with its worker, or never delivered, is enqueued again by the sweep when the lea
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.core.files.base import ContentFile
@@ -34,7 +44,6 @@ from nanoweb.studio.models import GeneratedImage, Generation
 
 log = logging.getLogger(__name__)
 Status = Generation.Status
-IMAGE_SLOTS = threading.BoundedSemaphore(2)  # full-size decodes at once per process (memory)
 # A task not started this long after it was enqueued is presumed lost and enqueued again
 # (a second one only finds the job taken); it doubles each time the queue is that deep.
 QUEUE_GRACE = timedelta(seconds=60)
@@ -124,7 +133,9 @@ def finish(generation_id: int) -> None:
             done = generation.advance(Status.FINISHING, Status.SUCCEEDED, claim="")
             if done:
                 GeneratedImage.objects.bulk_create(stored)
-    if not done:  # cancelled meanwhile, or another task finished it first: keep only theirs
+    if done:
+        enqueue_renditions(generation_id)
+    else:  # cancelled meanwhile, or another task finished it first: keep only theirs
         for image in stored:
             for stored_file in image.files:
                 stored_file.delete(save=False)
@@ -143,20 +154,82 @@ def fetch(result: dict[str, str]) -> bytes:
 
 
 def store_image(generation: Generation, index: int, data: bytes) -> GeneratedImage:
-    """Verify the bytes with Pillow, make the renditions, and write them all (unsaved row)."""
-    with IMAGE_SLOTS:
-        try:
-            prepared = images.prepare(data)
-        except images.InvalidImage as exc:
-            raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
+    """Check that the file is a whole image and write it (an unsaved row; renditions follow)."""
+    try:
+        checked = images.check_complete(data)
+    except images.InvalidImage as exc:
+        raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
     image = GeneratedImage(
         generation=generation,
         index=index,
-        width=prepared.width,
-        height=prepared.height,
+        width=checked.width,
+        height=checked.height,
         bytes=len(data),
-        sha256=prepared.sha256,
-        mime_type=prepared.mime_type,
+        sha256=checked.sha256,
+        mime_type=checked.mime_type,
     )
-    image.store(prepared, stem=f"{generation.uuid}-{index}")
+    image.store(checked, stem=f"{generation.uuid}-{index}")
     return image
+
+
+# --- renditions ---------------------------------------------------------------------
+
+# A result not yet rendered this long after it was stored has lost its task: made again. After
+# RENDER_GIVE_UP it is left to `manage.py make_renditions`, so an undecodable original is not
+# tried forever.
+RENDER_GRACE = timedelta(seconds=60)
+RENDER_GIVE_UP = timedelta(days=1)
+
+
+def enqueue_renditions(generation_id: int) -> None:
+    async_task(render, generation_id, save=False, task_name=f"render-{generation_id}")
+
+
+def render(generation_id: int) -> None:
+    """The rendition task: the display rendition and thumbnail of a job's images that lack them."""
+    for image in GeneratedImage.objects.filter(generation_id=generation_id, display=""):
+        make_renditions(image)
+
+
+def make_renditions(image: GeneratedImage) -> bool:
+    """Decode the original on this process's low-priority thread and store its renditions;
+    False (and logged) if it cannot be read."""
+    try:
+        with image.original.open("rb") as handle:
+            made = renderer().submit(images.renditions, handle.read()).result()
+    except (OSError, images.InvalidImage) as exc:
+        log.error("image %s (%s): no renditions: %s", image.pk, image.original.name, exc)
+        return False
+    image.store_renditions(made)
+    return True
+
+
+def requeue_lost_renditions() -> int:
+    """For the reconciler: images stored a while ago that still have no renditions."""
+    now = timezone.now()
+    waiting = GeneratedImage.objects.filter(
+        display="", created_at__lt=now - RENDER_GRACE, created_at__gt=now - RENDER_GIVE_UP
+    )
+    lost = list(waiting.values_list("generation_id", flat=True).distinct()[:100])
+    for generation_id in lost:
+        enqueue_renditions(generation_id)
+    return len(lost)
+
+
+_renderer: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def renderer() -> ThreadPoolExecutor:
+    """This process's rendition thread, at the lowest CPU priority: a burst of results is
+    stored and settled first, and the renditions take the CPU left over. The task waits for
+    it, so nothing else of this process wants the interpreter meanwhile. One thread: images
+    decode to tens of MB each."""
+    global _renderer
+    if _renderer is None or _renderer[0] != os.getpid():  # a forked worker makes its own
+        _renderer = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="renditions", initializer=_lowest_priority))
+    return _renderer[1]
+
+
+def _lowest_priority() -> None:
+    if sys.platform.startswith("linux"):  # there, a thread's nice value is its own
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)

@@ -4,6 +4,7 @@ import builtins
 import math
 import secrets
 import uuid
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nanoweb.credits import ledger
-from nanoweb.lib.images import PreparedImage
+from nanoweb.lib.images import CheckedImage, Renditions
 from nanoweb.providers.base import ProviderError
 from nanoweb.providers.models import Attempt, CatalogueEntry, Options, ProviderAccount
 from nanoweb.providers.routing import Need
@@ -304,13 +305,14 @@ def display_path(image: GeneratedImage, filename: str) -> str:
 
 class GeneratedImage(models.Model):
     """A result image: the provider's file byte for byte, a WebP rendition for viewing
-    (at most 2048 px; a 4K original is about ten times its bytes), and a WebP thumbnail."""
+    (at most 2048 px; a 4K original is about ten times its bytes), and a WebP thumbnail.
+    The renditions come a moment after the original (finishing.py); until then, and for
+    images stored before renditions existed, the original stands in for them."""
 
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField(default=0)
     original = models.FileField(upload_to=original_path, max_length=200)
-    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=200)
-    # Empty for images stored before renditions existed, until `manage.py make_renditions`.
+    thumbnail = models.FileField(upload_to=thumbnail_path, max_length=200, blank=True)
     display = models.FileField(upload_to=display_path, max_length=200, blank=True)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
@@ -332,11 +334,25 @@ class GeneratedImage(models.Model):
         """Every stored file of this image, for deleting them together."""
         return [stored for stored in (self.original, self.thumbnail, self.display) if stored]
 
-    def store(self, prepared: PreparedImage, stem: str) -> None:
-        """Write the checked original and its renditions (the row itself is not saved)."""
-        self.original.save(f"{stem}.{prepared.extension}", ContentFile(prepared.data), save=False)
-        self.display.save(f"{stem}.webp", ContentFile(prepared.display), save=False)
-        self.thumbnail.save(f"{stem}.webp", ContentFile(prepared.thumbnail), save=False)
+    def store(self, checked: CheckedImage, stem: str) -> None:
+        """Write the checked original (the row itself is not saved)."""
+        self.original.save(f"{stem}.{checked.extension}", ContentFile(checked.data), save=False)
+
+    def store_renditions(self, made: Renditions) -> bool:
+        """Write the renditions and record them, unless another process did first (then
+        theirs stay, and these files go). True if these were recorded. An image stored before
+        display renditions existed has a thumbnail already: it gets a new one beside its first."""
+        earlier_thumbnail = str(self.thumbnail.name or "")
+        stem = PurePosixPath(str(self.original.name)).stem
+        self.display.save(f"{stem}.webp", ContentFile(made.display), save=False)
+        self.thumbnail.save(f"{stem}.webp", ContentFile(made.thumbnail), save=False)
+        recorded = GeneratedImage.objects.filter(pk=self.pk, display="").update(
+            display=self.display.name, thumbnail=self.thumbnail.name
+        )
+        superseded = [earlier_thumbnail] if recorded else [str(self.display.name), str(self.thumbnail.name)]
+        for name in filter(None, superseded):
+            self.display.storage.delete(name)
+        return bool(recorded)
 
     @property
     def download_name(self) -> str:

@@ -56,6 +56,11 @@ SWEEP = "poll"
 LEASE_SECONDS = 5.0  # renewed every tick; a dead sweep's work is taken over after this
 IDLE_TICK = 0.05  # how often a sweep with nothing to do looks for due jobs
 CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
+# What weighing a candidate reads of it.
+SCHEDULING_FIELDS = (
+    "status", "account", "resolution", "created_at", "submitted_at", "next_poll_at", "last_read_at", "progress",
+    "progress_at",
+)  # fmt: skip
 HISTORY_WINDOW = 50  # recent durations per account that the schedule learns from
 HISTORY_SECONDS = 10.0  # how long a process keeps an account's history before reading it again
 limiter = RateLimiter()
@@ -221,7 +226,7 @@ def sweep(token: str) -> None:
         room = settings.SWEEP_CONCURRENCY * 2 - len(running) - len(calls)
         claimed, next_due = claim_due(token, limit=room) if room > 0 else ([], None)
         for generation, permit in claimed:
-            future = thread_pool().submit(step_in_thread, generation.pk, permit)
+            future = thread_pool().submit(step_in_thread, generation, permit)
             long_call = generation.status == Status.QUEUED and generation.account.adapter_class.synchronous
             group = calls if long_call else running
             group.add(future)
@@ -342,6 +347,7 @@ def claim_due(token: str, *, limit: int) -> tuple[list[tuple[Generation, Permit]
         Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=soon)
         .exclude(claim=token)
         .select_related("account")
+        .only(*SCHEDULING_FIELDS)  # weighed at every tick; the claimed ones are read whole below
         .order_by("next_poll_at")[:CANDIDATES]
     )
     per_account: dict[int, list[Generation]] = defaultdict(list)
@@ -400,12 +406,13 @@ def step(generation: Generation, permit: Permit) -> None:
         follow(generation, permit)
 
 
-def step_in_thread(generation_id: int, permit: Permit) -> None:
+def step_in_thread(generation: Generation, permit: Permit) -> None:
+    """`step` on the job as it was claimed (read just after the claim, so it is current)."""
     try:
-        step(Generation.objects.select_related("account").get(pk=generation_id), permit)
+        step(generation, permit)
     except Exception as exc:
-        log.exception("generation %s failed in the sweep", generation_id)
-        Generation.objects.get(pk=generation_id).fail(Generation.ACTIVE, ProviderError(ErrorKind.INTERNAL, repr(exc)))
+        log.exception("generation %s failed in the sweep", generation.pk)
+        Generation.objects.get(pk=generation.pk).fail(Generation.ACTIVE, ProviderError(ErrorKind.INTERNAL, repr(exc)))
     finally:
         permit.release()
         connection.close()
@@ -768,7 +775,8 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
 
 def reconcile() -> dict[str, int]:
     """The safety net, every minute: end jobs past their deadline (a synchronous call lost
-    with its process ends here), and make sure a sweep runs while anything is due."""
+    with its process ends here), make sure a sweep runs while anything is due, and have the
+    renditions made that a lost task left undone."""
     deadline = timezone.now() - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
     expired = sum(
         generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, "no result in time"))
@@ -776,7 +784,7 @@ def reconcile() -> dict[str, int]:
     )
     if work_left():
         wake_sweeper()
-    return {"expired": expired}
+    return {"expired": expired, "renditions_requeued": finishing.requeue_lost_renditions()}
 
 
 def wake_when_lease_lapses() -> None:

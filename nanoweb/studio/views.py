@@ -499,11 +499,10 @@ def generation_reference(request: Request, pk: int, position: int) -> HttpRespon
 @require_GET
 def image_file(request: Request, pk: int, variant: str) -> HttpResponse | FileResponse:
     image = visible_image(request, pk)
-    if variant == "thumbnail":
-        return private_image(request, image.thumbnail, content_type="image/webp")
-    if variant == "display" and image.display:
-        return private_image(request, image.display, content_type="image/webp")
-    # The original; also the display of an image stored before renditions (until make_renditions).
+    rendition = {"thumbnail": image.thumbnail, "display": image.display}.get(variant)
+    if rendition:
+        return private_image(request, rendition, content_type="image/webp")
+    # The original; also what stands in for renditions not made yet.
     return private_image(
         request,
         image.original,

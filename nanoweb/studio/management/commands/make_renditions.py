@@ -1,25 +1,22 @@
-"""Give images stored before display renditions existed their rendition, once.
+"""Make the renditions that are missing: of images stored before display renditions existed,
+and of any whose rendition task was lost and not taken up again (the reconciler tries for a day).
 
-Run once after upgrading; it can run while the studio serves, and again after an
-interruption (it continues with what is still missing). Until an image has its rendition,
-the detail page and the lightbox show the original.
+It can run while the studio serves, and again after an interruption (it continues with what
+is still missing). Until an image has its renditions, pages show the original.
 """
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
-from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 
-from nanoweb.lib import images
+from nanoweb.studio.finishing import make_renditions
 from nanoweb.studio.models import GeneratedImage
 
 BATCH = 100
 
 
 class Command(BaseCommand):
-    help = "Make the display rendition (WebP, at most 2048 px) of every image that lacks one."
+    help = "Make the display rendition (WebP, at most 2048 px) and thumbnail of every image that lacks them."
 
     def handle(self, *args, **options) -> None:
         made = failed = 0
@@ -27,19 +24,9 @@ class Command(BaseCommand):
         while batch := list(GeneratedImage.objects.filter(display="", pk__gt=after).order_by("pk")[:BATCH]):
             for image in batch:
                 after = image.pk
-                try:
-                    with image.original.open("rb") as handle:
-                        rendition = images.display_rendition(handle.read())
-                except (OSError, images.InvalidImage) as exc:
-                    failed += 1
-                    self.stderr.write(f"image {image.pk} ({image.original.name}): {exc}")
-                    continue
-                image.display.save(
-                    f"{PurePosixPath(str(image.original.name)).stem}.webp", ContentFile(rendition), save=False
-                )
-                # Whoever stores it first wins; a second run (or a concurrent one) keeps theirs.
-                if GeneratedImage.objects.filter(pk=image.pk, display="").update(display=image.display.name):
+                if make_renditions(image):
                     made += 1
                 else:
-                    image.display.storage.delete(str(image.display.name))
-        self.stdout.write(f"made {made} display renditions; {failed} originals could not be read")
+                    failed += 1
+                    self.stderr.write(f"image {image.pk} ({image.original.name}): could not be read")
+        self.stdout.write(f"made renditions of {made} images; {failed} originals could not be read")
