@@ -153,7 +153,7 @@ def database_from_url(url: str) -> dict:
 # (no upgrade deadlocks), and the timeout makes writers queue instead of failing.
 DATABASES = {
     "default": {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": "nanoweb.lib.sqlite",  # Django's, with one writer per process at a time
         "NAME": os.environ.get("NANOWEB_DB_PATH", DATA_DIR / "db.sqlite3"),
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
