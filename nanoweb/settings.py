@@ -289,16 +289,20 @@ LOGGING = {
 
 # A task running longer is killed (a sweep relays to its successor well before).
 TASK_TIMEOUT = 300
+Q_WORKERS = env_int("Q_WORKERS", 4)
 Q_CLUSTER = {
     "name": "nanoweb",
     # The task broker: the database by default, Redis when REDIS_URL is set.
     **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
-    "workers": env_int("Q_WORKERS", 4),
+    "workers": Q_WORKERS,
     # A poll sweep runs for at most SWEEP_SECONDS; retry must exceed timeout.
     "timeout": TASK_TIMEOUT,
     "retry": 360,
     "max_attempts": 3,
     "poll": 0.1,
+    # Tasks a cluster takes from the database broker per query: one per worker halves the
+    # broker's cost in a burst of results, and leaves the rest for other clusters.
+    "bulk": Q_WORKERS,
     "catch_up": False,
     "save_limit": 1000,
     "ack_failures": True,

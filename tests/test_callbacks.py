@@ -37,6 +37,24 @@ def test_a_callback_makes_the_job_due_at_once(client, owner, crun_account):
     assert generation.status == Generation.Status.SUBMITTED, "the payload itself changes nothing"
 
 
+def test_a_callback_during_a_status_read_is_not_lost_when_the_read_reschedules(client, owner, crun_account):
+    """The read went out just before the provider finished and says "running"; the callback came
+    while it was out. The job stays due now, not at its next safety-net read."""
+    generation = submitted(owner, crun_account, "google/nano-banana")
+    Generation.objects.filter(pk=generation.pk).update(claim="sweep", next_poll_at=timezone.now())
+    read_out = Generation.objects.select_related("account").get(pk=generation.pk)  # as the sweep claimed it
+
+    client.post(reverse("provider_callback", args=[generation.callback_token]), "{}", "application/json")
+    woken = Generation.objects.get(pk=generation.pk).next_poll_at
+    pipeline.reschedule(read_out, 600)
+    assert Generation.objects.get(pk=generation.pk).next_poll_at == woken
+    assert Generation.objects.get(pk=generation.pk).claim == "", "the claim is released all the same"
+
+    quiet = Generation.objects.select_related("account").get(pk=generation.pk)
+    pipeline.reschedule(quiet, 600)
+    assert Generation.objects.get(pk=generation.pk).next_poll_at > timezone.now() + timezone.timedelta(seconds=590)
+
+
 def test_a_forged_callback_claiming_success_changes_nothing(client, owner, crun_account):
     generation = submitted(owner, crun_account, "google/nano-banana", prompt="slow [sim:latency=30]")
     forged = {"task_id": generation.provider_task_id, "status": "success",

@@ -41,7 +41,7 @@ def test_finishing_runs_on_a_worker_while_another_process_holds_the_sweep(
         assert wait_until_terminal(job).status == Status.SUCCEEDED, job.error_detail
     sweeping.join(timeout=30)
 
-    assert SweepLease.objects.get().holder == token, "no other sweep ran"
+    assert SweepLease.objects.get(name=pipeline.SWEEP).holder == token, "no other sweep ran"
     for job in jobs:
         image = wait_for(lambda job=job: job.images.exclude(display="").first())
         assert (worker_media / image.original.name).is_file() and (worker_media / image.thumbnail.name).is_file()

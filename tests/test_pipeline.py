@@ -163,7 +163,7 @@ def test_the_reconciler_ends_jobs_past_their_deadline(owner, crun_account):
         status=Generation.Status.RUNNING, next_poll_at=None, created_at=timezone.now() - timedelta(hours=1)
     )
 
-    assert pipeline.reconcile() == {"expired": 1, "renditions_requeued": 0}
+    assert pipeline.reconcile() == {"expired": 1}
     too_old.refresh_from_db()
     assert (too_old.status, too_old.error_kind) == ("failed", "expired")
     assert ledger.check() == []

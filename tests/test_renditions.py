@@ -21,7 +21,7 @@ from nanoweb.credits import ledger
 from nanoweb.lib import images
 from nanoweb.providers.base import ResultImage
 from nanoweb.studio import finishing, history, pipeline
-from nanoweb.studio.models import GeneratedImage, Generation
+from nanoweb.studio.models import Generation, SweepLease
 from tests.conftest import start_job, store_result, succeed
 from tests.test_references import png
 
@@ -136,26 +136,32 @@ def finishing_with(owner, account, data: bytes) -> Generation:
     return job
 
 
-def test_a_result_is_done_with_its_original_and_the_renditions_follow(client, owner, make_account):
-    job = finishing_with(owner, make_account("gemini"), png(size=(80, 60)))
-    finishing.finish(job.pk)
+def renderer_token() -> str:
+    return SweepLease.objects.get(name=finishing.RENDERER).holder
 
-    job.refresh_from_db()
-    assert job.status == Generation.Status.SUCCEEDED and ledger.check() == []
-    image = job.image
+
+def test_a_result_is_done_with_its_original_and_the_renditions_follow(client, owner, make_account):
+    gemini = make_account("gemini")
+    jobs = [finishing_with(owner, gemini, png(size=(80, 60))) for _ in range(3)]
+    for job in jobs:
+        finishing.finish(job.pk)
+
+    assert all(job.status == Generation.Status.SUCCEEDED for job in Generation.objects.all())
+    assert ledger.check() == []
+    image = jobs[0].images.get()
     assert image.original and not image.display and not image.thumbnail
-    assert OrmQ.objects.filter(key__isnull=False).count() == 1, "a rendition task is queued"
+    assert OrmQ.objects.count() == 1, "one renderer for the three, not a task each"
     client.force_login(owner)
     for variant in ("image_thumbnail", "image_display"):
         assert client.get(reverse(variant, args=[image.pk]))["Content-Type"] == "image/png", "the original stands in"
 
-    finishing.render(job.pk)
+    finishing.render(renderer_token())
     image.refresh_from_db()
     assert size_of(image.thumbnail.read()) == ("WEBP", (80, 60)) and size_of(image.display.read())[0] == "WEBP"
+    assert not finishing.waiting_for_renditions().exists(), "it made them all"
     for variant in ("image_thumbnail", "image_display"):
         assert client.get(reverse(variant, args=[image.pk]))["Content-Type"] == "image/webp"
-    finishing.render(job.pk)
-    assert GeneratedImage.objects.get().thumbnail.name == image.thumbnail.name, "made once"
+    assert SweepLease.objects.get(name=finishing.RENDERER).expires_at <= timezone.now(), "and let its lease go"
 
 
 def test_renditions_are_made_at_the_lowest_cpu_priority():
@@ -166,20 +172,24 @@ def test_renditions_are_made_at_the_lowest_cpu_priority():
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 19, "the rest of the process keeps its own"
 
 
-def test_the_reconciler_has_lost_renditions_made_again(owner, make_account):
+def test_a_lost_renderer_is_replaced_once_its_lease_lapses(owner, make_account):
     job = finishing_with(owner, make_account("gemini"), png(size=(80, 60)))
     finishing.finish(job.pk)
-    OrmQ.objects.all().delete()  # the rendition task was lost with its worker
-    assert pipeline.reconcile()["renditions_requeued"] == 0, "not before it had time to run"
+    OrmQ.objects.all().delete()  # the renderer's task was lost with its worker
+    pipeline.reconcile()
+    assert not OrmQ.objects.exists(), "not while its lease holds"
 
-    GeneratedImage.objects.update(created_at=timezone.now() - finishing.RENDER_GRACE * 2)
-    assert pipeline.reconcile()["renditions_requeued"] == 1
+    SweepLease.objects.filter(name=finishing.RENDERER).update(expires_at=timezone.now())
+    pipeline.reconcile()
     assert OrmQ.objects.count() == 1
-    GeneratedImage.objects.update(created_at=timezone.now() - finishing.RENDER_GIVE_UP * 2)
-    assert pipeline.reconcile()["renditions_requeued"] == 0, "left to make_renditions after a day"
+    lost = SweepLease.objects.get(name=finishing.RENDERER).holder
+    finishing.render("an-old-holder")
+    assert finishing.waiting_for_renditions().exists(), "a renderer that lost its lease stops"
+    finishing.render(lost)
+    assert not finishing.waiting_for_renditions().exists()
 
 
-def test_an_undecodable_original_keeps_its_job_and_is_logged(owner, make_account, caplog):
+def test_an_undecodable_original_keeps_its_job_is_logged_and_tried_once(owner, make_account, caplog):
     job = finishing_with(owner, make_account("gemini"), png(size=(80, 60)))
     finishing.finish(job.pk)
     image = job.images.get()
@@ -187,6 +197,9 @@ def test_an_undecodable_original_keeps_its_job_and_is_logged(owner, make_account
         handle.seek(0)
         handle.write(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
 
-    finishing.render(job.pk)
+    finishing.render(renderer_token())
     assert f"image {image.pk}" in caplog.text
-    assert not GeneratedImage.objects.get().display, "the original still stands in"
+    image.refresh_from_db()
+    assert image.unreadable and not image.display, "the original still stands in"
+    assert Generation.objects.get(pk=job.pk).status == Generation.Status.SUCCEEDED
+    assert not finishing.waiting_for_renditions().exists(), "not tried again and again"

@@ -174,12 +174,14 @@ def s3(tmp_path, settings):
 def test_images_live_in_the_object_store_private_and_served_through_the_app(
     s3, client, owner, teammate, make_account, django_capture_on_commit_callbacks
 ):
-    from nanoweb.studio import history
+    from nanoweb.studio import finishing, history
     from tests.test_providers import new_generation, run_to_end
 
     job = run_to_end(new_generation(owner, make_account("crun"), "google/nano-banana", private=True))
     assert job.status == "succeeded", job.error_detail
     image = job.images.get()
+    finishing.make_renditions(image)  # the renderer's work, here in this process
+    image.refresh_from_db()
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket="nanoweb-images")["Contents"]}
     assert keys == {image.original.name, image.display.name, image.thumbnail.name}
     grants = s3.get_object_acl(Bucket="nanoweb-images", Key=image.original.name)["Grants"]

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -47,12 +47,12 @@ def period_start(period: str, now: datetime | None = None) -> datetime | None:
 
 
 def sums(lines: QuerySet) -> dict[str, Decimal]:
-    """The total of each kind of line, in one query."""
-    field = DecimalField(max_digits=20, decimal_places=4)
-    totals = lines.aggregate(
-        **{kind: Coalesce(Sum("amount", filter=Q(kind=kind)), Value(ZERO), output_field=field) for kind in Kind.values}
-    )
-    return {kind: Decimal(totals[kind]) for kind in Kind.values}
+    """The total of each kind of line, in one query (grouped by kind: a filtered sum per kind
+    takes the ORM several times longer to build, and finishing a job asks it every time)."""
+    totals = dict.fromkeys(Kind.values, ZERO)
+    for kind, total in lines.order_by().values("kind").annotate(total=Sum("amount")).values_list("kind", "total"):
+        totals[kind] = Decimal(total)
+    return totals
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,17 @@ cluster, so more workers and more hosts mean more finishing capacity:
     sweep: provider says done ──▶ FINISHING (the result's URLs, or its bytes kept in storage)
                                └─▶ async_task(finish, pk)
     any worker: claim the job ──▶ download ──▶ check the file is whole ──▶ store ──▶ SUCCEEDED + settle
-                               └─▶ async_task(render, pk)
-    any worker, at low priority: decode ──▶ display rendition + thumbnail
+                               └─▶ wake the renderer
+    the renderer (one task at a time, at the lowest CPU priority): every image still without
+        renditions ──▶ decode ──▶ display rendition + thumbnail
 
 The original is what must not be lost (result URLs expire) and what tells the person their
 image is there, so it goes first; a full decode and two WebP encodes cost ten times the rest
 of finishing and come a moment later, on CPU that finishing leaves over (pages show the
-original until then). A rendition task lost with its worker is made again by the reconciler.
+original until then). One renderer works through what is waiting, so a burst of results costs
+one task, not one per image (a task's round trip through the broker costs as much as
+finishing itself). It holds a lease like the sweep; if it dies, the next wake or the
+reconciler starts another.
 
 Exactly once: the task claims the job by a conditional update, so a redelivered or repeated
 task does nothing, and only one success is ever recorded (a second finisher's files are
@@ -27,10 +31,12 @@ import logging
 import os
 import sys
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -40,7 +46,7 @@ from django_q.tasks import async_task
 from nanoweb.lib import http, images
 from nanoweb.providers.base import ErrorKind, ProviderError, ProviderStatus, ResultImage, State
 from nanoweb.studio import holds
-from nanoweb.studio.models import GeneratedImage, Generation
+from nanoweb.studio.models import GeneratedImage, Generation, SweepLease
 
 log = logging.getLogger(__name__)
 Status = Generation.Status
@@ -134,7 +140,7 @@ def finish(generation_id: int) -> None:
             if done:
                 GeneratedImage.objects.bulk_create(stored)
     if done:
-        enqueue_renditions(generation_id)
+        wake_renderer()
     else:  # cancelled meanwhile, or another task finished it first: keep only theirs
         for image in stored:
             for stored_file in image.files:
@@ -174,46 +180,57 @@ def store_image(generation: Generation, index: int, data: bytes) -> GeneratedIma
 
 # --- renditions ---------------------------------------------------------------------
 
-# A result not yet rendered this long after it was stored has lost its task: made again. After
-# RENDER_GIVE_UP it is left to `manage.py make_renditions`, so an undecodable original is not
-# tried forever.
-RENDER_GRACE = timedelta(seconds=60)
-RENDER_GIVE_UP = timedelta(days=1)
+RENDERER = "render"  # its lease's name
+RENDER_LEASE = timedelta(seconds=60)  # renewed at every image; a 4K one takes a second or two
 
 
-def enqueue_renditions(generation_id: int) -> None:
-    async_task(render, generation_id, save=False, task_name=f"render-{generation_id}")
+def waiting_for_renditions():
+    return GeneratedImage.objects.filter(display="", unreadable=False)
 
 
-def render(generation_id: int) -> None:
-    """The rendition task: the display rendition and thumbnail of a job's images that lack them."""
-    for image in GeneratedImage.objects.filter(generation_id=generation_id, display=""):
+def wake_renderer() -> None:
+    """Start the renderer unless one holds the lease. Cheap: safe after every finished job."""
+    now = timezone.now()
+    if SweepLease.objects.filter(name=RENDERER, expires_at__gt=now).exists():
+        return  # it is at work, and comes to the new images before it stops
+    token = uuid.uuid4().hex
+    SweepLease.objects.get_or_create(name=RENDERER, defaults={"expires_at": now})
+    taken = SweepLease.objects.filter(name=RENDERER, expires_at__lte=now).update(
+        holder=token, expires_at=now + RENDER_LEASE
+    )
+    if taken:
+        async_task(render, token, save=False, task_name=f"render-{token[:8]}")
+
+
+def render(token: str) -> None:
+    """The renderer task: make the renditions of every image waiting for them, oldest first,
+    then stop (a later wake starts another). Ends early if its lease was taken over."""
+    began = time.monotonic()
+    while time.monotonic() - began < settings.TASK_TIMEOUT - 60:
+        lease = SweepLease.objects.filter(name=RENDERER, holder=token)
+        if not lease.update(expires_at=timezone.now() + RENDER_LEASE):
+            return
+        image = waiting_for_renditions().order_by("pk").first()
+        if image is None:
+            break
         make_renditions(image)
+    SweepLease.objects.filter(name=RENDERER, holder=token).update(expires_at=timezone.now())
+    if waiting_for_renditions().exists():  # came while it stopped, or it ran out of time
+        wake_renderer()
 
 
 def make_renditions(image: GeneratedImage) -> bool:
-    """Decode the original on this process's low-priority thread and store its renditions;
-    False (and logged) if it cannot be read."""
+    """Decode the original on this process's low-priority thread and store its renditions.
+    An original that cannot be decoded is marked so (and logged): it keeps standing in."""
     try:
         with image.original.open("rb") as handle:
             made = renderer().submit(images.renditions, handle.read()).result()
     except (OSError, images.InvalidImage) as exc:
         log.error("image %s (%s): no renditions: %s", image.pk, image.original.name, exc)
+        GeneratedImage.objects.filter(pk=image.pk).update(unreadable=True)
         return False
     image.store_renditions(made)
     return True
-
-
-def requeue_lost_renditions() -> int:
-    """For the reconciler: images stored a while ago that still have no renditions."""
-    now = timezone.now()
-    waiting = GeneratedImage.objects.filter(
-        display="", created_at__lt=now - RENDER_GRACE, created_at__gt=now - RENDER_GIVE_UP
-    )
-    lost = list(waiting.values_list("generation_id", flat=True).distinct()[:100])
-    for generation_id in lost:
-        enqueue_renditions(generation_id)
-    return len(lost)
 
 
 _renderer: tuple[int, ThreadPoolExecutor] | None = None
@@ -221,9 +238,8 @@ _renderer: tuple[int, ThreadPoolExecutor] | None = None
 
 def renderer() -> ThreadPoolExecutor:
     """This process's rendition thread, at the lowest CPU priority: a burst of results is
-    stored and settled first, and the renditions take the CPU left over. The task waits for
-    it, so nothing else of this process wants the interpreter meanwhile. One thread: images
-    decode to tens of MB each."""
+    stored and settled first, and the renditions take the CPU left over. The renderer task
+    waits for it, so nothing else of this process wants the interpreter meanwhile."""
     global _renderer
     if _renderer is None or _renderer[0] != os.getpid():  # a forked worker makes its own
         _renderer = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="renditions", initializer=_lowest_priority))

@@ -314,6 +314,8 @@ class GeneratedImage(models.Model):
     original = models.FileField(upload_to=original_path, max_length=200)
     thumbnail = models.FileField(upload_to=thumbnail_path, max_length=200, blank=True)
     display = models.FileField(upload_to=display_path, max_length=200, blank=True)
+    # The original could not be decoded for renditions (it keeps standing in for them).
+    unreadable = models.BooleanField(default=False)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     bytes = models.PositiveBigIntegerField()
@@ -482,7 +484,7 @@ class Rating(models.Model):
 
 
 class SweepLease(models.Model):
-    """Who runs the poll sweep now. One row; the lease lapses if its holder dies."""
+    """Who runs the poll sweep (or the renderer) now: a row each; a lease lapses if its holder dies."""
 
     name = models.CharField(max_length=20, primary_key=True)
     holder = models.CharField(max_length=64, blank=True)

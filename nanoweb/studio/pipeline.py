@@ -28,7 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Case, F, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -420,11 +420,15 @@ def step_in_thread(generation: Generation, permit: Permit) -> None:
 
 def reschedule(generation: Generation, delay: float, *, status: str | None = None, **fields: Any) -> None:
     """Come back to this job after `delay` seconds (and release this sweep's claim), moving
-    it to `status` on the way if given."""
+    it to `status` on the way if given. A callback that woke the job while this read was out
+    moved its `next_poll_at`: that earlier time stays (the read may have come just before the
+    provider finished; otherwise the job would wait for its next safety-net read)."""
+    later = timezone.now() + timedelta(seconds=delay)
+    claimed = generation.next_poll_at
     generation.advance(
         generation.status,
         status or generation.status,
-        next_poll_at=timezone.now() + timedelta(seconds=delay),
+        next_poll_at=Case(When(next_poll_at=claimed, then=Value(later)), default=F("next_poll_at")),
         claim="",
         **fields,
     )
@@ -775,8 +779,8 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
 
 def reconcile() -> dict[str, int]:
     """The safety net, every minute: end jobs past their deadline (a synchronous call lost
-    with its process ends here), make sure a sweep runs while anything is due, and have the
-    renditions made that a lost task left undone."""
+    with its process ends here), and make sure a sweep runs while anything is due, and the
+    renderer while any image waits for its renditions (a lost renderer's lease lapses)."""
     deadline = timezone.now() - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
     expired = sum(
         generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, "no result in time"))
@@ -784,7 +788,9 @@ def reconcile() -> dict[str, int]:
     )
     if work_left():
         wake_sweeper()
-    return {"expired": expired, "renditions_requeued": finishing.requeue_lost_renditions()}
+    if finishing.waiting_for_renditions().exists():
+        finishing.wake_renderer()
+    return {"expired": expired}
 
 
 def wake_when_lease_lapses() -> None:

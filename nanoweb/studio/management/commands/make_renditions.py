@@ -1,5 +1,5 @@
-"""Make the renditions that are missing: of images stored before display renditions existed,
-and of any whose rendition task was lost and not taken up again (the reconciler tries for a day).
+"""Make the renditions that are missing, for images stored before display renditions existed
+(the renderer does it for new images, and tries each original once).
 
 It can run while the studio serves, and again after an interruption (it continues with what
 is still missing). Until an image has its renditions, pages show the original.
