@@ -155,6 +155,7 @@ DATABASES = {
     "default": {
         "ENGINE": "nanoweb.lib.sqlite",  # Django's, with one writer per process at a time
         "NAME": os.environ.get("NANOWEB_DB_PATH", DATA_DIR / "db.sqlite3"),
+        "CONN_MAX_AGE": 60,  # a thread keeps its connection (and its pragmas) between requests and steps
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
             "timeout": 30,

@@ -53,8 +53,12 @@ from nanoweb.studio.spec import JobSpec
 log = logging.getLogger(__name__)
 Status = Generation.Status
 SWEEP = "poll"
-LEASE_SECONDS = 5.0  # renewed every tick; a dead sweep's work is taken over after this
+LEASE_SECONDS = 5.0  # a dead sweep's work is taken over after this
+RENEW_EVERY = 0.5  # seconds between renewals of a working sweep's lease
 IDLE_TICK = 0.05  # how often a sweep with nothing to do looks for due jobs
+# A sweep weighs the due jobs at most this often: weighing reads every candidate, and in a
+# burst of results a claim after every finished read cost more than the reads themselves.
+CLAIM_PAUSE = 0.02
 CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
 # What weighing a candidate reads of it.
 SCHEDULING_FIELDS = (
@@ -211,10 +215,13 @@ def sweep(token: str) -> None:
     successor = ""
     running: set[Future] = set()  # futures the hand-over waits for
     calls: set[Future] = set()  # synchronous provider calls: minutes long, held by this process
+    renewed = claimed_at = 0.0
     while True:
-        if not _renew(token):
-            log.warning("sweep %s lost its lease", token[:8])
-            break
+        if time.monotonic() - renewed >= RENEW_EVERY:
+            if not _renew(token):
+                log.warning("sweep %s lost its lease", token[:8])
+                break
+            renewed = time.monotonic()
         age = time.monotonic() - began
         if age >= sweep_limit():
             break
@@ -223,8 +230,11 @@ def sweep(token: str) -> None:
                 successor = call_successor(token)
             elif successor_waiting(token, successor):
                 break
+        if (since := time.monotonic() - claimed_at) < CLAIM_PAUSE:
+            time.sleep(CLAIM_PAUSE - since)
         room = settings.SWEEP_CONCURRENCY * 2 - len(running) - len(calls)
         claimed, next_due = claim_due(token, limit=room) if room > 0 else ([], None)
+        claimed_at = time.monotonic()
         for generation, permit in claimed:
             future = thread_pool().submit(step_in_thread, generation, permit)
             long_call = generation.status == Status.QUEUED and generation.account.adapter_class.synchronous
@@ -415,7 +425,7 @@ def step_in_thread(generation: Generation, permit: Permit) -> None:
         Generation.objects.get(pk=generation.pk).fail(Generation.ACTIVE, ProviderError(ErrorKind.INTERNAL, repr(exc)))
     finally:
         permit.release()
-        connection.close()
+        connection.close_if_unusable_or_obsolete()  # kept for the thread's next step (CONN_MAX_AGE)
 
 
 def reschedule(generation: Generation, delay: float, *, status: str | None = None, **fields: Any) -> None:
