@@ -290,7 +290,9 @@ LOGGING = {
 
 # A task running longer is killed (a sweep relays to its successor well before).
 TASK_TIMEOUT = 300
-Q_WORKERS = env_int("Q_WORKERS", 4)
+# The sweep and the renderer each hold a worker while they run; finishing tasks (download,
+# check, store) take the others and mostly wait on I/O, so a burst of results needs several.
+Q_WORKERS = env_int("Q_WORKERS", 6)
 Q_CLUSTER = {
     "name": "nanoweb",
     # The task broker: the database by default, Redis when REDIS_URL is set.

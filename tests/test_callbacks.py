@@ -37,6 +37,18 @@ def test_a_callback_makes_the_job_due_at_once(client, owner, crun_account):
     assert generation.status == Generation.Status.SUBMITTED, "the payload itself changes nothing"
 
 
+def test_a_callback_right_after_a_read_is_not_held_back_by_the_polling_interval(client, owner, crun_account):
+    """Our last read came a moment before the provider finished; its callback is read at once,
+    not after the vendor's interval between our own polls."""
+    generation = submitted(owner, crun_account, "google/nano-banana")
+    soon = timezone.now() + timezone.timedelta(seconds=1)
+    Generation.objects.filter(pk=generation.pk).update(last_read_at=timezone.now(), next_poll_at=soon)
+
+    client.post(reverse("provider_callback", args=[generation.callback_token]), "{}", "application/json")
+
+    assert Generation.objects.get(pk=generation.pk).next_poll_at <= timezone.now()
+
+
 def test_a_callback_during_a_status_read_is_not_lost_when_the_read_reschedules(client, owner, crun_account):
     """The read went out just before the provider finished and says "running"; the callback came
     while it was out. The job stays due now, not at its next safety-net read."""

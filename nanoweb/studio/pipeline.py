@@ -143,15 +143,15 @@ def cancel_set(owner: Any, group: uuid.UUID) -> int:
 
 
 def wake(generation: Generation) -> None:
-    """Make the job due now (a provider callback said something changed), or as soon as
-    the vendor's interval since the last read allows."""
-    adapter = generation.account.adapter_class
-    if adapter.synchronous:
+    """Make the job due now: a provider callback said it changed.
+
+    The vendor's polling interval spaces our own reads while we wait; it does not hold back
+    the read the vendor asks for (a safety-net read a moment before the provider finished
+    would otherwise make the callback wait out the interval). A replayed callback costs one
+    read within the account's rate limit."""
+    if generation.account.adapter_class.synchronous:
         return  # no status to read: the call itself brings the answer
-    due = timezone.now()
-    if generation.last_read_at:
-        due = max(due, generation.last_read_at + timedelta(seconds=adapter.min_poll_interval))
-    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(next_poll_at=due)
+    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(next_poll_at=timezone.now())
     wake_sweeper()
 
 
