@@ -117,7 +117,7 @@ def test_teammates_take_off_what_they_added_and_the_owner_takes_off_anything(cli
         reverse("board_remove", args=[spring.pk]), {"pick": [toms.pk, olivias.pk]}, HTTP_HX_REQUEST="true"
     )
     assert "Took 1 off" in response.text and "1 not taken off" in response.text
-    assert f'id="card-{toms.pk}" hx-swap-oob="delete"' in response.text, "its card leaves the page"
+    assert f'id="job-{toms.pk}" hx-swap-oob="delete"' in response.text, "its card leaves the page"
     assert list(spring.items.all()) == [olivias]
     client.force_login(owner)
     assert client.post(reverse("board_remove", args=[spring.pk]), {"pick": olivias.pk}).status_code == 302

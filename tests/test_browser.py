@@ -126,7 +126,7 @@ def test_a_member_edits_a_result_with_one_more_reference(
     page.locator("article.card img").first.wait_for(timeout=30_000)
 
     page.locator("article.card a.preview").first.click()
-    page.get_by_role("link", name="Edit this image").click()
+    page.locator("dialog#lightbox").get_by_role("link", name="Edit this image").click()
     assert page.locator(".picked img").count() == 1, "the result is already a reference"
     extra = tmp_path / "extra.png"
     extra.write_bytes(png(color="orange"))
@@ -292,7 +292,8 @@ def test_the_phone_loop_four_variations_as_one_set_lightbox_download_edit_and_ca
     lightbox.get_by_role("button", name="Close the image viewer").click()
     lightbox.wait_for(state="hidden")
     second = kites.locator("a[data-lightbox]").nth(1)
-    assert page.evaluate("() => document.activeElement.dataset.pick") == second.get_attribute("data-pick")
+    # Focus moves on the dialog's close event, a task after it is hidden.
+    until(page, f"() => document.activeElement.dataset.pick === '{second.get_attribute('data-pick')}'", timeout=2.0)
 
     second.click()
     lightbox.get_by_role("link", name="Edit this image").click()

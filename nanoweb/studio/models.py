@@ -158,6 +158,11 @@ class Generation(models.Model):
         return self.status in self.TERMINAL
 
     @property
+    def failed_or_canceled(self) -> bool:
+        """Ended without an image (and refunded)."""
+        return self.status in (self.Status.FAILED, self.Status.CANCELED)
+
+    @property
     def duration(self) -> float | None:
         if self.finished_at:
             return (self.finished_at - self.created_at).total_seconds()

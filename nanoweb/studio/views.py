@@ -66,12 +66,10 @@ def visible_image(request: Request, pk: int) -> GeneratedImage:
     return image
 
 
-def recent_jobs(request: Request):
-    return (
-        Generation.objects.filter(owner=request.user, deleted_at__isnull=True)
-        .select_related("account")
-        .prefetch_related("images")[:RECENT_JOBS]
-    )
+def recent_jobs(request: Request) -> list[Generation]:
+    jobs = list(Generation.objects.filter(owner=request.user, deleted_at__isnull=True)[:RECENT_JOBS])
+    feed.decorate(jobs, request.user)
+    return jobs
 
 
 @dataclass
@@ -139,8 +137,11 @@ def set_of(generation: Generation) -> JobSet:
 def card(request: Request, generation: Generation, *, oob: bool = False) -> str:
     """A job's card, or its set's card when it was made with variations."""
     if generation.group is not None and generation.owner_id == request.user.pk:
-        return render_to_string("studio/studio.html#job_set", {"set": set_of(generation), "oob": oob}, request)
-    return render_to_string("studio/studio.html#job_card", {"job": generation, "oob": oob}, request)
+        variations = set_of(generation)
+        feed.decorate(variations.jobs, request.user)
+        return render_to_string("studio/card.html#set", {"set": variations, "oob": oob}, request)
+    feed.decorate([generation], request.user)
+    return render_to_string("studio/card.html#card", {"job": generation, "oob": oob}, request)
 
 
 def last_choices(request: Request) -> dict:
@@ -272,14 +273,15 @@ def cancel_set(request: Request, pk: int) -> HttpResponse:
 
 @require_POST
 def try_again(request: Request, pk: int) -> HttpResponse:
-    """A failed or canceled job's spec as a new job (the failed one was refunded)."""
-    failed = owned_generation(request, pk, staff_too=False)
-    if failed.status not in {Generation.Status.FAILED, Generation.Status.CANCELED}:
+    """An ended job's spec as a new job: "Try again" after a failure (which was refunded),
+    "Run again" after a success."""
+    ended = owned_generation(request, pk, staff_too=False)
+    if not ended.is_terminal:
         raise Http404
-    refs = [ref for _, ref in references.shown_to(request.user, failed)]
+    refs = [ref for _, ref in references.shown_to(request.user, ended)]
     try:
         with transaction.atomic():
-            jobs = pipeline.start(owner=request.user, spec=spec.again(failed, refs))
+            jobs = pipeline.start(owner=request.user, spec=spec.again(ended, refs))
     except (ledger.OverBudget, pipeline.NoAccount) as refusal:
         return render(request, "studio/refused.html", {"reason": str(refusal)}, status=409)
     return redirect(f"{reverse('studio')}#job-{jobs[0].pk}")
@@ -392,7 +394,7 @@ def rate(request: Request, pk: int) -> HttpResponse:
         Rating.objects.update_or_create(user=request.user, generation=generation, defaults={"stars": int(stars)})
     if request.htmx:
         feed.decorate([generation], request.user)
-        return render(request, "studio/feed.html#rating", {"job": generation})
+        return render(request, "studio/card.html#rating", {"job": generation})
     return back_to(request, generation)
 
 
