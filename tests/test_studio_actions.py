@@ -143,6 +143,25 @@ def test_variations_show_as_one_set_card_whose_status_and_tiles_the_live_channel
     assert client.get(reverse("generation_card", args=[jobs[0].pk])).text.count("Cancel all") == 0
 
 
+def test_a_finished_result_runs_again_for_its_owner_from_its_card_and_nobody_else(client, owner, teammate, crun_account):
+    [done] = start_job(owner, crun_account, "google/nano-banana-2", "a red kite", aspect_ratio="3:2")
+    succeed(done)
+    store_result(done, png())
+    client.force_login(owner)
+    card = client.get(reverse("generation_card", args=[done.pk])).text
+    assert ">Run again</button>" in card and reverse("try_again", args=[done.pk]) in card
+    assert all(f"?{action}={done.pk}" in card for action in ("pick", "from")) and "?download=1" in card
+
+    response = client.post(reverse("try_again", args=[done.pk]))
+
+    again = Generation.objects.exclude(pk=done.pk).get()
+    assert response.status_code == 302 and (again.prompt, again.aspect_ratio) == ("a red kite", "3:2")
+    client.force_login(teammate)
+    assert "Run again" not in client.get(reverse("generation_card", args=[done.pk])).text
+    assert client.post(reverse("try_again", args=[done.pk])).status_code == 404
+    assert Generation.objects.count() == 2
+
+
 def test_a_cards_actions_are_the_owners_and_teammates_get_only_what_they_may_do(client, owner, teammate, crun_account):
 
     [done, failed, running] = [start_job(owner, crun_account, "google/nano-banana-2", p)[0] for p in "abc"]
