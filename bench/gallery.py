@@ -67,13 +67,25 @@ def generation_rows(start: int, count: int, people: list[int], accounts: dict[in
         )
 
 
+def defaults(model, given: list[str]) -> tuple[list[str], tuple]:
+    """The columns of `model` other than its primary key and `given`, and the value each
+    gets: its field's default as the database stores it. A NOT NULL column without a default
+    is an error here, so a new required column fails loudly instead of seeding wrong rows."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and f.column not in given]
+    missing = [f.column for f in fields if not (f.has_default() or f.null or f.empty_strings_allowed)]
+    if missing:
+        raise ValueError(f"{model._meta.db_table}: give {', '.join(missing)} (NOT NULL, no default)")
+    return [f.column for f in fields], tuple(f.get_db_prep_save(f.get_default(), connection) for f in fields)
+
+
 def insert(model, rows, varying: list[str]) -> None:
     """Bulk-insert tuples of the `varying` columns: COPY on PostgreSQL, executemany on SQLite."""
     from django.db import connection
 
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key and f.attname not in varying]
-    constant = tuple(f.get_db_prep_save(f.get_default(), connection) for f in fields)
-    names = ", ".join(connection.ops.quote_name(column) for column in varying + [f.column for f in fields])
+    columns, constant = defaults(model, varying)
+    names = ", ".join(connection.ops.quote_name(column) for column in varying + columns)
     table = model._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -81,9 +93,24 @@ def insert(model, rows, varying: list[str]) -> None:
                 for row in rows:
                     copy.write_row(row + constant)
             return
-        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * (len(varying) + len(fields)))})"
+        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * (len(varying) + len(columns)))})"
         while batch := [row + constant for row in itertools.islice(rows, BATCH)]:
             cursor.executemany(sql, batch)
+
+
+def insert_select(model, select: dict[str, str], where: str, params: list) -> None:
+    """INSERT INTO model's table ... SELECT, one row per generation matching `where`: the
+    columns of `select` from SQL expressions over studio_generation, every other column its default."""
+    from django.db import connection
+
+    columns, constant = defaults(model, list(select))
+    names = ", ".join(connection.ops.quote_name(column) for column in [*select, *columns])
+    expressions = ", ".join([*select.values(), *["%s"] * len(columns)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({names}) SELECT {expressions} FROM studio_generation WHERE {where}",
+            [*constant, *params],
+        )
 
 
 def seed(rows: int) -> None:
@@ -91,10 +118,10 @@ def seed(rows: int) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
-    from nanoweb.boards.models import Board
+    from nanoweb.boards.models import Board, BoardItem
     from nanoweb.lib import search
     from nanoweb.providers.models import ProviderAccount
-    from nanoweb.studio.models import Generation
+    from nanoweb.studio.models import GeneratedImage, Generation, Rating
 
     people = [get_user_model().objects.get_or_create(username=f"person{n}")[0].pk for n in range(20)]
     accounts = {
@@ -111,24 +138,29 @@ def seed(rows: int) -> None:
     already = Generation.objects.count()
     with transaction.atomic(), search.bulk_load():
         insert(Generation, generation_rows(already, rows, people, accounts, connection.vendor), VARYING)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                'INSERT INTO studio_generatedimage (generation_id, "index", original, thumbnail, display, width, height,'
-                " bytes, sha256, mime_type, created_at)"
-                " SELECT id, 0, 'o/' || id || '.png', 't/' || id || '.webp', 'd/' || id || '.webp', 1024, 1024, 1,"
-                " %s, 'image/png', created_at FROM studio_generation WHERE status = 'succeeded' AND id >= %s",
-                ["0" * 64, first_new],
-            )
-            cursor.execute(  # 1% on the board, added by their makers (so private ones are there too)
-                "INSERT INTO boards_boarditem (board_id, generation_id, added_by_id, added_at)"
-                " SELECT %s, id, owner_id, created_at FROM studio_generation WHERE id %% 100 = 0 AND id >= %s",
-                [board.pk, first_new],
-            )
-            cursor.execute(  # person1 rated 1%
-                "INSERT INTO studio_rating (user_id, generation_id, stars, rated_at)"
-                " SELECT %s, id, id %% 5 + 1, created_at FROM studio_generation WHERE id %% 97 = 0 AND id >= %s",
-                [people[1], first_new],
-            )
+        insert_select(
+            GeneratedImage,
+            {
+                "generation_id": "id", "index": "0", "original": "'o/' || id || '.png'",
+                "thumbnail": "'t/' || id || '.webp'", "display": "'d/' || id || '.webp'", "width": "1024",
+                "height": "1024", "bytes": "1", "sha256": f"'{'0' * 64}'", "mime_type": "'image/png'",
+                "created_at": "created_at",
+            },
+            "status = 'succeeded' AND id >= %s",
+            [first_new],
+        )  # fmt: skip
+        insert_select(  # 1% on the board, added by their makers (so private ones are there too)
+            BoardItem,
+            {"board_id": str(board.pk), "generation_id": "id", "added_by_id": "owner_id", "added_at": "created_at"},
+            "id %% 100 = 0 AND id >= %s",
+            [first_new],
+        )
+        insert_select(  # person1 rated 1%
+            Rating,
+            {"user_id": str(people[1]), "generation_id": "id", "stars": "id %% 5 + 1", "rated_at": "created_at"},
+            "id %% 97 = 0 AND id >= %s",
+            [first_new],
+        )
     with connection.cursor() as cursor:  # fresh planner statistics, as autovacuum would give a live database
         cursor.execute("ANALYZE")
 
