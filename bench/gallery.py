@@ -7,11 +7,11 @@ and at 1,000,000 generations.
 Seeds a fresh database (a temporary SQLite file, or the PostgreSQL of DATABASE_URL) with bulk
 SQL: 20 people, 5 accounts, one image per succeeded job, 10% private, a shared board holding
 1% of the generations (added by their makers, private ones included), and one person's
-ratings of 1%. Then times each page in-process through Django's test client (server time,
-no network; and this process's CPU time, which a busy shared machine inflates less; on
-PostgreSQL it leaves out the server's own), and
-counts its queries at two page sizes and both database sizes. The figures
-come last, as one line of name=value pairs.
+ratings of 1%. Then times each page in-process through Django's test client, with DEBUG off
+as in production (server time, no network; and this process's CPU time, which a busy shared
+machine inflates less; on PostgreSQL it leaves out the server's own), and counts its queries
+at two page sizes and both database sizes. The figures come last, as one line of name=value
+pairs.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import secrets
 import shutil
 import statistics
 import sys
@@ -67,13 +68,25 @@ def generation_rows(start: int, count: int, people: list[int], accounts: dict[in
         )
 
 
+def defaults(model, given: list[str]) -> tuple[list[str], tuple]:
+    """The columns of `model` other than its primary key and `given`, and the value each
+    gets: its field's default as the database stores it. A NOT NULL column without a default
+    is an error here, so a new required column fails loudly instead of seeding wrong rows."""
+    from django.db import connection
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and f.column not in given]
+    missing = [f.column for f in fields if not (f.has_default() or f.null or f.empty_strings_allowed)]
+    if missing:
+        raise ValueError(f"{model._meta.db_table}: give {', '.join(missing)} (NOT NULL, no default)")
+    return [f.column for f in fields], tuple(f.get_db_prep_save(f.get_default(), connection) for f in fields)
+
+
 def insert(model, rows, varying: list[str]) -> None:
     """Bulk-insert tuples of the `varying` columns: COPY on PostgreSQL, executemany on SQLite."""
     from django.db import connection
 
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key and f.attname not in varying]
-    constant = tuple(f.get_db_prep_save(f.get_default(), connection) for f in fields)
-    names = ", ".join(connection.ops.quote_name(column) for column in varying + [f.column for f in fields])
+    columns, constant = defaults(model, varying)
+    names = ", ".join(connection.ops.quote_name(column) for column in varying + columns)
     table = model._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -81,9 +94,24 @@ def insert(model, rows, varying: list[str]) -> None:
                 for row in rows:
                     copy.write_row(row + constant)
             return
-        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * (len(varying) + len(fields)))})"
+        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * (len(varying) + len(columns)))})"
         while batch := [row + constant for row in itertools.islice(rows, BATCH)]:
             cursor.executemany(sql, batch)
+
+
+def insert_select(model, select: dict[str, str], where: str, params: list) -> None:
+    """INSERT INTO model's table ... SELECT, one row per generation matching `where`: the
+    columns of `select` from SQL expressions over studio_generation, every other column its default."""
+    from django.db import connection
+
+    columns, constant = defaults(model, list(select))
+    names = ", ".join(connection.ops.quote_name(column) for column in [*select, *columns])
+    expressions = ", ".join([*select.values(), *["%s"] * len(columns)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({names}) SELECT {expressions} FROM studio_generation WHERE {where}",
+            [*constant, *params],
+        )
 
 
 def seed(rows: int) -> None:
@@ -91,10 +119,10 @@ def seed(rows: int) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
 
-    from nanoweb.boards.models import Board
+    from nanoweb.boards.models import Board, BoardItem
     from nanoweb.lib import search
     from nanoweb.providers.models import ProviderAccount
-    from nanoweb.studio.models import Generation
+    from nanoweb.studio.models import GeneratedImage, Generation, Rating
 
     people = [get_user_model().objects.get_or_create(username=f"person{n}")[0].pk for n in range(20)]
     accounts = {
@@ -111,24 +139,29 @@ def seed(rows: int) -> None:
     already = Generation.objects.count()
     with transaction.atomic(), search.bulk_load():
         insert(Generation, generation_rows(already, rows, people, accounts, connection.vendor), VARYING)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                'INSERT INTO studio_generatedimage (generation_id, "index", original, thumbnail, display, width, height,'
-                " bytes, sha256, mime_type, created_at)"
-                " SELECT id, 0, 'o/' || id || '.png', 't/' || id || '.webp', 'd/' || id || '.webp', 1024, 1024, 1,"
-                " %s, 'image/png', created_at FROM studio_generation WHERE status = 'succeeded' AND id >= %s",
-                ["0" * 64, first_new],
-            )
-            cursor.execute(  # 1% on the board, added by their makers (so private ones are there too)
-                "INSERT INTO boards_boarditem (board_id, generation_id, added_by_id, added_at)"
-                " SELECT %s, id, owner_id, created_at FROM studio_generation WHERE id %% 100 = 0 AND id >= %s",
-                [board.pk, first_new],
-            )
-            cursor.execute(  # person1 rated 1%
-                "INSERT INTO studio_rating (user_id, generation_id, stars, rated_at)"
-                " SELECT %s, id, id %% 5 + 1, created_at FROM studio_generation WHERE id %% 97 = 0 AND id >= %s",
-                [people[1], first_new],
-            )
+        insert_select(
+            GeneratedImage,
+            {
+                "generation_id": "id", "index": "0", "original": "'o/' || id || '.png'",
+                "thumbnail": "'t/' || id || '.webp'", "display": "'d/' || id || '.webp'", "width": "1024",
+                "height": "1024", "bytes": "1", "sha256": f"'{'0' * 64}'", "mime_type": "'image/png'",
+                "created_at": "created_at",
+            },
+            "status = 'succeeded' AND id >= %s",
+            [first_new],
+        )  # fmt: skip
+        insert_select(  # 1% on the board, added by their makers (so private ones are there too)
+            BoardItem,
+            {"board_id": str(board.pk), "generation_id": "id", "added_by_id": "owner_id", "added_at": "created_at"},
+            "id %% 100 = 0 AND id >= %s",
+            [first_new],
+        )
+        insert_select(  # person1 rated 1%
+            Rating,
+            {"user_id": str(people[1]), "generation_id": "id", "stars": "id %% 5 + 1", "rated_at": "created_at"},
+            "id %% 97 = 0 AND id >= %s",
+            [first_new],
+        )
     with connection.cursor() as cursor:  # fresh planner statistics, as autovacuum would give a live database
         cursor.execute("ANALYZE")
 
@@ -139,23 +172,25 @@ def measure(client, url: str, params: dict, repeats: int = 25) -> tuple[float, f
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    client.get(url, params)  # warm caches
+    client.get(url, params, secure=True)  # warm caches; HTTPS, as behind the proxy
     times, cpu = [], []
     for _ in range(repeats):
         started, started_cpu = time.perf_counter(), time.process_time()
-        response = client.get(url, params)
+        response = client.get(url, params, secure=True)
         times.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - started_cpu) * 1000)
         assert response.status_code == 200, (url, response.status_code)
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(url, params)
+        response = client.get(url, params, secure=True)
     assert "<article" in response.text, (url, params)  # the page has results
     return statistics.median(times), statistics.median(cpu), len(queries.captured_queries)
 
 
 def main(rows: int, small: int = 10_000) -> None:
     data = Path(tempfile.mkdtemp(prefix="nanoweb-gallery-"))
-    os.environ.update({"DEBUG": "1", "NANOWEB_DATA_DIR": str(data), "LOG_LEVEL": "WARNING"})
+    # As in production: DEBUG off (no query log, no template debug data, hashed static files).
+    os.environ.update({"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "NANOWEB_DATA_DIR": str(data),
+                       "STATIC_ROOT": str(data / "static"), "LOG_LEVEL": "WARNING"})  # fmt: skip
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanoweb.settings")
     sys.path.insert(0, str(ROOT))
     import django
@@ -173,9 +208,10 @@ def main(rows: int, small: int = 10_000) -> None:
 
     settings.ALLOWED_HOSTS = ["testserver"]
     call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
     figures: dict[str, object] = {"database": connection.vendor}
     client = Client()
-    for size in (small, rows):
+    for size in dict.fromkeys((small, rows)):  # once if they are the same
         started = time.monotonic()
         seed(size - Generation.objects.count())
         figures[f"seed_{size}_s"] = round(time.monotonic() - started, 1)
