@@ -68,7 +68,7 @@ def test_a_member_signs_in_generates_and_opens_the_result(
     assert "crun (sim)" in page.locator(".detail-meta").inner_text()
     assert "16:9" in page.locator(".detail-meta").inner_text()
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Download original").click()
+        page.get_by_role("link", name="Download", exact=True).click()
     download = download_info.value
     assert download.suggested_filename.endswith(".png")
     assert os.path.getsize(download.path()) == owner.generation_set.get().images.get().bytes

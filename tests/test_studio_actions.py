@@ -172,7 +172,7 @@ def test_a_cards_actions_are_the_owners_and_teammates_get_only_what_they_may_do(
     client.force_login(owner)
     detail = client.get(reverse("generation_detail", args=[done.pk])).text
     assert (
-        all(f"{studio}?{action}={done.pk}" in detail for action in ("pick", "from")) and "Download original" in detail
+        all(f"{studio}?{action}={done.pk}" in detail for action in ("pick", "from")) and "?download=1\" download>Download<" in detail
     )
     assert "Delete</button>" in detail and "make private" in detail
     assert "Try again</button>" in client.get(reverse("generation_card", args=[failed.pk])).text
@@ -181,7 +181,7 @@ def test_a_cards_actions_are_the_owners_and_teammates_get_only_what_they_may_do(
     client.force_login(teammate)
     detail = client.get(reverse("generation_detail", args=[done.pk])).text
     assert (
-        all(f"{studio}?{action}={done.pk}" in detail for action in ("pick", "from")) and "Download original" in detail
+        all(f"{studio}?{action}={done.pk}" in detail for action in ("pick", "from")) and "?download=1\" download>Download<" in detail
     )
     assert "Delete</button>" not in detail and "make private" not in detail, "the owner's to delete or hide"
     assert "Try again" not in client.get(reverse("generation_card", args=[failed.pk])).text

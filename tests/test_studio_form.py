@@ -88,9 +88,11 @@ def test_options_the_model_lacks_are_not_stored_even_if_posted_empty(owner_clien
 def test_a_prompt_is_shown_as_text_never_as_html(owner_client, valid):
     submit(owner_client, {**valid, "prompt": "<img src=x onerror=alert(1)>"})
 
-    page = owner_client.get(reverse("studio"))
-    assert "<img src=x onerror" not in page.text
-    assert "&lt;img src=x onerror=alert(1)&gt;" in page.text
+    job = Generation.objects.get()
+    for url in (reverse("studio"), reverse("gallery"), reverse("generation_detail", args=[job.pk])):
+        page = owner_client.get(url)
+        assert "<img src=x onerror" not in page.text, url
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page.text, url
 
 
 def test_the_form_offers_only_what_the_chosen_model_supports(owner_client, crun_account):

@@ -8,6 +8,7 @@ import functools
 from django import template
 from django.urls import get_script_prefix, reverse
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.safestring import SafeString, mark_safe
 
 from nanoweb.studio.feed import Stars
@@ -25,6 +26,17 @@ def _pattern(name: str, prefix: str) -> str:
 def pk_url(name: str, pk: int) -> SafeString:
     """`{% url name pk %}` for URLs whose one argument is an id, reversed once per name."""
     return mark_safe(_pattern(name, get_script_prefix()).replace(str(MARKER), str(int(pk))))
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed(name: str, prefix: str) -> str:
+    return reverse(name)
+
+
+@register.simple_tag
+def fixed_url(name: str) -> str:
+    """`{% url name %}` for URLs without arguments, reversed once per name."""
+    return _fixed(name, get_script_prefix())
 
 
 @register.simple_tag
@@ -49,4 +61,43 @@ def star_buttons(stars: Stars, pk: int) -> SafeString:
     return html + format_html(
         '<span class="team-stars" title="Team average of {} rating{}">{} · {}</span>',
         stars.count, plural, f"{stars.average:.1f}", stars.count,
+    )  # fmt: skip
+
+
+@register.simple_tag
+def card_preview(job, image=None, *, big: bool = False, tile: int = 0) -> SafeString:
+    """A result's picture as a link to its page that opens the lightbox (or, `big`, the
+    detail page's display-size picture); before there is one, its shape with the failure
+    or a pending pulse. `tile`: its number in a set of variations."""
+    failed = job.failed_or_canceled
+    shape = format_html('<svg class="shape" viewBox="{}" aria-hidden="true" focusable="false"></svg>', job.shape)
+    if image:
+        picture = format_html(
+            '<img src="{}" alt="{}" width="{}" height="{}"{}>',
+            pk_url("image_display" if big else "image_thumbnail", image.pk), job.prompt[:120],
+            image.width, image.height, "" if big else mark_safe(' loading="lazy"'),
+        )  # fmt: skip
+    elif failed:
+        picture = format_html(
+            '<span class="failure"><strong>{}</strong>{}<span class="refunded">Nothing was charged.</span></span>',
+            job.get_status_display(), "" if tile else f" {job.error_message}",
+        )  # fmt: skip
+    else:
+        picture = mark_safe('<span class="pending" aria-hidden="true"></span>')
+    if big:
+        return format_html('<div class="preview big">{}{}</div>', "" if image else shape, picture)
+    label = f"Variation {tile}: " if tile else ""
+    label += job.get_status_display()
+    if failed:
+        label += f": {job.error_message} Nothing was charged"
+    label += f". Open details of: {Truncator(job.prompt).chars(60)}"
+    lightbox = ""
+    if image:
+        lightbox = format_html(
+            ' data-lightbox="{}" data-original="{}" data-pick="{}" data-caption="{}"',
+            pk_url("image_display", image.pk), pk_url("image_original", image.pk), job.pk, job.prompt[:200],
+        )  # fmt: skip
+    return format_html(
+        '<a class="preview" href="{}" aria-label="{}"{}>{}{}</a>',
+        pk_url("generation_detail", job.pk), label, lightbox, shape, picture,
     )  # fmt: skip
