@@ -521,6 +521,8 @@ def cluster_burst(figures: dict, count: int) -> None:
         first_done = min(completed[job.provider_task_id] for job in jobs if job.provider_task_id in completed)
         last_stored = max(job.finished_at for job in jobs if job.finished_at).timestamp()
         figures[f"clusters_{count}_burst_4k_s"] = round(last_stored - first_done, 1)
+        parts = overhead_parts(stack.simulator_stats(), jobs)  # the one sweep's reads, then finishing
+        figures.update({f"clusters_{count}_{k}_s": round(v, 2) for k, v in parts.items()})
         figures[f"clusters_{count}_succeeded"] = sum(job.status == "succeeded" for job in jobs)
         figures[f"clusters_{count}_finished_once"] = int(stored_once(jobs))
 
