@@ -67,7 +67,8 @@ def visible_image(request: Request, pk: int) -> GeneratedImage:
 
 
 def recent_jobs(request: Request) -> list[Generation]:
-    jobs = list(Generation.objects.filter(owner=request.user, deleted_at__isnull=True)[:RECENT_JOBS])
+    mine = Generation.objects.filter(owner=request.user, deleted_at__isnull=True).select_related("account")
+    jobs = list(mine[:RECENT_JOBS])
     feed.decorate(jobs, request.user)
     return jobs
 
