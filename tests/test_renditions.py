@@ -172,6 +172,26 @@ def test_a_result_is_done_with_its_original_and_the_renditions_follow(client, ow
     assert SweepLease.objects.get(name=finishing.RENDERER).expires_at <= timezone.now(), "and let its lease go"
 
 
+def test_the_renderer_gives_way_to_results_being_stored_and_the_last_of_them_wakes_it(
+    owner, make_account, broker
+):
+    gemini = make_account("gemini")
+    first, waiting = finishing_with(owner, gemini, png(size=(80, 60))), finishing_with(owner, gemini, png())
+    finishing.finish(first.pk)
+    assert broker.queue_size() == 0, "a result still waits to be stored: no renderer yet"
+
+    finishing.wake_renderer()  # as the reconciler would
+    finishing.render(renderer_token())
+    assert finishing.waiting_for_renditions().count() == 1, "it gave way to the result being stored"
+    assert SweepLease.objects.get(name=finishing.RENDERER).expires_at <= timezone.now(), "and let its lease go"
+    broker.purge_queue()
+
+    finishing.finish(waiting.pk)
+    assert broker.queue_size() == 1, "the last result wakes it"
+    finishing.render(renderer_token())
+    assert not finishing.waiting_for_renditions().exists()
+
+
 def test_renditions_are_made_at_the_lowest_cpu_priority():
     if not sys.platform.startswith("linux"):
         pytest.skip("thread priorities are Linux's")

@@ -123,8 +123,15 @@ def finish(generation_id: int) -> None:
         if ended is not None:
             discard_kept(ended.results)  # a job cancelled before its task came
         return
-    generation = Generation.objects.select_related("account").get(pk=generation_id)
-    with holds.holding(generation_id):
+    try:
+        store_results(Generation.objects.select_related("account").get(pk=generation_id))
+    finally:
+        if not results_waiting():  # the last of a burst of results starts the renditions
+            wake_renderer()
+
+
+def store_results(generation: Generation) -> None:
+    with holds.holding(generation.pk):
         try:
             stored = [store_image(generation, index, fetch(result)) for index, result in enumerate(generation.results)]
         except ProviderError as error:
@@ -132,16 +139,14 @@ def finish(generation_id: int) -> None:
             discard_kept(generation.results)
             return
         except Exception as exc:
-            log.exception("generation %s failed while finishing", generation_id)
+            log.exception("generation %s failed while finishing", generation.pk)
             generation.fail(Status.FINISHING, ProviderError(ErrorKind.INTERNAL, repr(exc)))
             return
         with transaction.atomic():
             done = generation.advance(Status.FINISHING, Status.SUCCEEDED, claim="")
             if done:
                 GeneratedImage.objects.bulk_create(stored)
-    if done:
-        wake_renderer()
-    else:  # cancelled meanwhile, or another task finished it first: keep only theirs
+    if not done:  # cancelled meanwhile, or another task finished it first: keep only theirs
         for image in stored:
             for stored_file in image.files:
                 stored_file.delete(save=False)
@@ -188,6 +193,12 @@ def waiting_for_renditions():
     return GeneratedImage.objects.filter(display="", unreadable=False)
 
 
+def results_waiting() -> bool:
+    """Whether a finished job's results are still being stored. Results come first: in a
+    burst they take the cores, and the renditions follow (pages show the original until then)."""
+    return Generation.objects.filter(status=Status.FINISHING).exists()
+
+
 def wake_renderer() -> None:
     """Start the renderer unless one holds the lease. Cheap: safe after every finished job."""
     now = timezone.now()
@@ -204,18 +215,22 @@ def wake_renderer() -> None:
 
 def render(token: str) -> None:
     """The renderer task: make the renditions of every image waiting for them, oldest first,
-    then stop (a later wake starts another). Ends early if its lease was taken over."""
+    then stop (a later wake starts another). Ends early if its lease was taken over, and
+    gives way while results are being stored: the last of them wakes it again."""
     began = time.monotonic()
     while time.monotonic() - began < settings.TASK_TIMEOUT - 60:
         lease = SweepLease.objects.filter(name=RENDERER, holder=token)
         if not lease.update(expires_at=timezone.now() + RENDER_LEASE):
             return
+        if results_waiting():
+            break
         image = waiting_for_renditions().order_by("pk").first()
         if image is None:
             break
         make_renditions(image)
     SweepLease.objects.filter(name=RENDERER, holder=token).update(expires_at=timezone.now())
-    if waiting_for_renditions().exists():  # came while it stopped, or it ran out of time
+    # Checked after the lease is free, so that a finishing task that found it held is not lost.
+    if not results_waiting() and waiting_for_renditions().exists():  # came meanwhile, or out of time
         wake_renderer()
 
 

@@ -145,6 +145,8 @@ class Generation(models.Model):
                 name="generation_due",
                 condition=Q(status__in=["queued", "submitted", "running", "finishing"]),
             ),
+            # Results being stored: the renderer gives way to them (finishing.results_waiting).
+            models.Index(fields=["status"], name="generation_finishing", condition=Q(status="finishing")),
         ]
 
     def __str__(self) -> str:

@@ -33,7 +33,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -105,6 +105,7 @@ class Job:
     error: str = ""
     result_urls: list[str] = field(default_factory=list)
     result_bytes: bytes = b""
+    picture: Future[bytes] | None = None  # made while it runs, as a provider's is ready when it says done
     completed: float | None = None
     fault_count: int = 0
     reads: list[float] = field(default_factory=list)  # when its status was read (benchmarks)
@@ -263,6 +264,8 @@ class Simulator:
                 continue
             if job.state == "queued" and time.time() < job.created + job.latency:
                 job.state = "running"
+                if job.directive("fail") is None:
+                    job.picture = self._render_pool.submit(self._picture, job)
             else:
                 self._render_pool.submit(self._complete, job)
 
@@ -272,8 +275,10 @@ class Simulator:
                 job.error = job.directive("fail") or "The model could not produce an image"
                 job.state = "failed"
             else:
-                words = DIRECTIVE.sub("", job.prompt).strip()  # directives are not part of the picture
-                data = render.image(words, job.width, job.height, job.image_format)
+                if job.picture is not None and job.picture.done() and job.picture.exception() is None:
+                    data = job.picture.result()
+                else:  # asked to finish before its picture was made
+                    data = self._picture(job)
                 job.result_bytes = data
                 job.result_urls = [self.publish(data, job.image_format, job.directive("result"))]
                 job.state = "succeeded"
@@ -283,6 +288,11 @@ class Simulator:
         job.completed = time.time()
         if job.callback_url and job.protocol in self.completers:
             self.completers[job.protocol](self, job)
+
+    @staticmethod
+    def _picture(job: Job) -> bytes:
+        words = DIRECTIVE.sub("", job.prompt).strip()  # directives are not part of the picture
+        return render.image(words, job.width, job.height, job.image_format)
 
     # --- files and callbacks ----------------------------------------------------
 
