@@ -172,9 +172,7 @@ def test_a_result_is_done_with_its_original_and_the_renditions_follow(client, ow
     assert SweepLease.objects.get(name=finishing.RENDERER).expires_at <= timezone.now(), "and let its lease go"
 
 
-def test_the_renderer_gives_way_to_results_being_stored_and_the_last_of_them_wakes_it(
-    owner, make_account, broker
-):
+def test_the_renderer_gives_way_to_results_being_stored_and_the_last_of_them_wakes_it(owner, make_account, broker):
     gemini = make_account("gemini")
     first, waiting = finishing_with(owner, gemini, png(size=(80, 60))), finishing_with(owner, gemini, png())
     finishing.finish(first.pk)

@@ -5,16 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0006_balance_schedule'),
-        ('studio', '0015_renditions_after_the_original'),
+        ("providers", "0006_balance_schedule"),
+        ("studio", "0015_renditions_after_the_original"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='generation',
-            index=models.Index(condition=models.Q(('status', 'finishing')), fields=['status'], name='generation_finishing'),
+            model_name="generation",
+            index=models.Index(
+                condition=models.Q(("status", "finishing")), fields=["status"], name="generation_finishing"
+            ),
         ),
     ]

@@ -8,8 +8,8 @@ import functools
 from django import template
 from django.urls import get_script_prefix, reverse
 from django.utils.html import format_html
-from django.utils.text import Truncator
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
 
 from nanoweb.studio.feed import Stars
 
