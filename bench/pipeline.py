@@ -202,8 +202,8 @@ def start_jobs(
 
     from nanoweb.credits.models import Budget
     from nanoweb.providers.models import Options
-    from nanoweb.studio import pipeline
-    from nanoweb.studio.spec import JobSpec
+    from nanoweb.studio.jobs import pipeline
+    from nanoweb.studio.jobs.spec import JobSpec
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     Budget.objects.update_or_create(user=user, defaults={"amount": Decimal(1_000_000), "period": "none"})

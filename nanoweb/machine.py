@@ -24,7 +24,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from nanoweb.studio import health, pipeline, references
+from nanoweb.studio import health, references
+from nanoweb.studio.jobs import pipeline
 from nanoweb.studio.models import Generation
 
 

@@ -338,6 +338,8 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 100
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SWEEP_SECONDS = float(os.environ.get("SWEEP_SECONDS", "20"))
 SWEEP_CONCURRENCY = env_int("SWEEP_CONCURRENCY", 16)
+# Threads for synchronous provider calls (each account within its own `max_in_flight`).
+SYNC_CALL_THREADS = env_int("SYNC_CALL_THREADS", 64)
 # A process holding a job (a synchronous provider call, finishing) renews its lease on it;
 # if the process dies, the job is taken up (or, for a lost call, ended) after this long.
 HOLD_SECONDS = float(os.environ.get("HOLD_SECONDS", "20"))

@@ -17,9 +17,9 @@ from nanoweb.providers.models import Options, ProviderAccount
 from nanoweb.providers.registry import ADAPTERS
 from nanoweb.providers.simulator import base_url_for
 from nanoweb.providers.simulator.server import Simulator
-from nanoweb.studio import finishing, pipeline
+from nanoweb.studio.jobs import finishing, pipeline
+from nanoweb.studio.jobs.spec import JobSpec
 from nanoweb.studio.models import GeneratedImage, Generation
-from nanoweb.studio.spec import JobSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery"

@@ -18,7 +18,7 @@ from nanoweb.credits.models import Budget
 from nanoweb.providers.base import ErrorKind, ProviderError
 from nanoweb.providers.models import ProviderAccount
 from nanoweb.providers.simulator.render import image as render_image
-from nanoweb.studio import pipeline
+from nanoweb.studio.jobs import pipeline
 from nanoweb.studio.models import Generation, Rating, SavedPrompt
 from tests.conftest import start_job, store_result, succeed
 

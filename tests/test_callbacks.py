@@ -9,7 +9,7 @@ import json
 from django.urls import reverse
 from django.utils import timezone
 
-from nanoweb.studio import pipeline
+from nanoweb.studio.jobs import pipeline
 from nanoweb.studio.models import Generation
 from tests.conftest import chosen, wait_until_terminal
 

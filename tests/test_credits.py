@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget, LedgerEntry, TeamBudget
 from nanoweb.providers.base import ErrorKind, ProviderError
-from nanoweb.studio import pipeline
+from nanoweb.studio.jobs import pipeline
 from nanoweb.studio.models import Generation
 from tests.conftest import start_job, succeed
 

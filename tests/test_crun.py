@@ -6,7 +6,7 @@ import pytest
 
 from nanoweb.providers.base import ErrorKind, GenerationRequest, ProviderError, State
 from nanoweb.providers.crun import CrunAdapter
-from nanoweb.studio import pipeline
+from nanoweb.studio.jobs import pipeline
 from nanoweb.studio.models import Generation
 from tests.conftest import wait_for
 

@@ -12,9 +12,9 @@ from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget, LedgerEntry
 from nanoweb.providers import routing
 from nanoweb.providers.models import Attempt, Options
-from nanoweb.studio import finishing, pipeline
+from nanoweb.studio.jobs import finishing, pipeline
+from nanoweb.studio.jobs.spec import JobSpec
 from nanoweb.studio.models import Generation
-from nanoweb.studio.spec import JobSpec
 
 Status = Generation.Status
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 from nanoweb.credits import ledger
 from nanoweb.lib.ratelimit import RateLimiter
 from nanoweb.providers.base import ResultImage
-from nanoweb.studio import finishing, pipeline
-from nanoweb.studio.models import Generation, SweepLease
+from nanoweb.studio.jobs import finishing, pipeline, sweep
+from nanoweb.studio.models import Generation, Lease
 from tests.conftest import start_job, wait_for, wait_until_terminal
 from tests.test_references import png
 
@@ -30,9 +30,9 @@ def test_finishing_runs_on_a_worker_while_another_process_holds_the_sweep(
     worker cluster, which has its own media folder: so they were stored there."""
     settings.SWEEP_SECONDS = 120  # no relay to a successor during the test
     token = "the-test-process-sweeps"
-    SweepLease.objects.create(name=pipeline.SWEEP, holder=token, expires_at=timezone.now() + timedelta(seconds=30))
+    Lease.objects.create(name=pipeline.SWEEP, holder=token, expires_at=timezone.now() + timedelta(seconds=30))
     jobs = [start_job(owner, crun_account, "google/nano-banana", f"elsewhere {n}")[0] for n in range(4)]
-    sweeping = threading.Thread(target=pipeline.sweep, args=(token,))
+    sweeping = threading.Thread(target=sweep.sweep, args=(token,))
     sweeping.start()
     worker_media = tmp_path / "worker-media"
     start_worker(NANOWEB_MEDIA_ROOT=str(worker_media))
@@ -41,7 +41,7 @@ def test_finishing_runs_on_a_worker_while_another_process_holds_the_sweep(
         assert wait_until_terminal(job).status == Status.SUCCEEDED, job.error_detail
     sweeping.join(timeout=30)
 
-    assert SweepLease.objects.get(name=pipeline.SWEEP).holder == token, "no other sweep ran"
+    assert Lease.objects.get(name=pipeline.SWEEP).holder == token, "no other sweep ran"
     for job in jobs:
         image = wait_for(lambda job=job: job.images.exclude(display="").first())
         assert (worker_media / image.original.name).is_file() and (worker_media / image.thumbnail.name).is_file()
@@ -84,7 +84,7 @@ def test_the_sweep_ends_a_synchronous_call_whose_lease_lapsed_and_requeues_lost_
     alive = held_job(owner, make_account("apiframe"), Status.FINISHING)
     Generation.objects.filter(pk=alive.pk).update(next_poll_at=timezone.now() + timedelta(seconds=20))
 
-    assert pipeline.claim_due("sweep", limit=10)[0] == [], "held jobs are not provider requests"
+    assert sweep.claim_due("sweep", limit=10)[0] == [], "held jobs are not provider requests"
 
     call.refresh_from_db()
     assert (call.status, call.error_kind) == (Status.FAILED, "internal") and ledger.check() == []
@@ -137,7 +137,7 @@ def test_a_short_budget_goes_to_the_job_most_likely_done(owner, make_account, mo
     monkeypatch.setattr(pipeline, "limiter", RateLimiter())  # this process's earlier requests aside
     pipeline.limiter.acquire(str(account.pk), account.rate_limit)  # one of the two slots is taken
 
-    claimed, _ = pipeline.claim_due("sweep", limit=10)
+    claimed, _ = sweep.claim_due("sweep", limit=10)
 
     assert [job.pk for job, _ in claimed] == [ripe.pk]
     for _, permit in claimed:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from nanoweb.credits import ledger
 from nanoweb.providers.base import State
-from nanoweb.studio import finishing, pipeline
+from nanoweb.studio.jobs import finishing, pipeline, sweep
 from nanoweb.studio.models import Generation
 from tests.conftest import chosen, start_job, wait_for, wait_until_terminal
 
@@ -142,19 +142,36 @@ def test_a_redelivered_finishing_task_stores_nothing_more(owner, crun_account):
     assert generation.images.count() == 1
 
 
-def test_a_new_sweep_resubmits_idempotent_interrupted_submits_and_ends_the_others(owner, make_account):
+def test_a_create_whose_process_died_is_sent_again_where_the_provider_dedupes_and_ended_elsewhere(owner, make_account):
     crun, apiframe = make_account("crun"), make_account("apiframe")
     cut = [
         start_job(owner, account, model, "cut")[0]
         for account, model in ((crun, "google/nano-banana"), (apiframe, "nano-banana"))
     ]
-    Generation.objects.filter(pk__in=[g.pk for g in cut]).update(status=Generation.Status.SUBMITTING, claim="dead")
+    lapsed = timezone.now() - timedelta(seconds=1)  # the dead process stopped renewing its hold
+    Generation.objects.filter(pk__in=[g.pk for g in cut]).update(
+        status=Generation.Status.SUBMITTING, claim="dead", next_poll_at=lapsed
+    )
 
-    pipeline.recover_interrupted_submits("new-sweep")
+    for generation in Generation.objects.select_related("account"):
+        sweep.recover_held(generation, "new-sweep")
 
     statuses = dict(Generation.objects.values_list("account__kind", "status"))
     assert statuses == {"apiframe": "queued", "crun": "failed"}, "only a provider that dedupes is asked again"
     assert ledger.check() == [], "the ended job was refunded"
+
+
+def test_a_create_still_held_by_a_live_process_is_left_alone(owner, crun_account):
+    [job] = start_job(owner, crun_account, "google/nano-banana", "slow vendor")
+    held_until = timezone.now() + timedelta(seconds=10)
+    Generation.objects.filter(pk=job.pk).update(
+        status=Generation.Status.SUBMITTING, claim="alive", next_poll_at=held_until
+    )
+
+    assert sweep.claim_due("new-sweep", limit=10)[0] == []
+
+    job.refresh_from_db()
+    assert (job.status, job.claim) == ("submitting", "alive"), "a create in flight is never recovered by another sweep"
 
 
 def test_the_reconciler_ends_jobs_past_their_deadline(owner, crun_account):
@@ -163,7 +180,7 @@ def test_the_reconciler_ends_jobs_past_their_deadline(owner, crun_account):
         status=Generation.Status.RUNNING, next_poll_at=None, created_at=timezone.now() - timedelta(hours=1)
     )
 
-    assert pipeline.reconcile() == {"expired": 1}
+    assert sweep.reconcile() == {"expired": 1}
     too_old.refresh_from_db()
     assert (too_old.status, too_old.error_kind) == ("failed", "expired")
     assert ledger.check() == []

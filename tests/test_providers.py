@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from nanoweb.providers.base import ErrorKind, GenerationRequest, ProviderError, State
-from nanoweb.studio import finishing, pipeline
+from nanoweb.studio.jobs import finishing, pipeline
 from nanoweb.studio.models import Generation
 from tests.conftest import wait_for
 

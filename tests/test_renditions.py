@@ -20,8 +20,9 @@ from PIL import Image
 from nanoweb.credits import ledger
 from nanoweb.lib import images
 from nanoweb.providers.base import ResultImage
-from nanoweb.studio import finishing, history, pipeline
-from nanoweb.studio.models import Generation, SweepLease
+from nanoweb.studio import history
+from nanoweb.studio.jobs import finishing, sweep
+from nanoweb.studio.models import Generation, Lease
 from tests.conftest import start_job, store_result, succeed
 from tests.test_references import png
 
@@ -145,7 +146,7 @@ def broker():
 
 
 def renderer_token() -> str:
-    return SweepLease.objects.get(name=finishing.RENDERER).holder
+    return Lease.objects.get(name=finishing.RENDERER).holder
 
 
 def test_a_result_is_done_with_its_original_and_the_renditions_follow(client, owner, make_account, broker):
@@ -169,7 +170,7 @@ def test_a_result_is_done_with_its_original_and_the_renditions_follow(client, ow
     assert not finishing.waiting_for_renditions().exists(), "it made them all"
     for variant in ("image_thumbnail", "image_display"):
         assert client.get(reverse(variant, args=[image.pk]))["Content-Type"] == "image/webp"
-    assert SweepLease.objects.get(name=finishing.RENDERER).expires_at <= timezone.now(), "and let its lease go"
+    assert Lease.objects.get(name=finishing.RENDERER).expires_at <= timezone.now(), "and let its lease go"
 
 
 def test_the_renderer_gives_way_to_results_being_stored_and_the_last_of_them_wakes_it(owner, make_account, broker):
@@ -181,7 +182,7 @@ def test_the_renderer_gives_way_to_results_being_stored_and_the_last_of_them_wak
     finishing.wake_renderer()  # as the reconciler would
     finishing.render(renderer_token())
     assert finishing.waiting_for_renditions().count() == 1, "it gave way to the result being stored"
-    assert SweepLease.objects.get(name=finishing.RENDERER).expires_at <= timezone.now(), "and let its lease go"
+    assert Lease.objects.get(name=finishing.RENDERER).expires_at <= timezone.now(), "and let its lease go"
     broker.purge_queue()
 
     finishing.finish(waiting.pk)
@@ -202,13 +203,13 @@ def test_a_lost_renderer_is_replaced_once_its_lease_lapses(owner, make_account, 
     job = finishing_with(owner, make_account("gemini"), png(size=(80, 60)))
     finishing.finish(job.pk)
     broker.purge_queue()  # the renderer's task was lost with its worker
-    pipeline.reconcile()
+    sweep.reconcile()
     assert broker.queue_size() == 0, "not while its lease holds"
 
-    SweepLease.objects.filter(name=finishing.RENDERER).update(expires_at=timezone.now())
-    pipeline.reconcile()
+    Lease.objects.filter(name=finishing.RENDERER).update(expires_at=timezone.now())
+    sweep.reconcile()
     assert broker.queue_size() == 1
-    lost = SweepLease.objects.get(name=finishing.RENDERER).holder
+    lost = Lease.objects.get(name=finishing.RENDERER).holder
     finishing.render("an-old-holder")
     assert finishing.waiting_for_renditions().exists(), "a renderer that lost its lease stops"
     finishing.render(lost)

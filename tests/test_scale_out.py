@@ -174,7 +174,8 @@ def s3(tmp_path, settings):
 def test_images_live_in_the_object_store_private_and_served_through_the_app(
     s3, client, owner, teammate, make_account, django_capture_on_commit_callbacks
 ):
-    from nanoweb.studio import finishing, history
+    from nanoweb.studio import history
+    from nanoweb.studio.jobs import finishing
     from tests.test_providers import new_generation, run_to_end
 
     job = run_to_end(new_generation(owner, make_account("crun"), "google/nano-banana", private=True))

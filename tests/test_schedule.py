@@ -8,8 +8,8 @@ import statistics
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nanoweb.studio import schedule
-from nanoweb.studio.schedule import Durations, Job, Vendor
+from nanoweb.studio.jobs import schedule
+from nanoweb.studio.jobs.schedule import Durations, Job, Vendor
 
 NANOPHOTO = Vendor(min_interval=3.0, reports_progress=True)
 CRUN_POLLED = Vendor(min_interval=1.0)

@@ -207,6 +207,8 @@ class Adapter:
     min_poll_interval: ClassVar[float] = 1.0
     # Status answers carry a progress figure worth extrapolating to 100 %.
     reports_progress: ClassVar[bool] = False
+    # Jobs the vendor lets one key have out at once (None: no stated limit); an account may set its own.
+    max_in_flight: ClassVar[int | None] = None
 
     base_url: str
     api_key: str = field(repr=False)

@@ -47,6 +47,8 @@ class GeminiAdapter(Adapter):
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
     synchronous = True
     inline_references = True
+    # Calls in flight at once: each holds a connection for 10-60 s; Google limits requests per minute.
+    max_in_flight = 16
     # Output is PNG only (nothing to send). Google renames and retires ids: the catalogue is where they change.
     default_models = (
         ModelSpec(

@@ -32,6 +32,13 @@ class ProviderAccount(models.Model):
         validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
         help_text="Requests per second nanoweb may send this account (submits and status reads together).",
     )
+    max_in_flight = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Jobs nanoweb may have out at this account at once (for the Gemini API: calls in flight). "
+        "Empty: the vendor's default.",
+    )
     # Set when the provider answered "bad key" or "out of credit": no new jobs until staff resume it.
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_reason = models.CharField(max_length=300, blank=True)
@@ -59,6 +66,11 @@ class ProviderAccount(models.Model):
 
     def adapter(self) -> Adapter:
         return self.adapter_class(base_url=self.base_url, api_key=self.api_key)
+
+    @property
+    def in_flight_limit(self) -> int | None:
+        """Jobs this account may have out at once (None: no limit)."""
+        return self.max_in_flight or self.adapter_class.max_in_flight
 
     @property
     def paused(self) -> bool:
@@ -258,6 +270,9 @@ class Attempt(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SENDING)
     error_kind = models.CharField(max_length=20, blank=True)
     message = models.TextField(blank=True, help_text="The provider's own words.")
+    # The provider may have started the job although the call failed (a timeout, a 5xx after
+    # sending): the job then never moves to another account, which would charge it again.
+    ambiguous = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["started_at", "id"]

@@ -38,9 +38,9 @@ def wake_on_worker_start(sender, proc_name, **kwargs) -> None:
 
 
 def _resume() -> None:
-    from nanoweb.studio import pipeline
+    from nanoweb.studio.jobs import sweep
 
     try:
-        pipeline.wake_when_lease_lapses()
+        sweep.wake_when_lease_lapses()
     except Exception:  # the database may not be migrated yet; the reconciler will do it
         logging.getLogger(__name__).exception("could not resume the pipeline")

@@ -16,8 +16,8 @@ from nanoweb.lib import images
 from nanoweb.providers import routing
 from nanoweb.providers.models import CatalogueEntry, Options, ProviderAccount
 from nanoweb.providers.routing import Need
+from nanoweb.studio.jobs.spec import JobSpec
 from nanoweb.studio.models import GeneratedImage, Generation, SavedPrompt
-from nanoweb.studio.spec import JobSpec
 
 MAX_PROMPT = 20_000
 NOT_OFFERED = "%(value)s is not offered by this model."

@@ -9,7 +9,7 @@ import zipfile
 from django.db import transaction
 from django.utils import timezone
 
-from nanoweb.studio import pipeline
+from nanoweb.studio.jobs import pipeline
 from nanoweb.studio.models import Generation, GenerationReference, ReferenceImage
 
 

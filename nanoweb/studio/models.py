@@ -56,7 +56,7 @@ class Generation(models.Model):
     # States in which the sweep comes back to the job at `next_poll_at`: to submit it, to
     # read its status, or (a synchronous call or a finishing task holding it) because the
     # process holding it stopped renewing its lease.
-    DUE_STATES = frozenset({Status.QUEUED, Status.FINISHING}) | FOLLOWED
+    DUE_STATES = frozenset({Status.QUEUED, Status.SUBMITTING, Status.FINISHING}) | FOLLOWED
     # Besides the status, what a job's card and page show that changes while it runs.
     SHOWN_FIELDS = frozenset({"progress", "waiting_reason", "error_message", "account"})
     # Every status change there is. A state may move to itself to be rescheduled; back to
@@ -143,7 +143,7 @@ class Generation(models.Model):
             models.Index(
                 fields=["next_poll_at"],
                 name="generation_due",
-                condition=Q(status__in=["queued", "submitted", "running", "finishing"]),
+                condition=Q(status__in=["queued", "submitting", "submitted", "running", "finishing"]),
             ),
             # Results being stored: the renderer gives way to them (finishing.results_waiting).
             models.Index(fields=["status"], name="generation_finishing", condition=Q(status="finishing")),
@@ -490,7 +490,7 @@ class Rating(models.Model):
         indexes = [models.Index(fields=["user", "stars", "generation"], name="rating_by_person_stars")]
 
 
-class SweepLease(models.Model):
+class Lease(models.Model):
     """Who runs the poll sweep (or the renderer) now: a row each; a lease lapses if its holder dies."""
 
     name = models.CharField(max_length=20, primary_key=True)

@@ -27,8 +27,9 @@ from nanoweb.boards import items
 from nanoweb.boards.models import Board, BoardItem
 from nanoweb.credits import ledger
 from nanoweb.lib import search
-from nanoweb.studio import feed, history, pipeline, references, spec
+from nanoweb.studio import feed, history, references
 from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
+from nanoweb.studio.jobs import pipeline, spec
 from nanoweb.studio.models import GeneratedImage, Generation, Rating, SavedPrompt
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from nanoweb.studio.finishing import make_renditions
+from nanoweb.studio.jobs.finishing import make_renditions
 from nanoweb.studio.models import GeneratedImage
 
 BATCH = 100

@@ -1,16 +1,9 @@
-"""The job pipeline: submit, follow, hand over to finishing, recover.
+"""One job's life: start, submit, retry or fail over, follow, hand over to finishing.
 
-No job holds a worker while the provider works. One poll sweep at a time (a bounded
-django-q task holding a lease in the database) claims the jobs that are due (new ones to
-submit, running ones whose next status read has come), works on them concurrently in a
-thread pool over pooled connections, and relays to a successor task before its time is up.
-
-Because every provider request of the team goes through the one sweep, a per-account
-rate limit holds across all worker processes. When each job is read comes from
-`schedule.py`; when an account's budget is short, the reads likeliest to find a job done
-go first. A job the provider is done with goes to a finishing task that any worker of any
-cluster may run (`finishing.py`). Every state change is a conditional update, so work done
-twice (a redelivered task, a sweep that outlived its lease) does no harm.
+The sweep (`sweep.py`) decides when each step runs and calls `submit` or `follow` on a
+claimed job; a job the provider is done with goes to a finishing task (`finishing.py`).
+Every state change is a conditional update (`Generation.advance`), so work done twice (a
+redelivered task, a step that outlived its claim) does no harm.
 """
 
 from __future__ import annotations
@@ -19,19 +12,16 @@ import logging
 import random
 import time
 import uuid
-from collections import defaultdict
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.urls import reverse
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from nanoweb.credits import ledger
 from nanoweb.lib.ratelimit import Permit, RateLimiter
@@ -46,25 +36,15 @@ from nanoweb.providers.base import (
     Submitted,
 )
 from nanoweb.providers.models import Attempt
-from nanoweb.studio import finishing, holds, references, schedule
-from nanoweb.studio.models import Generation, SweepLease
-from nanoweb.studio.spec import JobSpec
+from nanoweb.studio import references
+from nanoweb.studio.jobs import finishing, leases, schedule
+from nanoweb.studio.jobs.spec import JobSpec
+from nanoweb.studio.models import Generation
 
 log = logging.getLogger(__name__)
 Status = Generation.Status
-SWEEP = "poll"
-LEASE_SECONDS = 5.0  # a dead sweep's work is taken over after this
-RENEW_EVERY = 0.5  # seconds between renewals of a working sweep's lease
+SWEEP = "poll"  # the sweep's lease
 IDLE_TICK = 0.05  # how often a sweep with nothing to do looks for due jobs
-# A sweep weighs the due jobs at most this often: weighing reads every candidate, and in a
-# burst of results a claim after every finished read cost more than the reads themselves.
-CLAIM_PAUSE = 0.02
-CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
-# What weighing a candidate reads of it.
-SCHEDULING_FIELDS = (
-    "status", "account", "resolution", "created_at", "submitted_at", "next_poll_at", "last_read_at", "progress",
-    "progress_at",
-)  # fmt: skip
 HISTORY_WINDOW = 50  # recent durations per account that the schedule learns from
 HISTORY_SECONDS = 10.0  # how long a process keeps an account's history before reading it again
 limiter = RateLimiter()
@@ -157,275 +137,7 @@ def wake(generation: Generation) -> None:
 
 def wake_sweeper() -> None:
     """Start a sweep unless one holds the lease. Safe to call from anywhere, often."""
-    now = timezone.now()
-    if SweepLease.objects.filter(name=SWEEP, expires_at__gt=now).exists():
-        return  # a sweep is at work; it sees new due jobs on its next tick
-    token = uuid.uuid4().hex
-    SweepLease.objects.get_or_create(name=SWEEP, defaults={"expires_at": now})
-    # The longer first lease covers the time until the task starts; the sweep then renews it.
-    taken = SweepLease.objects.filter(name=SWEEP, expires_at__lte=now).update(
-        holder=token, expires_at=now + timedelta(seconds=15)
-    )
-    if taken:
-        async_task(sweep, token, task_name=f"sweep-{token[:8]}")
-
-
-# --- the sweep ----------------------------------------------------------------------
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def thread_pool() -> ThreadPoolExecutor:
-    """One pool per worker process, kept between sweeps, so that a long synchronous call
-    started by one sweep goes on while the next sweep runs."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(settings.SWEEP_CONCURRENCY, thread_name_prefix="sweep")
-    return _pool
-
-
-def pollable():
-    """Jobs a sweep must come back to: to submit, to read, or to check on their holder."""
-    return Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__isnull=False)
-
-
-def work_left() -> bool:
-    """Something a sweep must do: due jobs, or submits a dead sweep left half done."""
-    return pollable().exists() or Generation.objects.filter(status=Status.SUBMITTING).exists()
-
-
-def sweep_limit() -> float:
-    """The longest a sweep task runs: well inside django-q's timeout, which would kill it."""
-    return settings.TASK_TIMEOUT - 60
-
-
-def _renew(token: str) -> bool:
-    expires = timezone.now() + timedelta(seconds=LEASE_SECONDS)
-    return bool(SweepLease.objects.filter(name=SWEEP, holder=token).update(expires_at=expires))
-
-
-def sweep(token: str) -> None:
-    """Work on every due job; after SWEEP_SECONDS, relay to a successor task."""
-    if not take_over(token):
-        return
-    lease = SweepLease.objects.get(name=SWEEP)
-    limiter.restore(lease.limiter_state)
-    recover_interrupted_submits(token)
-    began = time.monotonic()
-    successor = ""
-    running: set[Future] = set()  # futures the hand-over waits for
-    calls: set[Future] = set()  # synchronous provider calls: minutes long, held by this process
-    renewed = claimed_at = 0.0
-    while True:
-        if time.monotonic() - renewed >= RENEW_EVERY:
-            if not _renew(token):
-                log.warning("sweep %s lost its lease", token[:8])
-                break
-            renewed = time.monotonic()
-        age = time.monotonic() - began
-        if age >= sweep_limit():
-            break
-        if age >= settings.SWEEP_SECONDS:
-            if not successor:
-                successor = call_successor(token)
-            elif successor_waiting(token, successor):
-                break
-        if (since := time.monotonic() - claimed_at) < CLAIM_PAUSE:
-            time.sleep(CLAIM_PAUSE - since)
-        room = settings.SWEEP_CONCURRENCY * 2 - len(running) - len(calls)
-        claimed, next_due = claim_due(token, limit=room) if room > 0 else ([], None)
-        claimed_at = time.monotonic()
-        for generation, permit in claimed:
-            future = thread_pool().submit(step_in_thread, generation, permit)
-            long_call = generation.status == Status.QUEUED and generation.account.adapter_class.synchronous
-            group = calls if long_call else running
-            group.add(future)
-            future.add_done_callback(group.discard)
-        if claimed:
-            continue
-        # Look again when the next read is due, to the millisecond, or after a tick (new jobs).
-        pause = IDLE_TICK if next_due is None else min(IDLE_TICK, max(0.0, next_due - time.time()))
-        busy = running | calls
-        if busy:
-            wait(busy, timeout=pause, return_when=FIRST_COMPLETED)  # a finished step may free room
-        elif next_due is not None or pollable().exists():
-            time.sleep(pause)
-        else:
-            break  # nothing in flight: the next submit or callback wakes a new sweep
-    # Finish what this sweep claimed before the lease goes to a successor.
-    wait(running, timeout=settings.OUTBOUND_TIMEOUT + 10)
-    handed = hand_over_lease(token, successor)
-    # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
-    if not handed and pollable().exists():
-        wake_sweeper()
-
-
-def take_over(token: str) -> bool:
-    """Become the sweep: the lease is ours (`wake_sweeper` or a hand-over gave it to us), or
-    we are the successor a sweep called (we wait for its hand-over), or it lapsed with work
-    left. Otherwise another sweep runs, and this task ends."""
-    give_up = time.monotonic() + sweep_limit()
-    while time.monotonic() < give_up:
-        if _renew(token):
-            return True
-        now = timezone.now()
-        lease = SweepLease.objects.filter(name=SWEEP).first()
-        if lease is None:
-            return False
-        if lease.holder == token:
-            continue  # handed over between the two queries: renew it at the top
-        if lease.expires_at <= now:
-            if not work_left():
-                return False
-            expires = now + timedelta(seconds=LEASE_SECONDS)
-            lapsed = SweepLease.objects.filter(name=SWEEP, expires_at__lte=now)
-            if lapsed.update(holder=token, expires_at=expires, successor="", waiting=""):
-                return True
-            continue
-        if lease.successor != token:
-            return False
-        if lease.waiting != token:
-            SweepLease.objects.filter(name=SWEEP, successor=token).update(waiting=token)
-        time.sleep(IDLE_TICK)
-    return False
-
-
-def call_successor(token: str) -> str:
-    """Start the task that takes over from this sweep. It may wait in the queue (behind
-    finishing tasks, say): this sweep goes on until it runs, so polling never pauses."""
-    successor = uuid.uuid4().hex
-    if not SweepLease.objects.filter(name=SWEEP, holder=token).update(successor=successor, waiting=""):
-        return ""
-    async_task(sweep, successor, task_name=f"sweep-{successor[:8]}")
-    return successor
-
-
-def successor_waiting(token: str, successor: str) -> bool:
-    return SweepLease.objects.filter(name=SWEEP, holder=token, waiting=successor).exists()
-
-
-def hand_over_lease(token: str, successor: str) -> bool:
-    """Give the lease to a waiting successor, or release it. True if handed over."""
-    now = timezone.now()
-    fields = {"limiter_state": limiter.snapshot(), "successor": "", "waiting": ""}
-    mine = SweepLease.objects.filter(name=SWEEP, holder=token)
-    if successor and mine.filter(waiting=successor).update(
-        holder=successor, expires_at=now + timedelta(seconds=LEASE_SECONDS), **fields
-    ):
-        return True
-    mine.update(expires_at=now, **fields)
-    return False
-
-
-def recover_interrupted_submits(token: str) -> None:
-    """A job left SUBMITTING under another sweep's claim was cut off by a crash: a sweep
-    hands over only after its claimed work is done. Where the provider dedupes by our
-    idempotency key it is submitted again; elsewhere we cannot know whether the provider
-    started it, so it ends and is refunded rather than risk paying twice."""
-    cut = Generation.objects.filter(status=Status.SUBMITTING).exclude(claim=token).select_related("account")
-    for generation in cut:
-        attempt = generation.attempt_log.filter(outcome=Attempt.Outcome.SENDING).last()
-        if generation.account.adapter_class.idempotent:
-            if generation.advance(Status.SUBMITTING, Status.QUEUED, claim="", next_poll_at=timezone.now()):
-                end_attempt(attempt, Attempt.Outcome.RETRIED, ErrorKind.INTERNAL, "interrupted while sending")
-        else:
-            error = ProviderError(
-                ErrorKind.INTERNAL,
-                "interrupted while submitting; not sent again: the provider may have started the job",
-            )
-            generation.fail(Status.SUBMITTING, error)
-
-
-def held(generation: Generation) -> bool:
-    """A process holds this job (a synchronous call, or finishing): it is due only when
-    that process stopped renewing its lease."""
-    synchronous_call = generation.status == Status.RUNNING and generation.account.adapter_class.synchronous
-    return generation.status == Status.FINISHING or synchronous_call
-
-
-def claim_due(token: str, *, limit: int) -> tuple[list[tuple[Generation, Permit]], float | None]:
-    """Claim the due jobs this sweep works on now, each with a permit for its request:
-    per account, as many as its rate limit leaves room for, the likeliest first. Also says
-    when (epoch seconds) the next job not yet due comes due, if within LOOKAHEAD.
-
-    A claim by another token is stale: only one sweep holds the lease, and a sweep hands
-    over only after its claimed work is done.
-    """
-    now = timezone.now()
-    soon = now + timedelta(seconds=schedule.LOOKAHEAD)
-    candidates = (
-        Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=soon)
-        .exclude(claim=token)
-        .select_related("account")
-        .only(*SCHEDULING_FIELDS)  # weighed at every tick; the claimed ones are read whole below
-        .order_by("next_poll_at")[:CANDIDATES]
-    )
-    per_account: dict[int, list[Generation]] = defaultdict(list)
-    due_at = {generation.pk: generation.next_poll_at or now for generation in candidates}
-    upcoming = [at.timestamp() for at in due_at.values() if at > now]
-    next_due = min(upcoming) if upcoming else None
-    for generation in candidates:
-        if not held(generation):
-            per_account[generation.account_id].append(generation)
-        elif due_at[generation.pk] <= now:
-            recover_held(generation, token)
-    chosen: list[Generation] = []
-    for jobs in per_account.values():
-        account = jobs[0].account
-        due, likely_soon = [], 0
-        for generation in jobs:
-            odds = request_odds(generation, max(now, due_at[generation.pk]))
-            if due_at[generation.pk] > now:
-                likely_soon += odds >= schedule.LIKELY
-            elif not deferred(generation, now):
-                due.append((generation, odds))
-        room = min(limiter.room(str(account.pk), account.rate_limit), limit - len(chosen))
-        chosen += [generation for generation, _ in schedule.allocate(due, lambda pair: pair[1], room, likely_soon)]
-    if not chosen:
-        return [], next_due
-    Generation.objects.filter(pk__in=[g.pk for g in chosen], status__in=Generation.DUE_STATES).exclude(
-        claim=token
-    ).update(claim=token)
-    claimed = Generation.objects.filter(pk__in=[g.pk for g in chosen], claim=token).select_related("account")
-    permits = [(job, limiter.promise(str(job.account_id), job.account.rate_limit)) for job in claimed]
-    return permits, next_due
-
-
-def recover_held(generation: Generation, token: str) -> None:
-    """The process holding this job stopped renewing its lease (it died, or its task never
-    started). A finishing job goes to a new task. A synchronous call is lost with its
-    process: the provider may have made the image, but it will never reach us, and the
-    call cannot be made again without risking a second charge, so the job ends, refunded."""
-    if generation.status == Status.FINISHING:
-        finishing.requeue_lost(generation)
-        return
-    lapsed = Generation.objects.filter(pk=generation.pk, status=Status.RUNNING, next_poll_at__lte=timezone.now())
-    if lapsed.update(claim=token, next_poll_at=None):
-        error = ProviderError(
-            ErrorKind.INTERNAL,
-            "the worker process waiting for the provider's answer stopped; the call cannot be resumed",
-        )
-        generation.fail(Status.RUNNING, error)
-
-
-def step(generation: Generation, permit: Permit) -> None:
-    """One piece of work on a claimed job: submit it, or read its status."""
-    if generation.status == Status.QUEUED:
-        submit(generation, permit)
-    elif generation.status in Generation.FOLLOWED:
-        follow(generation, permit)
-
-
-def step_in_thread(generation: Generation, permit: Permit) -> None:
-    """`step` on the job as it was claimed (read just after the claim, so it is current)."""
-    try:
-        step(generation, permit)
-    except Exception as exc:
-        log.exception("generation %s failed in the sweep", generation.pk)
-        Generation.objects.get(pk=generation.pk).fail(Generation.ACTIVE, ProviderError(ErrorKind.INTERNAL, repr(exc)))
-    finally:
-        permit.release()
-        connection.close_if_unusable_or_obsolete()  # kept for the thread's next step (CONN_MAX_AGE)
+    leases.wake(SWEEP, "nanoweb.studio.jobs.sweep.sweep", first=timedelta(seconds=15))
 
 
 def reschedule(generation: Generation, delay: float, *, status: str | None = None, **fields: Any) -> None:
@@ -568,23 +280,23 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
         return  # it would refuse: the job moves on without asking it again (else it answers for itself)
     adapter = adapter_for(generation, permit)
     now = timezone.now()
-    sending = {"attempts": generation.attempts + 1, "waiting_reason": ""}
-    if adapter.synchronous:
-        # The call is out for 10-40 s: this process holds the job under its lease, so that
-        # a call lost with the process ends within HOLD_SECONDS instead of at the deadline.
-        with holds.holding(generation.pk):
-            lease = {"submitted_at": now, "claim": holds.token(), "next_poll_at": holds.lease_end()}
-            if generation.advance(Status.QUEUED, Status.RUNNING, **sending, **lease) and (
-                submitted := create(generation, adapter)
-            ):
+    # While the create is out (a slow vendor may take many seconds to answer), this process
+    # holds the job: only once the process is dead does the sweep recover it (`sweep.recover_held`).
+    sending = {"attempts": generation.attempts + 1, "waiting_reason": "", "claim": leases.token()}
+    with leases.holding(generation.pk):
+        if adapter.synchronous:
+            # The call itself brings the image, 10-60 s later: the job is RUNNING meanwhile.
+            if generation.advance(
+                Status.QUEUED, Status.RUNNING, **sending, submitted_at=now, next_poll_at=leases.hold_end()
+            ) and (submitted := create(generation, adapter)):
                 seconds = (timezone.now() - now).total_seconds()
                 status = submitted.status or ProviderStatus(State.FAILED)
                 finishing.hand_over(generation, status, old=Status.RUNNING, provider_seconds=seconds)
-        return
-    if not generation.advance(Status.QUEUED, Status.SUBMITTING, **sending):
-        return  # cancelled meanwhile
-    if not (submitted := create(generation, adapter)):
-        return
+            return
+        if not generation.advance(Status.QUEUED, Status.SUBMITTING, **sending, next_poll_at=leases.hold_end()):
+            return  # cancelled meanwhile
+        if not (submitted := create(generation, adapter)):
+            return
     first_read = schedule.next_read(schedule.Job(elapsed=0.0), history(generation), vendor(generation))
     generation.advance(
         Status.SUBMITTING,
@@ -609,10 +321,13 @@ def create(generation: Generation, adapter: Adapter) -> Submitted | None:
     return submitted
 
 
-def end_attempt(attempt: Attempt | None, outcome: str, kind: str = "", message: str = "") -> None:
+def end_attempt(
+    attempt: Attempt | None, outcome: str, kind: str = "", message: str = "", *, ambiguous: bool = False
+) -> None:
+    """Record how a create ended; `ambiguous`: the provider may have started the job anyway."""
     if attempt is not None:
         Attempt.objects.filter(pk=attempt.pk).update(
-            outcome=outcome, error_kind=kind, message=message, ended_at=timezone.now()
+            outcome=outcome, error_kind=kind, message=message, ended_at=timezone.now(), ambiguous=ambiguous
         )
 
 
@@ -653,7 +368,7 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
         return
     delay = max(error.retry_after or 0.0, backoff(generation.attempts))
     if error.retryable and error.kind not in PAUSE and within_retry_window(generation, delay):
-        end_attempt(attempt, Attempt.Outcome.RETRIED, error.kind, error.detail)
+        end_attempt(attempt, Attempt.Outcome.RETRIED, error.kind, error.detail, ambiguous=error.ambiguous)
         moved = generation.advance(
             current, Status.QUEUED, claim="", next_poll_at=timezone.now() + timedelta(seconds=delay), waiting_reason=why
         )
@@ -661,6 +376,8 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
             log.info("generation %s: %s, submitting again in %.1f s", generation.pk, error, delay)
         return
     end_attempt(attempt, Attempt.Outcome.FAILED, error.kind, error.detail)
+    if refused and generation.attempt_log.filter(ambiguous=True).exists():
+        error.detail += " (not moved to another account: an earlier create here may still be running)"
     generation.fail(current, error, provider_said=True)
 
 
@@ -690,6 +407,8 @@ def fail_over(generation: Generation, current: str, why: str) -> bool:
     False when no account is left (or the job is pinned to its account)."""
     if not generation.automatic or not within_retry_window(generation, 0.0):
         return False
+    if generation.attempt_log.filter(ambiguous=True).exists():
+        return False  # the provider may still be running an earlier create: another account would charge again
     tried = set(generation.attempt_log.values_list("account_id", flat=True))
     for row in routing.candidates(generation.need(), exclude=tried):
         price = row.price(generation.resolution)
@@ -782,34 +501,3 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
         poll_count=F("poll_count") + 1,
         **({"progress": progress} if progress != generation.progress else {}),  # a change pages show
     )
-
-
-# --- recovering -------------------------------------------------------------------
-
-
-def reconcile() -> dict[str, int]:
-    """The safety net, every minute: end jobs past their deadline (a synchronous call lost
-    with its process ends here), and make sure a sweep runs while anything is due, and the
-    renderer while any image waits for its renditions (a lost renderer's lease lapses)."""
-    deadline = timezone.now() - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
-    expired = sum(
-        generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, "no result in time"))
-        for generation in Generation.objects.filter(status__in=Generation.ACTIVE, created_at__lt=deadline)
-    )
-    if work_left():
-        wake_sweeper()
-    if finishing.waiting_for_renditions().exists():
-        finishing.wake_renderer()
-    return {"expired": expired}
-
-
-def wake_when_lease_lapses() -> None:
-    """For a starting worker: once a dead sweep's lease has lapsed, start a new one."""
-    for _ in range(3):
-        lease = SweepLease.objects.filter(name=SWEEP).first()
-        if lease is None or lease.expires_at <= timezone.now():
-            break
-        time.sleep(min(LEASE_SECONDS, (lease.expires_at - timezone.now()).total_seconds()) + 0.1)
-    if work_left():
-        wake_sweeper()
-    connection.close()

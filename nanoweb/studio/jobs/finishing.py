@@ -21,7 +21,7 @@ reconciler starts another.
 
 Exactly once: the task claims the job by a conditional update, so a redelivered or repeated
 task does nothing, and only one success is ever recorded (a second finisher's files are
-deleted). Crash-safe: the claiming process keeps a lease on the job (holds.py); a task lost
+deleted). Crash-safe: the claiming process holds the job (leases.py); a task lost
 with its worker, or never delivered, is enqueued again by the sweep when the lease lapses.
 """
 
@@ -45,8 +45,8 @@ from django_q.tasks import async_task
 
 from nanoweb.lib import http, images
 from nanoweb.providers.base import ErrorKind, ProviderError, ProviderStatus, ResultImage, State
-from nanoweb.studio import holds
-from nanoweb.studio.models import GeneratedImage, Generation, SweepLease
+from nanoweb.studio.jobs import leases
+from nanoweb.studio.models import GeneratedImage, Generation
 
 log = logging.getLogger(__name__)
 Status = Generation.Status
@@ -114,9 +114,9 @@ def requeue_lost(generation: Generation) -> None:
 
 def finish(generation_id: int) -> None:
     """The finishing task: store the results and settle, once, on whichever worker runs it."""
-    mine = holds.token()
+    mine = leases.token()
     taken = Generation.objects.filter(pk=generation_id, status=Status.FINISHING, claim="").update(
-        claim=mine, next_poll_at=holds.lease_end()
+        claim=mine, next_poll_at=leases.hold_end()
     )
     if not taken:  # finished, cancelled, or another task holds it
         ended = Generation.objects.filter(pk=generation_id, status__in=Generation.TERMINAL).first()
@@ -131,7 +131,7 @@ def finish(generation_id: int) -> None:
 
 
 def store_results(generation: Generation) -> None:
-    with holds.holding(generation.pk):
+    with leases.holding(generation.pk):
         try:
             stored = [store_image(generation, index, fetch(result)) for index, result in enumerate(generation.results)]
         except ProviderError as error:
@@ -201,16 +201,7 @@ def results_waiting() -> bool:
 
 def wake_renderer() -> None:
     """Start the renderer unless one holds the lease. Cheap: safe after every finished job."""
-    now = timezone.now()
-    if SweepLease.objects.filter(name=RENDERER, expires_at__gt=now).exists():
-        return  # it is at work, and comes to the new images before it stops
-    token = uuid.uuid4().hex
-    SweepLease.objects.get_or_create(name=RENDERER, defaults={"expires_at": now})
-    taken = SweepLease.objects.filter(name=RENDERER, expires_at__lte=now).update(
-        holder=token, expires_at=now + RENDER_LEASE
-    )
-    if taken:
-        async_task(render, token, save=False, task_name=f"render-{token[:8]}")
+    leases.wake(RENDERER, "nanoweb.studio.jobs.finishing.render", first=RENDER_LEASE)
 
 
 def render(token: str) -> None:
@@ -219,8 +210,7 @@ def render(token: str) -> None:
     gives way while results are being stored: the last of them wakes it again."""
     began = time.monotonic()
     while time.monotonic() - began < settings.TASK_TIMEOUT - 60:
-        lease = SweepLease.objects.filter(name=RENDERER, holder=token)
-        if not lease.update(expires_at=timezone.now() + RENDER_LEASE):
+        if not leases.renew(RENDERER, token, RENDER_LEASE.total_seconds()):
             return
         if results_waiting():
             break
@@ -228,7 +218,7 @@ def render(token: str) -> None:
         if image is None:
             break
         make_renditions(image)
-    SweepLease.objects.filter(name=RENDERER, holder=token).update(expires_at=timezone.now())
+    leases.release(RENDERER, token)
     # Checked after the lease is free, so that a finishing task that found it held is not lost.
     if not results_waiting() and waiting_for_renditions().exists():  # came meanwhile, or out of time
         wake_renderer()

@@ -1,0 +1,387 @@
+"""The poll sweep: one task at a time claims the jobs that are due and works on them.
+
+No job holds a worker while the provider works. The sweep (a bounded django-q task holding
+the named lease "poll", `leases.py`) claims the jobs that are due (new ones to submit,
+running ones whose next status read has come), works on them concurrently in thread pools
+over pooled connections, and relays to a successor task before its time is up.
+
+Because every provider request of the team goes through the one sweep, a per-account rate
+limit holds across all worker processes. When each job is read comes from `schedule.py`;
+when an account's budget is short, the reads likeliest to find a job done go first.
+
+Two pools: status reads and creates of task APIs are short and share one bounded pool;
+synchronous calls (the Gemini API answers the create with the image, 10-60 s later) run in
+their own, each account within its own concurrency (`ProviderAccount.max_in_flight`), so
+that a busy synchronous account never delays another account's reads.
+
+A job a process works on outside the sweep's claim (a create in flight, a synchronous
+call, finishing) is held by that process (`leases.holding`): the sweep recovers it only
+once the hold has lapsed, that is, once its process is dead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from nanoweb.lib.ratelimit import Permit
+from nanoweb.providers.base import ErrorKind, ProviderError
+from nanoweb.providers.models import Attempt
+from nanoweb.studio.jobs import finishing, leases, pipeline, schedule
+from nanoweb.studio.jobs.pipeline import SWEEP
+from nanoweb.studio.models import Generation, Lease
+
+log = logging.getLogger(__name__)
+Status = Generation.Status
+LEASE_SECONDS = 5.0  # a dead sweep's work is taken over after this
+RENEW_EVERY = 0.5  # seconds between renewals of a working sweep's lease
+IDLE_TICK = pipeline.IDLE_TICK
+# A sweep weighs the due jobs at most this often: weighing reads every candidate, and in a
+# burst of results a claim after every finished read cost more than the reads themselves.
+CLAIM_PAUSE = 0.02
+CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
+# What weighing a candidate reads of it.
+SCHEDULING_FIELDS = (
+    "status", "account", "resolution", "created_at", "submitted_at", "next_poll_at", "last_read_at", "progress",
+    "progress_at",
+)  # fmt: skip
+# Jobs an account has out at the provider: what its `max_in_flight` counts.
+IN_FLIGHT = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
+
+_pools: dict[str, ThreadPoolExecutor] = {}
+
+
+def pool(kind: str) -> ThreadPoolExecutor:
+    """This process's pools, kept between sweeps, so that a synchronous call started by one
+    sweep goes on while the next sweep runs: "steps" (short requests) and "calls"."""
+    if kind not in _pools:
+        size = settings.SWEEP_CONCURRENCY if kind == "steps" else settings.SYNC_CALL_THREADS
+        _pools[kind] = ThreadPoolExecutor(size, thread_name_prefix=f"sweep-{kind}")
+    return _pools[kind]
+
+
+def pollable():
+    """Jobs a sweep must come back to: to submit, to read, or to check on their holder."""
+    return Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__isnull=False)
+
+
+def sweep_limit() -> float:
+    """The longest a sweep task runs: well inside django-q's timeout, which would kill it."""
+    return settings.TASK_TIMEOUT - 60
+
+
+def _renew(token: str) -> bool:
+    return leases.renew(SWEEP, token, LEASE_SECONDS)
+
+
+def sweep(token: str) -> None:
+    """Work on every due job; after SWEEP_SECONDS, relay to a successor task."""
+    if not take_over(token):
+        return
+    lease = Lease.objects.get(name=SWEEP)
+    pipeline.limiter.restore(lease.limiter_state)
+    began = time.monotonic()
+    successor = ""
+    running: set[Future] = set()  # steps the hand-over waits for
+    calls: set[Future] = set()  # synchronous calls: held by this process, not waited for
+    renewed = claimed_at = 0.0
+    while True:
+        if time.monotonic() - renewed >= RENEW_EVERY:
+            if not _renew(token):
+                log.warning("sweep %s lost its lease", token[:8])
+                break
+            renewed = time.monotonic()
+        age = time.monotonic() - began
+        if age >= sweep_limit():
+            break
+        if age >= settings.SWEEP_SECONDS:
+            if not successor:
+                successor = call_successor(token)
+            elif successor_waiting(token, successor):
+                break
+        if (since := time.monotonic() - claimed_at) < CLAIM_PAUSE:
+            time.sleep(CLAIM_PAUSE - since)
+        room = settings.SWEEP_CONCURRENCY * 2 - len(running)
+        call_room = settings.SYNC_CALL_THREADS - len(calls)
+        claimed, next_due = claim_due(token, limit=room, call_limit=call_room)
+        claimed_at = time.monotonic()
+        for generation, permit in claimed:
+            long_call = generation.status == Status.QUEUED and generation.account.adapter_class.synchronous
+            group = calls if long_call else running
+            future = pool("calls" if long_call else "steps").submit(step_in_thread, generation, permit)
+            group.add(future)
+            future.add_done_callback(group.discard)
+        if claimed:
+            continue
+        # Look again when the next read is due, to the millisecond, or after a tick (new jobs).
+        pause = IDLE_TICK if next_due is None else min(IDLE_TICK, max(0.0, next_due - time.time()))
+        busy = running | calls
+        if busy:
+            wait(busy, timeout=pause, return_when=FIRST_COMPLETED)  # a finished step may free room
+        elif next_due is not None or pollable().exists():
+            time.sleep(pause)
+        else:
+            break  # nothing in flight: the next submit or callback wakes a new sweep
+    # Finish what this sweep claimed before the lease goes to a successor, keeping the lease
+    # meanwhile: a successor must never take jobs whose steps are still out.
+    while running and time.monotonic() - began < settings.TASK_TIMEOUT - 10:
+        wait(running, timeout=RENEW_EVERY)
+        _renew(token)
+    handed = hand_over_lease(token, successor)
+    # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
+    if not handed and pollable().exists():
+        pipeline.wake_sweeper()
+
+
+def take_over(token: str) -> bool:
+    """Become the sweep: the lease is ours (`wake_sweeper` or a hand-over gave it to us), or
+    we are the successor a sweep called (we wait for its hand-over), or it lapsed with work
+    left. Otherwise another sweep runs, and this task ends."""
+    give_up = time.monotonic() + sweep_limit()
+    while time.monotonic() < give_up:
+        if _renew(token):
+            return True
+        now = timezone.now()
+        lease = Lease.objects.filter(name=SWEEP).first()
+        if lease is None:
+            return False
+        if lease.holder == token:
+            continue  # handed over between the two queries: renew it at the top
+        if lease.expires_at <= now:
+            if not pollable().exists():
+                return False
+            expires = now + timedelta(seconds=LEASE_SECONDS)
+            lapsed = Lease.objects.filter(name=SWEEP, expires_at__lte=now)
+            if lapsed.update(holder=token, expires_at=expires, successor="", waiting=""):
+                return True
+            continue
+        if lease.successor != token:
+            return False
+        if lease.waiting != token:
+            Lease.objects.filter(name=SWEEP, successor=token).update(waiting=token)
+        time.sleep(IDLE_TICK)
+    return False
+
+
+def call_successor(token: str) -> str:
+    """Start the task that takes over from this sweep. It may wait in the queue (behind
+    finishing tasks, say): this sweep goes on until it runs, so polling never pauses."""
+    from django_q.tasks import async_task
+
+    successor = uuid.uuid4().hex
+    if not Lease.objects.filter(name=SWEEP, holder=token).update(successor=successor, waiting=""):
+        return ""
+    async_task(sweep, successor, task_name=f"sweep-{successor[:8]}")
+    return successor
+
+
+def successor_waiting(token: str, successor: str) -> bool:
+    return Lease.objects.filter(name=SWEEP, holder=token, waiting=successor).exists()
+
+
+def hand_over_lease(token: str, successor: str) -> bool:
+    """Give the lease to a waiting successor, or release it. True if handed over."""
+    fields = {"limiter_state": pipeline.limiter.snapshot(), "successor": "", "waiting": ""}
+    mine = Lease.objects.filter(name=SWEEP, holder=token)
+    expires = timezone.now() + timedelta(seconds=LEASE_SECONDS)
+    if successor and mine.filter(waiting=successor).update(holder=successor, expires_at=expires, **fields):
+        return True
+    leases.release(SWEEP, token, **fields)
+    return False
+
+
+def held(generation: Generation) -> bool:
+    """A process holds this job (a create in flight, a synchronous call, or finishing): it
+    is due only when that process stopped renewing its hold."""
+    synchronous_call = generation.status == Status.RUNNING and generation.account.adapter_class.synchronous
+    return generation.status in (Status.SUBMITTING, Status.FINISHING) or synchronous_call
+
+
+def in_flight(account_ids: list[int]) -> dict[int, int]:
+    """Jobs each of these accounts has out at the provider now (across all processes)."""
+    rows = (
+        Generation.objects.filter(account_id__in=account_ids, status__in=IN_FLIGHT)
+        .values_list("account_id")
+        .annotate(n=Count("pk"))
+    )
+    return dict(rows)
+
+
+def claim_due(
+    token: str, *, limit: int, call_limit: int | None = None
+) -> tuple[list[tuple[Generation, Permit]], float | None]:
+    """Claim the due jobs this sweep works on now, each with a permit for its request:
+    per account, as many as its rate limit (and for submits, its `max_in_flight`) leaves
+    room for, the likeliest first; at most `limit` short steps and `call_limit` synchronous
+    calls. Also says when (epoch seconds) the next job not yet due comes due, if within
+    LOOKAHEAD.
+
+    A claim by another token is stale: only one sweep holds the lease, and a sweep hands
+    over only after its claimed work is done.
+    """
+    call_limit = limit if call_limit is None else call_limit
+    now = timezone.now()
+    soon = now + timedelta(seconds=schedule.LOOKAHEAD)
+    candidates = (
+        Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=soon)
+        .exclude(claim=token)
+        .select_related("account")
+        .only(*SCHEDULING_FIELDS)  # weighed at every tick; the claimed ones are read whole below
+        .order_by("next_poll_at")[:CANDIDATES]
+    )
+    per_account: dict[int, list[Generation]] = defaultdict(list)
+    due_at = {generation.pk: generation.next_poll_at or now for generation in candidates}
+    upcoming = [at.timestamp() for at in due_at.values() if at > now]
+    next_due = min(upcoming) if upcoming else None
+    for generation in candidates:
+        if not held(generation):
+            per_account[generation.account_id].append(generation)
+        elif due_at[generation.pk] <= now:
+            recover_held(generation, token)
+    limited = [jobs[0].account_id for jobs in per_account.values() if jobs[0].account.in_flight_limit]
+    out = in_flight(limited) if limited else {}
+    chosen: list[Generation] = []
+    steps = calls = 0
+    for jobs in per_account.values():
+        account = jobs[0].account
+        synchronous = account.adapter_class.synchronous
+        due, likely_soon = [], 0
+        for generation in jobs:
+            odds = request_odds(generation, max(now, due_at[generation.pk]))
+            if due_at[generation.pk] > now:
+                likely_soon += odds >= schedule.LIKELY
+            elif not pipeline.deferred(generation, now):
+                due.append((generation, odds))
+        room = pipeline.limiter.room(str(account.pk), account.rate_limit)
+        room = min(room, call_limit - calls) if synchronous else min(room, limit - steps)
+        if limit_out := account.in_flight_limit:  # submits only: reads of jobs already out always go
+            due = within_in_flight(due, limit_out - out.get(account.pk, 0))
+        picked = [generation for generation, _ in schedule.allocate(due, lambda pair: pair[1], room, likely_soon)]
+        chosen += picked
+        if synchronous:
+            calls += len(picked)
+        else:
+            steps += len(picked)
+    if not chosen:
+        return [], next_due
+    Generation.objects.filter(pk__in=[g.pk for g in chosen], status__in=Generation.DUE_STATES).exclude(
+        claim=token
+    ).update(claim=token)
+    claimed = Generation.objects.filter(pk__in=[g.pk for g in chosen], claim=token).select_related("account")
+    permits = [(job, pipeline.limiter.promise(str(job.account_id), job.account.rate_limit)) for job in claimed]
+    return permits, next_due
+
+
+def within_in_flight(due: list[tuple[Generation, float]], free: int) -> list[tuple[Generation, float]]:
+    """The due steps, with at most `free` submits among them."""
+    kept = []
+    for pair in due:
+        if pair[0].status == Status.QUEUED:
+            if free <= 0:
+                continue
+            free -= 1
+        kept.append(pair)
+    return kept
+
+
+def request_odds(generation: Generation, at) -> float:
+    """How likely a request for this job at `at` is worth it: a submit always is."""
+    if generation.status == Status.QUEUED:
+        return 1.0
+    return schedule.done_odds(pipeline.facts(generation, at), pipeline.history(generation), pipeline.vendor(generation))
+
+
+def recover_held(generation: Generation, token: str) -> None:
+    """The process holding this job stopped renewing its hold (it died, or its task never
+    started); nothing else makes a job due here.
+
+    - Finishing goes to a new task.
+    - A create in flight: where the provider dedupes by our idempotency key it is sent
+      again (on the same account, with the same key); elsewhere we cannot know whether the
+      provider started it, so it ends, refunded, rather than risk paying twice.
+    - A synchronous call is lost with its process: the provider may have made the image,
+      but it will never reach us, and the call cannot be made again without risking a
+      second charge, so the job ends, refunded.
+    """
+    if generation.status == Status.FINISHING:
+        finishing.requeue_lost(generation)
+        return
+    lapsed = Generation.objects.filter(pk=generation.pk, status=generation.status, next_poll_at__lte=timezone.now())
+    if not lapsed.update(claim=token, next_poll_at=None):
+        return  # renewed, or moved on, meanwhile
+    generation = Generation.objects.select_related("account").get(pk=generation.pk)
+    attempt = generation.attempt_log.filter(outcome=Attempt.Outcome.SENDING).last()
+    if generation.status == Status.SUBMITTING and generation.account.adapter_class.idempotent:
+        if generation.advance(Status.SUBMITTING, Status.QUEUED, claim="", next_poll_at=timezone.now()):
+            pipeline.end_attempt(
+                attempt, Attempt.Outcome.RETRIED, ErrorKind.INTERNAL, "interrupted while sending", ambiguous=True
+            )
+        return
+    why = (
+        "interrupted while submitting; not sent again: the provider may have started the job"
+        if generation.status == Status.SUBMITTING
+        else "the worker process waiting for the provider's answer stopped; the call cannot be resumed"
+    )
+    generation.fail(generation.status, ProviderError(ErrorKind.INTERNAL, why))
+
+
+def step(generation: Generation, permit: Permit) -> None:
+    """One piece of work on a claimed job: submit it, or read its status."""
+    if generation.status == Status.QUEUED:
+        pipeline.submit(generation, permit)
+    elif generation.status in Generation.FOLLOWED:
+        pipeline.follow(generation, permit)
+
+
+def step_in_thread(generation: Generation, permit: Permit) -> None:
+    """`step` on the job as it was claimed (read just after the claim, so it is current)."""
+    try:
+        step(generation, permit)
+    except Exception as exc:
+        log.exception("generation %s failed in the sweep", generation.pk)
+        Generation.objects.get(pk=generation.pk).fail(Generation.ACTIVE, ProviderError(ErrorKind.INTERNAL, repr(exc)))
+    finally:
+        permit.release()
+        connection.close_if_unusable_or_obsolete()  # kept for the thread's next step (CONN_MAX_AGE)
+
+
+# --- recovering -------------------------------------------------------------------
+
+
+def reconcile() -> dict[str, int]:
+    """The safety net, every minute: end jobs past their deadline (a synchronous call lost
+    with its process ends here), and make sure a sweep runs while anything is due, and the
+    renderer while any image waits for its renditions (a lost renderer's lease lapses).
+    A job the provider finished is never expired: its finishing retries or fails on its own."""
+    deadline = timezone.now() - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
+    unfinished = Generation.ACTIVE - {Status.FINISHING}
+    expired = sum(
+        generation.fail(unfinished, ProviderError(ErrorKind.EXPIRED, "no result in time"))
+        for generation in Generation.objects.filter(status__in=unfinished, created_at__lt=deadline)
+    )
+    if pollable().exists():
+        pipeline.wake_sweeper()
+    if finishing.waiting_for_renditions().exists():
+        finishing.wake_renderer()
+    return {"expired": expired}
+
+
+def wake_when_lease_lapses() -> None:
+    """For a starting worker: once a dead sweep's lease has lapsed, start a new one."""
+    for _ in range(3):
+        lease = Lease.objects.filter(name=SWEEP).first()
+        if lease is None or lease.expires_at <= timezone.now():
+            break
+        time.sleep(min(LEASE_SECONDS, (lease.expires_at - timezone.now()).total_seconds()) + 0.1)
+    if pollable().exists():
+        pipeline.wake_sweeper()
+    connection.close()
