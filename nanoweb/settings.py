@@ -344,6 +344,9 @@ SYNC_CALL_THREADS = env_int("SYNC_CALL_THREADS", 64)
 # if the process dies, the job is taken up (or, for a lost call, ended) after this long.
 HOLD_SECONDS = float(os.environ.get("HOLD_SECONDS", "20"))
 JOB_DEADLINE_SECONDS = env_int("JOB_DEADLINE_SECONDS", 600)
+# How long finishing keeps trying to download a result the provider said was done, while its
+# file answers 404, 5xx or not at all (a CDN catching up); vendors keep result URLs for hours.
+RESULT_FETCH_SECONDS = env_int("RESULT_FETCH_SECONDS", 60)
 # A create the provider refuses for a while (rate limit, outage) is tried again at most this
 # many times, within this many seconds of the job's creation; then the job fails with the
 # provider's last answer. Well inside the job deadline.

@@ -75,9 +75,17 @@ class Standing:
         return labels.get(self.period, "in total")
 
 
+def in_period(lines: QuerySet, since: datetime) -> QuerySet:
+    """The lines that count in the period begun at `since`. A job's lines count in the period
+    of the job's submission: a reservation made before midnight and released after it gives
+    back what it took from that period, not a gift to the new one. Other lines (grants,
+    adjustments) count when they were made."""
+    return lines.filter(Q(generation__isnull=True, created_at__gte=since) | Q(generation__created_at__gte=since))
+
+
 def _standing(allowance: Decimal, period: str, lines: QuerySet) -> Standing:
     since = period_start(period)
-    totals = sums(lines.filter(created_at__gte=since) if since else lines)
+    totals = sums(in_period(lines, since) if since else lines)
     return Standing(
         allowance=allowance,
         period=period,

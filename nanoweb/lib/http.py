@@ -43,6 +43,13 @@ class BlockedAddress(OutboundError):
     pass
 
 
+class NotThereYet(OutboundError):
+    """The file is not served yet (404, 408, 425, 429, a 5xx): it may be there a moment later."""
+
+
+LATE_FILE_STATUSES = {404, 408, 425, 429} | set(range(500, 600))
+
+
 def _session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
@@ -151,7 +158,8 @@ def download(url: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
     """Fetch a result file: its bytes and the Content-Type the server gave."""
     response = request("GET", url, max_bytes=max_bytes or settings.MAX_RESULT_BYTES, redirects=MAX_REDIRECTS)
     if response.status_code != 200:
-        raise OutboundError(f"HTTP {response.status_code} from {urlsplit(url).netloc}")
+        error = NotThereYet if response.status_code in LATE_FILE_STATUSES else OutboundError
+        raise error(f"HTTP {response.status_code} from {urlsplit(url).hostname}")
     return response.content, response.headers.get("Content-Type", "")
 
 

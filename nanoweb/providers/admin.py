@@ -144,7 +144,7 @@ class CatalogueEntryForm(forms.ModelForm):
 @admin.register(CatalogueEntry)
 class CatalogueEntryAdmin(admin.ModelAdmin):
     form = CatalogueEntryForm
-    list_display = ["name", "account", "model_id", "enabled", "deprecated", "shutdown_on", "price_list"]
+    list_display = ["name", "account", "model_id", "enabled", "deprecated", "shutdown_on", "price_list", "offered"]
     list_filter = ["account", "enabled", "deprecated", "name"]
     list_editable = ["enabled"]
     search_fields = ["name", "model_id"]
@@ -153,3 +153,7 @@ class CatalogueEntryAdmin(admin.ModelAdmin):
     @admin.display(description="prices")
     def price_list(self, entry: CatalogueEntry) -> str:
         return PricesField().prepare_value(entry.prices)
+
+    @admin.display(description="offered to members")
+    def offered(self, entry: CatalogueEntry) -> str:
+        return f"No: {problem}" if (problem := entry.incomplete) else "Yes"

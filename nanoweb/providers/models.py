@@ -149,6 +149,16 @@ class CatalogueEntry(models.Model):
             return Decimal(self.prices[""])
         return Decimal(self.prices[resolution if resolution in self.resolutions else self.default_resolution])
 
+    @property
+    def incomplete(self) -> str:
+        """Why this row cannot be offered as it stands (a price missing, say), or "". Such a
+        row is not offered to members; staff see the reason in the catalogue."""
+        try:
+            self.clean()
+        except ValidationError as error:
+            return " ".join(message for messages in error.message_dict.values() for message in messages)
+        return ""
+
     def shut_down(self, today: date | None = None) -> bool:
         return self.shutdown_on is not None and self.shutdown_on <= (today or timezone.localdate())
 
@@ -239,10 +249,23 @@ def fill_catalogue(account: ProviderAccount) -> int:
 
 def refresh_catalogue(account: ProviderAccount) -> int:
     """Bring the vendor's models back to its defaults (capabilities, names, deprecations) and add
-    missing ones. Prices, enabled flags and staff-added model ids are the team's: they stay."""
+    missing ones. Prices, enabled flags and staff-added model ids are the team's: they stay; a
+    resolution the defaults bring back gets the vendor's price. Each row is validated as staff's
+    own edits are: a row that would not be whole is left as it was."""
     changed = 0
     for spec in account.adapter_class.default_models:
-        changed += account.catalogue.filter(model_id=spec.id).update(**entry_fields(spec))
+        row = account.catalogue.filter(model_id=spec.id).first()
+        if row is None:
+            continue
+        for name, value in entry_fields(spec).items():
+            setattr(row, name, value)
+        row.prices = {**{size: spec.prices[size] for size in spec.prices if size not in row.prices}, **row.prices}
+        try:
+            row.full_clean()
+        except ValidationError:
+            continue
+        row.save()
+        changed += 1
     return changed + fill_catalogue(account)
 
 

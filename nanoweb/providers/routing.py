@@ -40,8 +40,8 @@ def offered() -> QuerySet[CatalogueEntry]:
 
 def model_names() -> list[str]:
     """The models members can choose: served by at least one account that is not paused."""
-    rows = offered().filter(account__paused_at__isnull=True).values_list("name", flat=True)
-    return sorted(set(rows))
+    rows = offered().filter(account__paused_at__isnull=True)
+    return sorted({row.name for row in rows if not row.incomplete})
 
 
 def needs_public_address(row: CatalogueEntry, references: int) -> bool:
@@ -57,7 +57,9 @@ def candidates(need: Need, *, exclude: Iterable[int] = ()) -> list[CatalogueEntr
     fit = [
         row
         for row in rows
-        if not row.unsupported(need.options, need.references) and not needs_public_address(row, need.references)
+        if not row.unsupported(need.options, need.references)
+        and not needs_public_address(row, need.references)
+        and not row.incomplete
     ]
     struggling = health.struggling({row.account_id for row in fit})
     fit.sort(

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from nanoweb.providers.models import Attempt
+from nanoweb.studio import history
 from nanoweb.studio.models import GeneratedImage, Generation
 
 
@@ -27,18 +28,33 @@ class AttemptInline(admin.TabularInline):
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
+    """Jobs as a record: everything is read-only but `private`, which is saved alone. Status,
+    claims, prices and results only ever move through the job engine's state machine, and a
+    delete goes the member's way (files removed, the row and its ledger lines kept)."""
+
     list_display = ["id", "owner", "account", "model", "status", "error_kind", "created_at", "finished_at"]
     list_filter = ["status", "account", "error_kind"]
     search_fields = ["prompt", "provider_task_id"]
     date_hierarchy = "created_at"
     inlines = [AttemptInline, GeneratedImageInline]
     exclude = ["callback_token"]
-    readonly_fields = [
-        "uuid", "owner", "account", "model", "model_name", "automatic", "prompt", "aspect_ratio", "resolution",
-        "output_format", "google_search", "status", "progress", "provider_task_id", "provider_cost", "error_kind",
-        "error_message", "error_detail", "retryable", "created_at", "submitted_at", "finished_at",
-        "next_poll_at", "poll_count", "attempts", "waiting_reason",
-    ]  # fmt: skip
+    actions = ["delete_as_the_member_would"]
+    EDITABLE = ("private",)
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [f.name for f in Generation._meta.concrete_fields if f.name not in (*self.EDITABLE, "callback_token")]
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a row deletion would drop its ledger lines' job; see the action instead
+
+    def save_model(self, request, obj: Generation, form, change: bool) -> None:
+        obj.save(update_fields=list(self.EDITABLE))
+
+    @admin.action(description="Delete the selected jobs' images (as their owner would; the record stays)")
+    def delete_as_the_member_would(self, request, queryset) -> None:
+        for generation in queryset.filter(deleted_at__isnull=True):
+            history.delete(generation)
+        self.message_user(request, "Deleted: files removed, running jobs canceled and refunded.", messages.SUCCESS)

@@ -154,7 +154,9 @@ class GenerationForm(forms.Form):
             self.model_name = self._default_model(names)
         deprecated = set(routing.offered().filter(deprecated=True).values_list("name", flat=True))
         set_choices(self.fields["model"], [(n, f"{n} (deprecated)" if n in deprecated else n) for n in names])
-        rows = [row for row in routing.offered().filter(name=self.model_name) if not row.account.paused]
+        rows = [
+            row for row in routing.offered().filter(name=self.model_name) if not (row.account.paused or row.incomplete)
+        ]
         self.accounts = sorted({row.account for row in rows}, key=lambda account: account.name)
         set_choices(self.fields["routing"], [(AUTOMATIC, "Automatic"), *((str(a.pk), a.name) for a in self.accounts)])
         chosen = self._value("routing")

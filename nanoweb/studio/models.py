@@ -57,6 +57,8 @@ class Generation(models.Model):
     # read its status, or (a synchronous call or a finishing task holding it) because the
     # process holding it stopped renewing its lease.
     DUE_STATES = frozenset({Status.QUEUED, Status.SUBMITTING, Status.FINISHING}) | FOLLOWED
+    # States in which a job may wait to try again, with the reason on its card.
+    WAITING = frozenset({Status.QUEUED, Status.FINISHING})
     # Besides the status, what a job's card and page show that changes while it runs.
     SHOWN_FIELDS = frozenset({"progress", "waiting_reason", "error_message", "account"})
     # Every status change there is. A state may move to itself to be rescheduled; back to
@@ -70,8 +72,9 @@ class Generation(models.Model):
         ),
         # A synchronous call is RUNNING while it is out; it goes back to QUEUED to be tried again.
         Status.RUNNING: frozenset({Status.RUNNING, Status.QUEUED, Status.FINISHING, Status.FAILED, Status.CANCELED}),
-        # The provider is done: a finishing task stores the images (or finds them broken).
-        Status.FINISHING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED}),
+        # The provider is done: a finishing task stores the images (or finds them broken), or
+        # waits to download them again when the provider's file is not there yet.
+        Status.FINISHING: frozenset({Status.FINISHING, Status.SUCCEEDED, Status.FAILED, Status.CANCELED}),
         Status.SUCCEEDED: frozenset(),
         Status.FAILED: frozenset(),
         Status.CANCELED: frozenset(),
@@ -127,6 +130,8 @@ class Generation(models.Model):
     last_read_at = models.DateTimeField(null=True, blank=True)
     # Estimated seconds from submission to the provider being done: the account's history.
     provider_seconds = models.FloatField(null=True, blank=True)
+    # When the provider said it was done (finishing may retry a download until RESULT_FETCH_SECONDS after).
+    saving_since = models.DateTimeField(null=True, blank=True)
     # What the finishing task stores: [{"url": ...} or {"file": name of the bytes kept meanwhile}].
     results = models.JSONField(default=list, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
@@ -210,11 +215,13 @@ class Generation(models.Model):
     @property
     def waiting_line(self) -> str:
         """Why a queued job waits and when it tries again, e.g. "crun is rate-limiting us;
-        trying again in 12 s, attempt 3 of 6"."""
-        if self.status != self.Status.QUEUED or not self.waiting_reason:
+        trying again in 12 s, attempt 3 of 6", or why its result is not stored yet."""
+        if self.status not in self.WAITING or not self.waiting_reason:
             return ""
         if not (seconds := self.retry_in):
             return self.waiting_reason
+        if self.status == self.Status.FINISHING:
+            return f"{self.waiting_reason}; trying again in {seconds} s, for up to {settings.RESULT_FETCH_SECONDS} s"
         return (
             f"{self.waiting_reason}; trying again in {seconds} s, "
             f"attempt {self.attempts + 1} of {settings.CREATE_RETRY_ATTEMPTS}"
@@ -224,7 +231,7 @@ class Generation(models.Model):
     def retry_in(self) -> int:
         """Whole seconds until a waiting job tries again (0: now, or not waiting); the page
         counts them down between its updates."""
-        if self.status != self.Status.QUEUED or self.next_poll_at is None:
+        if self.status not in self.WAITING or not self.waiting_reason or self.next_poll_at is None:
             return 0
         return max(0, math.ceil((self.next_poll_at - timezone.now()).total_seconds()))
 

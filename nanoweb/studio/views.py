@@ -281,6 +281,12 @@ def try_again(request: Request, pk: int) -> HttpResponse:
     if not ended.is_terminal:
         raise Http404
     refs = [ref for _, ref in references.shown_to(request.user, ended)]
+    if len(refs) < ended.reference_links.count() or any(ref.deleted for ref in refs):
+        reason = (
+            "A reference image of this job has been deleted or is no longer shared, so it cannot run again "
+            "as it was: use Edit this image or Use this prompt with other references."
+        )
+        return render(request, "studio/refused.html", {"reason": reason}, status=409)
     try:
         with transaction.atomic():
             jobs = pipeline.start(owner=request.user, spec=spec.again(ended, refs))

@@ -14,7 +14,9 @@ appended to the API key (`sim-key+name=value+...`, every request of an account):
   errors=C1,C2,...     the account's n-th create answers Cn, later ones succeed (a fault sequence)
   retry_after=S        429 answers carry Retry-After     html / status_html     an HTML 502 page instead
   slow=S               every answer waits S seconds      missing=FIELD  the status answer lacks FIELD
+  slow_create=S        the create call answers after S seconds (and then accepts the job)
   result=404|truncated|notimage|huge   what the result URL serves
+  late_file=S          the result URL answers 404 for its first S seconds (a CDN catching up)
   block=REASON / finish=REASON         (Gemini) a blocked prompt / an image-less finish
 
 CODE is the protocol's own spelling: an HTTP status, crun's envelope code, nanophoto's errorCode.
@@ -134,6 +136,7 @@ class Simulator:
         self.jobs: dict[str, Job] = {}
         self.idempotency: dict[str, Job] = {}
         self.files: dict[str, tuple[bytes, str, float]] = {}
+        self.not_before: dict[str, float] = {}  # files served only from then on (late_file)
         self.requests: deque[Request] = deque(maxlen=2000)
         self.routes: list[tuple[str, re.Pattern, Route]] = []
         self.completers: dict[str, Callable[[Simulator, Job], None]] = {}
@@ -280,7 +283,8 @@ class Simulator:
                 else:  # asked to finish before its picture was made
                     data = self._picture(job)
                 job.result_bytes = data
-                job.result_urls = [self.publish(data, job.image_format, job.directive("result"))]
+                late = float(job.directive("late_file") or 0)
+                job.result_urls = [self.publish(data, job.image_format, job.directive("result"), late=late)]
                 job.state = "succeeded"
         except Exception as exc:  # keep the simulated job consistent even if rendering breaks
             log.exception("render failed")
@@ -296,8 +300,8 @@ class Simulator:
 
     # --- files and callbacks ----------------------------------------------------
 
-    def publish(self, data: bytes, image_format: str, variant: str | None = None) -> str:
-        """Serve `data` at a new URL that expires; `variant` spoils it on purpose."""
+    def publish(self, data: bytes, image_format: str, variant: str | None = None, *, late: float = 0.0) -> str:
+        """Serve `data` at a new URL that expires, from `late` seconds on; `variant` spoils it on purpose."""
         token = secrets.token_urlsafe(16)
         ext = {"jpeg": "jpg"}.get(image_format, image_format)
         mime = render.MIME[image_format]
@@ -309,6 +313,8 @@ class Simulator:
             data = data + bytes(HUGE_PADDING)
         if variant != "404":
             self.files[token] = (data, mime, time.time() + self.url_ttl)
+            if late:
+                self.not_before[token] = time.time() + late
         return f"{self.base_url}/files/{token}.{ext}"
 
     def stats(self, request: Request, match: re.Match) -> Response:
@@ -324,7 +330,7 @@ class Simulator:
 
     def serve_file(self, request: Request, match: re.Match) -> Response:
         entry = self.files.get(match["token"])
-        if entry is None or entry[2] < time.time():
+        if entry is None or entry[2] < time.time() or self.not_before.get(match["token"], 0) > time.time():
             return Response(404, b"<html><body>Not Found</body></html>", "text/html")
         return Response(200, entry[0], entry[1])
 
@@ -362,6 +368,8 @@ def injected_fault(sim: Simulator, request: Request, phase: str, errors: Callabl
     found = job.directives if job else directives(request, _prompt_of(request))
     if slow := found.get("slow"):
         time.sleep(float(slow))
+    if phase == "create" and (slow_create := found.get("slow_create")):
+        time.sleep(float(slow_create))
     if phase == "create" and "html" in found or phase == "status" and "status_html" in found:
         return Response(502, b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", "text/html")
     code = found.get("error" if phase == "create" else "status_error")

@@ -74,6 +74,7 @@ def hand_over(generation: Generation, status: ProviderStatus, *, old: str | froz
         results=results,
         progress=100,
         claim="",
+        saving_since=timezone.now(),
         next_poll_at=timezone.now() + QUEUE_GRACE,
         **fields,
     )
@@ -102,13 +103,16 @@ def enqueue(generation_id: int) -> None:
 
 
 def requeue_lost(generation: Generation) -> None:
-    """For the sweep: a FINISHING job whose holder stopped renewing its lease, or whose task
-    never started, goes to a new task."""
+    """For the sweep: a FINISHING job whose holder stopped renewing its hold, whose task never
+    started, or whose download waited to be tried again, goes to a new task."""
     now = timezone.now()
-    waited = now - (generation.next_poll_at or now) + QUEUE_GRACE
-    lapsed = Generation.objects.filter(pk=generation.pk, status=Status.FINISHING, next_poll_at__lte=now)
-    if lapsed.update(claim="", next_poll_at=now + max(QUEUE_GRACE, 2 * waited)):
+    if generation.waiting_reason:  # a download to try again, planned: not a lost task
+        grace = QUEUE_GRACE
+    else:
+        grace = max(QUEUE_GRACE, 2 * (now - (generation.next_poll_at or now) + QUEUE_GRACE))
         log.warning("generation %s: finishing task lost, enqueued again", generation.pk)
+    lapsed = Generation.objects.filter(pk=generation.pk, status=Status.FINISHING, next_poll_at__lte=now)
+    if lapsed.update(claim="", next_poll_at=now + grace):
         enqueue(generation.pk)
 
 
@@ -130,38 +134,84 @@ def finish(generation_id: int) -> None:
             wake_renderer()
 
 
+class NotThereYet(Exception):
+    """The provider's file is not served yet; `detail` is its last answer."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 def store_results(generation: Generation) -> None:
+    """Download, check and store every result, then mark the job done and settle it; or
+    wait for a file that is not there yet; or fail it. Whatever way it ends, no file is
+    left behind that no row points to."""
+    stored: list[GeneratedImage] = []
+    done = False
     with leases.holding(generation.pk):
         try:
-            stored = [store_image(generation, index, fetch(result)) for index, result in enumerate(generation.results)]
+            for index, result in enumerate(generation.results):
+                stored.append(store_image(generation, index, fetch(result)))
+            with transaction.atomic():
+                done = generation.advance(Status.FINISHING, Status.SUCCEEDED, claim="", waiting_reason="")
+                if done:
+                    GeneratedImage.objects.bulk_create(stored)
+        except NotThereYet as late:
+            try_again_later(generation, late.detail)
         except ProviderError as error:
             generation.fail(Status.FINISHING, error)
-            discard_kept(generation.results)
-            return
         except Exception as exc:
             log.exception("generation %s failed while finishing", generation.pk)
             generation.fail(Status.FINISHING, ProviderError(ErrorKind.INTERNAL, repr(exc)))
-            return
-        with transaction.atomic():
-            done = generation.advance(Status.FINISHING, Status.SUCCEEDED, claim="")
-            if done:
-                GeneratedImage.objects.bulk_create(stored)
-    if not done:  # cancelled meanwhile, or another task finished it first: keep only theirs
-        for image in stored:
-            for stored_file in image.files:
-                stored_file.delete(save=False)
-    discard_kept(generation.results)
+        finally:
+            if not done:  # failed, waiting, cancelled meanwhile, or another task finished it first
+                delete_files(stored)
+    ended = Generation.objects.filter(pk=generation.pk, status__in=Generation.TERMINAL).exists()
+    if ended:
+        discard_kept(generation.results)
+
+
+def delete_files(images: list[GeneratedImage]) -> None:
+    for image in images:
+        for stored_file in image.files:
+            stored_file.delete(save=False)
+
+
+def try_again_later(generation: Generation, answer: str) -> None:
+    """The provider said done but its file is not served yet (its CDN catching up): try
+    again with backoff until RESULT_FETCH_SECONDS after it said so, then fail naming its last
+    answer. The sweep comes back to the job at `next_poll_at` and enqueues the next try."""
+    now = timezone.now()
+    waited = (now - (generation.saving_since or now)).total_seconds()
+    if waited >= settings.RESULT_FETCH_SECONDS:
+        error = ProviderError(ErrorKind.BAD_RESULT, f"the provider's file was not there after {waited:.0f} s: {answer}")
+        generation.fail(Status.FINISHING, error)
+        return
+    # Soon at first (most CDNs catch up within seconds), then every 4 s, the last at the window's end.
+    delay = min(4.0, max(1.0, waited / 2), settings.RESULT_FETCH_SECONDS - waited)
+    generation.advance(
+        Status.FINISHING,
+        Status.FINISHING,
+        claim="",
+        next_poll_at=now + timedelta(seconds=delay),
+        waiting_reason="Saving: the provider's file is not ready yet",
+    )
 
 
 def fetch(result: dict[str, str]) -> bytes:
-    """Download at once (result URLs expire), or read the bytes kept for us."""
+    """Download at once (result URLs expire), or read the bytes kept for us. A file that is
+    not there yet raises NotThereYet; one that cannot be had at all, ProviderError."""
     if "file" in result:
         with default_storage.open(result["file"], "rb") as kept:
             return kept.read()
     try:
         return http.download(result["url"])[0]
-    except http.OutboundError as exc:
+    except (http.NotThereYet, http.Timeout, http.ConnectFailed) as exc:
+        raise NotThereYet(str(exc)) from exc
+    except (http.TooLarge, http.BlockedAddress) as exc:
         raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
+    except http.OutboundError as exc:  # the connection broke midway: the file may come whole next time
+        raise NotThereYet(str(exc)) from exc
 
 
 def store_image(generation: Generation, index: int, data: bytes) -> GeneratedImage:

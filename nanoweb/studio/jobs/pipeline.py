@@ -108,12 +108,17 @@ def start(*, owner: Any, spec: JobSpec) -> list[Generation]:
 
 
 def cancel(generation: Generation) -> bool:
-    """Stop following the job and refund it. A result that still arrives is discarded."""
-    return generation.advance(
+    """Stop following the job and refund it. A result that still arrives is discarded, and
+    so are result bytes kept for a finishing task that will no longer run."""
+    canceled = generation.advance(
         Generation.ACTIVE,
         Status.CANCELED,
         error_message="Canceled: if the provider still finishes, the result is discarded.",
     )
+    if canceled:
+        kept = Generation.objects.values_list("results", flat=True).get(pk=generation.pk)
+        transaction.on_commit(lambda: finishing.discard_kept(kept))
+    return canceled
 
 
 def cancel_set(owner: Any, group: uuid.UUID) -> int:

@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from nanoweb.lib.ratelimit import Permit
@@ -52,7 +52,7 @@ CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
 # What weighing a candidate reads of it.
 SCHEDULING_FIELDS = (
     "status", "account", "resolution", "created_at", "submitted_at", "next_poll_at", "last_read_at", "progress",
-    "progress_at",
+    "progress_at", "waiting_reason",
 )  # fmt: skip
 # Jobs an account has out at the provider: what its `max_in_flight` counts.
 IN_FLIGHT = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
@@ -206,10 +206,12 @@ def held(generation: Generation) -> bool:
     return generation.status in (Status.SUBMITTING, Status.FINISHING) or synchronous_call
 
 
-def in_flight(account_ids: list[int]) -> dict[int, int]:
-    """Jobs each of these accounts has out at the provider now (across all processes)."""
+def in_flight(account_ids: list[int], token: str) -> dict[int, int]:
+    """Jobs each of these accounts has out at the provider now (across all processes), and
+    those this sweep claimed to submit."""
+    out = Q(status__in=IN_FLIGHT) | Q(status=Status.QUEUED, claim=token)
     rows = (
-        Generation.objects.filter(account_id__in=account_ids, status__in=IN_FLIGHT)
+        Generation.objects.filter(out, account_id__in=account_ids)
         .values_list("account_id")
         .annotate(n=Count("pk"))
     )
@@ -248,7 +250,7 @@ def claim_due(
         elif due_at[generation.pk] <= now:
             recover_held(generation, token)
     limited = [jobs[0].account_id for jobs in per_account.values() if jobs[0].account.in_flight_limit]
-    out = in_flight(limited) if limited else {}
+    out = in_flight(limited, token) if limited else {}
     chosen: list[Generation] = []
     steps = calls = 0
     for jobs in per_account.values():

@@ -25,6 +25,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='generation',
+            name='saving_since',
+            field=models.DateTimeField(blank=True, null=True),
+        ),
         migrations.RunPython(move_reconcile, move_reconcile_back),
         migrations.RenameModel(
             old_name='SweepLease',
