@@ -26,8 +26,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request, grants
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
@@ -317,7 +317,11 @@ class IdentityProvider:
         try:
             grant = self.server.get_consent_grant(request)
         except OAuth2Error as error:
-            return 400, f"Bad authorization request: {error.error}: {error.description}", [("Content-Type", "text/plain")]
+            return (
+                400,
+                f"Bad authorization request: {error.error}: {error.description}",
+                [("Content-Type", "text/plain")],
+            )
         if request.method == "GET":
             return self._sign_in_page(request.args, "")
         user = self.users.get(form.get("email", "").strip().lower())

@@ -65,7 +65,8 @@ def rule_broken(claims: dict) -> str:
             "here. Ask its administrator to verify your address, or sign in with a password."
         )
     domain = email.rpartition("@")[2].lower()
-    if settings.OIDC_ALLOWED_DOMAINS != ["*"] and settings.OIDC_ALLOWED_DOMAINS and domain not in settings.OIDC_ALLOWED_DOMAINS:
+    allowed = settings.OIDC_ALLOWED_DOMAINS
+    if allowed and "*" not in allowed and domain not in allowed:
         return (
             f"Sign-in refused: addresses at {domain} cannot sign in to this studio. Use your team's account, "
             "or ask an admin."
@@ -81,7 +82,11 @@ def rule_broken(claims: dict) -> str:
 class TeamAdapter(DefaultSocialAccountAdapter):
     def list_apps(self, request: HttpRequest, provider=None, client_id=None) -> list[SocialApp]:
         app = configured_app()
-        if app is None or provider not in (None, app.provider, app.provider_id) or client_id not in (None, app.client_id):
+        if (
+            app is None
+            or provider not in (None, app.provider, app.provider_id)
+            or client_id not in (None, app.client_id)
+        ):
             return []
         return [app]
 
