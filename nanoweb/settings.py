@@ -388,6 +388,8 @@ if OIDC_ISSUER and "openid" not in OIDC_SCOPES:
     raise ImproperlyConfigured(f"OIDC_SCOPES must include openid, not {OIDC_SCOPES!r}")
 if OIDC_ISSUER and urlsplit(OIDC_ISSUER).scheme != "https" and not DEBUG:
     raise ImproperlyConfigured(f"OIDC_ISSUER must be an https URL, not {OIDC_ISSUER!r}")
+if OIDC_ISSUER:  # the button's form is redirected there, and browsers hold redirects of a form to form-action
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append("{0.scheme}://{0.netloc}".format(urlsplit(OIDC_ISSUER)))
 SOCIALACCOUNT_ADAPTER = "nanoweb.sso.adapter.TeamAdapter"
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_VERIFICATION = "none"  # the provider's email_verified claim decides (nanoweb/sso/adapter.py)

@@ -34,14 +34,17 @@ def sso(idp, settings, db):
     settings.OIDC_ALLOWED_DOMAINS = ["example.com"]
     settings.OIDC_REQUIRED_GROUP = ""
     settings.OIDC_SCOPES = ["openid", "email", "profile"]
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    form_action = [*directives["form-action"], idp.issuer]  # as settings.py adds OIDC_ISSUER's origin
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {**directives, "form-action": form_action}}
     return idp
 
 
-def sign_in_with_sso(client: Client, idp, email: str, password: str = "idp-password", address: str = "127.0.0.1"):
+def sign_in_with_sso(client: Client, idp, email: str, password: str = "idp-password", next: str = ""):
     """Press "Sign in with Team IdP", sign in on the provider's page, come back: the page we land on."""
-    page = client.get("/login")
+    page = client.get("/login", {"next": next} if next else {})
     assert "Sign in with Team IdP" in page.text
-    start = client.post("/sso/oidc/login", {"next": ""}, REMOTE_ADDR=address)
+    start = client.post("/sso/oidc/login", {"next": next})
     assert start.status_code == 302 and start["Location"].startswith(f"{idp.issuer}/authorize?"), start
     query = dict(parse_qsl(urlsplit(start["Location"]).query))
     assert query["code_challenge_method"] == "S256" and query["code_challenge"], "PKCE"
@@ -52,7 +55,7 @@ def sign_in_with_sso(client: Client, idp, email: str, password: str = "idp-passw
     assert answer.status_code == 302, answer.text
     back = urlsplit(answer.headers["Location"])
     assert f"http://testserver{back.path}" == CALLBACK
-    return client.get(back.path, dict(parse_qsl(back.query)), follow=True, REMOTE_ADDR=address)
+    return client.get(back.path, dict(parse_qsl(back.query)), follow=True)
 
 
 def signed_in_as(client: Client):
@@ -91,6 +94,12 @@ def test_a_first_sign_in_from_an_allowed_domain_creates_the_member_with_the_defa
     sign_in_with_sso(client, sso, "ada@example.com")
     assert signed_in_as(client) == member, "the next sign-in is the same member"
     assert get_user_model().objects.count() == 1
+
+
+def test_single_sign_on_returns_to_the_page_that_asked_for_it(client, sso):
+    sso.add_user("ada@example.com")
+    landed = sign_in_with_sso(client, sso, "ada@example.com", next="/gallery")
+    assert landed.redirect_chain[-1][0] == "/gallery" and landed.status_code == 200
 
 
 def test_an_address_outside_the_allowed_domains_is_refused_and_nothing_is_stored(client, sso):
@@ -187,3 +196,22 @@ def test_the_password_throttle_does_not_lock_out_single_sign_on(client, sso, own
 
     sign_in_with_sso(client, sso, "olivia@example.com")
     assert signed_in_as(client) == owner
+
+
+@pytest.mark.browser
+def test_a_newcomer_signs_in_through_the_providers_page_in_a_browser(page, live_server, sso, settings):
+    sso.allow_redirect(f"{live_server.url}/sso/oidc/callback")
+    sso.add_user("grace@example.com", password="idp-secret-1", name="Grace Hopper")
+    page.goto(live_server.url + "/")
+    assert "/login" in page.url
+
+    page.get_by_role("button", name="Sign in with Team IdP").click()
+    page.wait_for_url(f"{sso.issuer}/authorize?**")
+    page.get_by_label("Email").fill("grace@example.com")
+    page.get_by_label("Password").fill("idp-secret-1")
+    page.get_by_role("button", name="Continue").click()
+
+    page.wait_for_url(live_server.url + "/")
+    member = get_user_model().objects.get(email="grace@example.com")
+    assert page.locator(".whoami").inner_text() == member.get_username()
+    assert page.get_by_label("Prompt").is_visible(), "the studio, ready to use"
