@@ -184,6 +184,13 @@ def test_a_forged_callback_without_our_state_is_refused(client, sso):
     assert nothing_stored(0)
 
 
+def test_a_provider_that_cannot_be_reached_is_said_so_on_the_sign_in_page(client, sso, settings):
+    settings.OIDC_ISSUER = "http://127.0.0.1:9"  # nothing listens on the discard port
+    answer = client.post("/sso/oidc/login", {"next": ""})
+    assert answer.status_code == 503 and "Team IdP cannot be reached just now" in answer.text
+    assert client.get("/sso/oidc/login").url == "/login", "only the button's POST starts a sign-in"
+
+
 def test_the_password_throttle_does_not_lock_out_single_sign_on(client, sso, owner):
     owner.email = "olivia@example.com"
     owner.save()

@@ -5,7 +5,10 @@ differ from allauth's own only in their adapter, which always checks the ID toke
 
 from __future__ import annotations
 
+import logging
+
 import jwt
+import requests
 from allauth.socialaccount.internal import jwtkit
 from allauth.socialaccount.models import SocialApp
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
@@ -14,10 +17,14 @@ from allauth.socialaccount.providers.openid_connect.views import OpenIDConnectOA
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from nanoweb.sso.adapter import refusal
 
 # Asymmetric only: an ID token that names HS256 or "none" is refused, whatever its key id.
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
 CLOCK_SKEW_SECONDS = 60
+log = logging.getLogger(__name__)
 
 
 class VerifiedIDTokenAdapter(OpenIDConnectOAuth2Adapter):
@@ -49,10 +56,21 @@ class VerifiedIDTokenAdapter(OpenIDConnectOAuth2Adapter):
 
 @login_not_required
 def login(request: HttpRequest, provider_id: str) -> HttpResponse:
+    """The button's POST (with its CSRF token) sends the browser to the provider; a GET goes to the sign-in page."""
+    if request.method != "POST":
+        return redirect("login")
     try:
         return OAuth2LoginView.adapter_view(VerifiedIDTokenAdapter(request, provider_id))(request)
     except SocialApp.DoesNotExist:
         raise Http404 from None
+    except requests.RequestException as error:  # its discovery document, read on the way there
+        log.warning("single sign-on: the provider cannot be reached: %r", error)
+        response = refusal(
+            request,
+            f"{settings.OIDC_NAME} cannot be reached just now. Try again in a moment, or sign in with a password.",
+        ).response
+        response.status_code = 503
+        return response
 
 
 @login_not_required
