@@ -136,7 +136,7 @@ def test_a_required_group_admits_its_members_only(client, sso, settings):
 
 
 def test_invited_only_refuses_newcomers_and_lets_existing_members_in(client, sso, owner):
-    SignInPolicy.objects.filter(pk=1).update(invited_only=True)
+    SignInPolicy.objects.update_or_create(pk=1, defaults={"invited_only": True})
     owner.email = "Olivia@Example.com"
     owner.save()
     sso.add_user("olivia@example.com")

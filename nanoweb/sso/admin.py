@@ -17,6 +17,10 @@ class SignInPolicyAdmin(admin.ModelAdmin):
     list_editable = ["invited_only"]
     list_display_links = None
 
+    def get_queryset(self, request: HttpRequest):
+        SignInPolicy.current()  # the one row, there to edit even if the migration's was flushed
+        return super().get_queryset(request)
+
     # Every staff member may change it, as they edit budgets, without a model permission.
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_active and request.user.is_staff

@@ -23,4 +23,4 @@ class SignInPolicy(models.Model):
 
     @classmethod
     def current(cls) -> SignInPolicy:
-        return cls.objects.filter(pk=1).first() or cls(pk=1)
+        return cls.objects.get_or_create(pk=1)[0]
