@@ -18,6 +18,7 @@ from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget
 from nanoweb.sso.models import SignInPolicy
 from tests.conftest import PASSWORD
+from tests.test_pages import AXE, AXE_PATH, SERIOUS
 
 CALLBACK = "http://testserver/sso/oidc/callback"
 
@@ -209,8 +210,15 @@ def test_the_password_throttle_does_not_lock_out_single_sign_on(client, sso, own
 def test_a_newcomer_signs_in_through_the_providers_page_in_a_browser(page, live_server, sso, settings):
     sso.allow_redirect(f"{live_server.url}/sso/oidc/callback")
     sso.add_user("grace@example.com", password="idp-secret-1", name="Grace Hopper")
+    page.context.route(
+        live_server.url + AXE_PATH, lambda route: route.fulfill(path=AXE, content_type="text/javascript")
+    )
     page.goto(live_server.url + "/")
     assert "/login" in page.url
+    page.add_script_tag(url=AXE_PATH)
+    for scheme in ["light", "dark"]:
+        page.emulate_media(color_scheme=scheme)
+        assert page.evaluate(SERIOUS) == [], f"the sign-in page with its button, {scheme}"
 
     page.get_by_role("button", name="Sign in with Team IdP").click()
     page.wait_for_url(f"{sso.issuer}/authorize?**")
