@@ -3,7 +3,8 @@
 It serves a discovery document, a JWKS, an authorization endpoint with a sign-in page, a token
 endpoint (authorization code with PKCE S256, required) that issues RS256-signed ID tokens, and a
 userinfo endpoint, over HTTP on a free loopback port. The tests say who may sign in (`add_user`)
-and may ask for a broken ID token (`fault`): "wrong_audience", "expired" or "bad_signature".
+and may ask for a broken answer (`fault`): an ID token for "wrong_audience", "expired" or with a
+"bad_signature", or userinfo about "other_subject" than the ID token.
 
     python -m tests.idp --port 8200 --user ada@example.com:password[:group,...]
 
@@ -347,7 +348,10 @@ class IdentityProvider:
         if found is None:
             return 401, json.dumps({"error": "invalid_token"}), [("Content-Type", "application/json")]
         user, scope = found
-        return 200, json.dumps(self.claims(user, scope)), [("Content-Type", "application/json")]
+        claims = self.claims(user, scope)
+        if self.fault == "other_subject":
+            claims["sub"] = "someone-else"
+        return 200, json.dumps(claims), [("Content-Type", "application/json")]
 
 
 def main() -> None:

@@ -154,6 +154,15 @@ def test_invited_only_refuses_newcomers_and_lets_existing_members_in(client, sso
     assert SocialAccount.objects.get().user == owner
 
 
+def test_a_disabled_member_cannot_sign_in_with_the_provider(client, sso, owner):
+    owner.email, owner.is_active = "olivia@example.com", False
+    owner.save()
+    sso.add_user("olivia@example.com")
+    refused = sign_in_with_sso(client, sso, "olivia@example.com")
+    assert refused.status_code == 403 and "This account is disabled" in refused.text
+    assert signed_in_as(client) is None and not SocialAccount.objects.exists()
+
+
 def test_staff_switch_self_sign_up_off_in_the_admin(client, sso, staff):
     client.force_login(staff)
     changelist = client.get("/admin/sso/signinpolicy/")
@@ -168,7 +177,7 @@ def test_staff_switch_self_sign_up_off_in_the_admin(client, sso, staff):
     assert sign_in_with_sso(client, sso, "newcomer@example.com").status_code == 403
 
 
-@pytest.mark.parametrize("fault", ["wrong_audience", "expired", "bad_signature"])
+@pytest.mark.parametrize("fault", ["wrong_audience", "expired", "bad_signature", "other_subject"])
 def test_an_id_token_that_fails_verification_is_refused_and_nothing_is_stored(client, sso, fault):
     sso.add_user("ada@example.com")
     sso.fault = fault
