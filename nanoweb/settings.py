@@ -125,6 +125,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "nanoweb.providers.views.paused_accounts",
+                "nanoweb.sso.views.single_sign_on",
             ],
         },
     },
@@ -363,3 +364,40 @@ DEFAULT_BUDGET_PERIOD = os.environ.get("DEFAULT_BUDGET_PERIOD", "month")
 if DEFAULT_BUDGET_PERIOD not in {"day", "week", "month", "none"}:
     raise ImproperlyConfigured("DEFAULT_BUDGET_PERIOD must be day, week, month or none")
 FORM_RENDERER = "nanoweb.renderers.FormRenderer"
+
+# --- single sign-on: the team's OpenID Connect provider (django-allauth), when OIDC_ISSUER is set ---
+INSTALLED_APPS += [
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "nanoweb.sso",
+]
+MIDDLEWARE.append("allauth.account.middleware.AccountMiddleware")
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").rstrip("/")  # discovery at <issuer>/.well-known/openid-configuration
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+OIDC_NAME = os.environ.get("OIDC_NAME", "single sign-on")  # the button says "Sign in with <OIDC_NAME>"
+# Who may sign in: an email address at one of these domains ("*": any the provider vouches for)
+# and, if set, membership of this group in the OIDC_GROUPS_CLAIM claim. Both rules apply when both are set.
+OIDC_ALLOWED_DOMAINS = [domain.lower().lstrip("@") for domain in env_list("OIDC_ALLOWED_DOMAINS", [])]
+OIDC_REQUIRED_GROUP = os.environ.get("OIDC_REQUIRED_GROUP", "")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+# What to ask for; some providers send the groups claim only for a scope of that name.
+OIDC_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile").replace(",", " ").split()
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
+if OIDC_ISSUER and not (OIDC_ALLOWED_DOMAINS or OIDC_REQUIRED_GROUP):
+    raise ImproperlyConfigured("OIDC_ISSUER needs OIDC_ALLOWED_DOMAINS (or * for anyone) and/or OIDC_REQUIRED_GROUP")
+if OIDC_ISSUER and "openid" not in OIDC_SCOPES:
+    raise ImproperlyConfigured(f"OIDC_SCOPES must include openid, not {OIDC_SCOPES!r}")
+if OIDC_ISSUER and urlsplit(OIDC_ISSUER).scheme != "https" and not DEBUG:
+    raise ImproperlyConfigured(f"OIDC_ISSUER must be an https URL, not {OIDC_ISSUER!r}")
+if OIDC_ISSUER:  # the button's form is redirected there, and browsers hold redirects of a form to form-action
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append("{0.scheme}://{0.netloc}".format(urlsplit(OIDC_ISSUER)))
+SOCIALACCOUNT_ADAPTER = "nanoweb.sso.adapter.TeamAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"  # the provider's email_verified claim decides (nanoweb/sso/adapter.py)
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = OUTBOUND_TIMEOUT
+ACCOUNT_EMAIL_VERIFICATION = "none"

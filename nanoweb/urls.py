@@ -9,6 +9,7 @@ urlpatterns = [
     path("login", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("nanoweb.sso.urls")),
     path("", include("nanoweb.machine")),
     path("", include("nanoweb.studio.urls")),
     path("", include("nanoweb.credits.urls")),

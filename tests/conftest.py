@@ -32,6 +32,16 @@ def simulator():
     sim.stop()
 
 
+@pytest.fixture(scope="session")
+def idp():
+    """A real OpenID Connect provider on a free loopback port (tests/idp.py), for the whole session."""
+    from tests.idp import IdentityProvider
+
+    provider = IdentityProvider().start()
+    yield provider
+    provider.stop()
+
+
 @pytest.fixture(autouse=True)
 def _simulator_defaults(request):
     """Each test starts with the simulator's default latency, whatever the last one set."""

@@ -26,4 +26,9 @@ def test_only_sign_in_and_the_machine_endpoints_are_open_without_a_session():
         "refs/<str:token>",
         "healthz",
     }
-    assert {route for route, view in open_views.items() if view not in machine_views} == {"login", "admin/login/"}
+    assert {route for route, view in open_views.items() if view not in machine_views} == {
+        "login",
+        "admin/login/",
+        "sso/<slug:provider_id>/login",  # single sign-on: the button, and the provider's redirect back
+        "sso/<slug:provider_id>/callback",
+    }
