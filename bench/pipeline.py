@@ -23,6 +23,9 @@ come last, as one line of name=value pairs.
     forms        100 form posts at once to the studio as `make run` starts it
     memory       workers storing 4K images: peak RSS
     crash        200 jobs in flight, kill -9 of the cluster, restart
+    busy         callbacks (crun) and polls (nanophoto) alone, then beside 40 Gemini calls of 10 s
+    chaos        500 jobs over five minutes: slow creates, late result files, a relay every 5 s and
+                 the worker cluster killed (SIGKILL) every 30 s; nothing lost, nothing paid twice
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ import time
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -712,6 +715,109 @@ def forms(figures: dict, *, posts: int = 100) -> None:
         connections.close_all()
 
 
+def busy(figures: dict) -> None:
+    """Does a busy synchronous account hold other accounts back? 30 crun jobs with callbacks
+    and 30 polled nanophoto jobs, over 10 s at 10 s latency: first alone, then while 40 Gemini
+    calls of 10 s each are in flight (the Gemini account allows 40 at once)."""
+    with Stack(latency=10, callbacks=True) as stack:
+        crun = bench_account("bench crun", "crun")
+        nanophoto = bench_account("bench nanophoto", "nanophoto", rate_limit=10)
+        gemini = bench_account("bench gemini", "gemini")
+        gemini.max_in_flight = 40
+        gemini.save()
+
+        def load() -> dict[str, float]:
+            with ThreadPoolExecutor(2) as side:
+                polled = side.submit(
+                    start_jobs, 30, model="Nano Banana 2", resolution="1K", account=nanophoto, spread=10
+                )
+                pushed = start_jobs(30, model="Nano Banana", resolution="1K", account=crun, spread=10)
+                polled_pks = polled.result()
+            return {
+                "callbacks": overhead_figures(stack, wait_done(pushed, timeout=120))["p95"],
+                "polls": overhead_figures(stack, wait_done(polled_pks, timeout=120))["p95"],
+            }
+
+        load()  # a first round: the accounts learn their durations
+        alone = load()
+        calls = start_jobs(40, model="Nano Banana 2", resolution="1K", account=gemini, suffix=" [sim:latency=10]")
+        time.sleep(1)  # the calls are out
+        beside = load()
+        gemini_jobs = wait_done(calls, timeout=120)
+        for name in ("callbacks", "polls"):
+            figures[f"busy_{name}_p95_alone_s"] = round(alone[name], 3)
+            figures[f"busy_{name}_p95_beside_gemini_s"] = round(beside[name], 3)
+            figures[f"busy_{name}_ratio"] = round(beside[name] / alone[name], 2)
+        figures["busy_gemini_succeeded"] = sum(job.status == "succeeded" for job in gemini_jobs)
+
+
+def chaos(figures: dict, *, jobs: int = 500, seconds: float = 300, kill_every: float = 30) -> None:
+    """The soak: `jobs` jobs over `seconds` on four task APIs (latency 5 s), a third with a
+    create that takes 3 to 12 s, a third whose result file answers 404 for its first 2 to 8 s;
+    the sweep relays every 5 s, and the whole worker cluster is killed with SIGKILL every
+    `kill_every` seconds and started again. Lost: a job the provider made whose image we do not
+    have, or one that failed without the provider's reason or without its refund. Paid twice:
+    a job the provider ran more than once."""
+    from nanoweb.credits import ledger
+    from nanoweb.studio.management.commands.orphan_files import orphans
+    from nanoweb.studio.models import Generation
+
+    with Stack(latency=5, SWEEP_SECONDS="5") as stack:
+        kinds = [("crun", "Nano Banana"), ("apiframe", "Nano Banana"), ("nanophoto", "Nano Banana 2"),
+                 ("defapi", "Nano Banana")]  # fmt: skip
+        accounts = {kind: bench_account(f"chaos {kind}", kind) for kind, _ in kinds}
+        rng = random.Random(19)
+        stop = threading.Event()
+        kills = 0
+
+        def killer() -> None:
+            nonlocal kills
+            while not stop.wait(kill_every):
+                stack.kill_workers()
+                stack.spawn("workers", "manage.py", "qcluster")
+                kills += 1
+
+        side = threading.Thread(target=killer, daemon=True)
+        side.start()
+        pks, began = [], time.monotonic()
+        for n in range(jobs):
+            time.sleep(max(0.0, began + n * seconds / jobs - time.monotonic()))
+            kind, model = kinds[n % len(kinds)]
+            faults = f" chaos#{n}"
+            if n % 3 == 0:
+                faults += f" [sim:slow_create={rng.uniform(3, 12):.1f}]"
+            if n % 3 == 1:
+                faults += f" [sim:late_file={rng.uniform(2, 8):.1f}]"
+            pks += start_jobs(1, model=model, resolution="", account=accounts[kind], suffix=faults)
+        ended = wait_done(pks, timeout=600)
+        stop.set()
+        side.join()
+        renditions_lag(ended)
+        stats = stack.simulator_stats()
+        ran: dict[str, list[str]] = {}
+        for task_id, prompt in stats["prompts"].items():
+            ran.setdefault(re.search(r"chaos#\d+", prompt).group(), []).append(task_id)
+        completed = stats["completed"]
+        lost = 0
+        for job in ended:
+            tag = re.search(r"chaos#\d+", job.prompt).group()
+            made = any(task in completed for task in ran.get(tag, []))
+            if job.status == "succeeded":
+                continue
+            if made or not job.is_terminal or (job.status == "failed" and not job.error_detail):
+                lost += 1
+        figures["chaos_jobs"] = len(ended)
+        figures["chaos_kills"] = kills
+        figures["chaos_succeeded"] = sum(job.status == "succeeded" for job in ended)
+        figures["chaos_failed_with_reason_refunded"] = sum(job.status == "failed" for job in ended)
+        figures["chaos_lost"] = lost
+        figures["chaos_paid_twice"] = sum(len(tasks) > 1 for tasks in ran.values())
+        figures["chaos_ledger_problems"] = len(ledger.check())
+        figures["chaos_images_stored_once"] = int(stored_once([j for j in ended if j.status == "succeeded"]))
+        figures["chaos_orphan_files"] = len(orphans(older_than=timedelta(0)))
+        figures["chaos_still_active"] = Generation.objects.filter(status__in=Generation.ACTIVE).count()
+
+
 SCENARIOS = {
     "throughput": throughput,
     "overhead": lambda figures: overhead(figures, callbacks=False),
@@ -726,6 +832,8 @@ SCENARIOS = {
     "memory": memory,
     "crash": crash,
     "failover": failover,
+    "busy": busy,
+    "chaos": chaos,
 }
 PARTS = {"clusters1", "clusters2"}  # run by another scenario
 

@@ -137,6 +137,7 @@ def test_spending_before_the_period_no_longer_counts(owner, crun_account):
     succeed(earlier)
     assert ledger.standing(owner).left == Decimal("0.033")
     yesterday = ledger.period_start("day") - ledger.timedelta(hours=1)
+    Generation.objects.filter(pk=earlier.pk).update(created_at=yesterday)  # a job counts in its own period
     LedgerEntry.objects.filter(generation=earlier).update(created_at=yesterday)
     assert ledger.standing(owner).left == Decimal("0.10")
 

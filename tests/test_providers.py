@@ -253,7 +253,8 @@ JOB_FAULTS = [
 
 
 @pytest.mark.parametrize("kind, directive, expected", JOB_FAULTS, ids=[f"{f[0]}:{f[1]}" for f in JOB_FAULTS])
-def test_faults_end_the_job_failed_with_the_right_reason(owner, make_account, kind, directive, expected):
+def test_faults_end_the_job_failed_with_the_right_reason(owner, make_account, settings, kind, directive, expected):
+    settings.RESULT_FETCH_SECONDS = 0  # a file that never comes fails at once (test_nothing_lost: the window)
     generation = run_to_end(new_generation(owner, make_account(kind), MODEL[kind], prompt=f"a harbour {directive}"))
 
     assert generation.status == Generation.Status.FAILED

@@ -326,7 +326,10 @@ class Simulator:
         jobs = list(self.jobs.values())
         completed = {job.id: job.completed for job in jobs if job.completed}
         reads = {job.id: job.reads for job in jobs if job.reads}
-        return json_response(200, {"completed": completed, "reads": reads, "max_requests_per_second": busiest})
+        prompts = {job.id: job.prompt for job in jobs}
+        return json_response(
+            200, {"completed": completed, "reads": reads, "prompts": prompts, "max_requests_per_second": busiest}
+        )
 
     def serve_file(self, request: Request, match: re.Match) -> Response:
         entry = self.files.get(match["token"])
