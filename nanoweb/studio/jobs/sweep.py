@@ -210,11 +210,7 @@ def in_flight(account_ids: list[int], token: str) -> dict[int, int]:
     """Jobs each of these accounts has out at the provider now (across all processes), and
     those this sweep claimed to submit."""
     out = Q(status__in=IN_FLIGHT) | Q(status=Status.QUEUED, claim=token)
-    rows = (
-        Generation.objects.filter(out, account_id__in=account_ids)
-        .values_list("account_id")
-        .annotate(n=Count("pk"))
-    )
+    rows = Generation.objects.filter(out, account_id__in=account_ids).values_list("account_id").annotate(n=Count("pk"))
     return dict(rows)
 
 
