@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 import csv
-from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -17,18 +15,7 @@ from nanoweb.credits.models import Budget
 from nanoweb.providers import status
 from nanoweb.providers.models import ProviderAccount
 from nanoweb.studio.models import Generation
-
-
-def staff_required(view):
-    """Staff only; everyone else (signed in, by the middleware) gets 403."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+from nanoweb.web import staff_required
 
 
 def chosen_range(request: HttpRequest) -> tuple[RangeForm, review.Range]:

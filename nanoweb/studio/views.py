@@ -5,23 +5,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import get_conditional_response
-from django.utils.http import quote_etag, url_has_allowed_host_and_scheme
-from django.utils.text import slugify
+from django.utils.http import quote_etag
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
 from nanoweb.boards import items
 from nanoweb.boards.models import Board, BoardItem
@@ -31,14 +27,7 @@ from nanoweb.studio import feed, history, references
 from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
 from nanoweb.studio.jobs import pipeline, spec
 from nanoweb.studio.models import GeneratedImage, Generation, Rating, SavedPrompt
-
-
-class Request(HttpRequest):
-    """What the middleware makes of a request here: a signed-in user, and htmx's details."""
-
-    user: User
-    htmx: HtmxDetails
-
+from nanoweb.web import Request, back_to, ids_in, zip_response
 
 RECENT_JOBS = 24
 MAX_WATCHED = 100  # jobs one page may watch through its live channel
@@ -150,18 +139,6 @@ def last_choices(request: Request) -> dict:
     """Start the form where this user left it: same provider, model and options."""
     last = Generation.objects.filter(owner=request.user).order_by("-created_at").first()
     return choices_of(last) if last else {}
-
-
-def back_to(request: HttpRequest, fallback: Any) -> HttpResponse:
-    """After a form without htmx: back to the page it was on (`next`, if it is ours), or `fallback`."""
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(target)
-    return redirect(fallback)
-
-
-def ids_in(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()]
 
 
 def form_context(request: Request, form: GenerationForm, **extra) -> dict:
@@ -422,15 +399,7 @@ def download_zip(request: Request) -> HttpResponse | FileResponse:
     )
     if not chosen:
         return render(request, "studio/zip_empty.html", status=400)
-    return zip_response(chosen)
-
-
-def zip_response(chosen: list[Generation], name: str = "") -> FileResponse:
-    filename = "-".join(filter(None, ["nanoweb", slugify(name), f"{timezone.localtime():%Y%m%d-%H%M}"]))
-    return FileResponse(
-        history.zip_of(chosen), as_attachment=True, filename=f"{filename}-{len(chosen)}-images.zip",
-        content_type="application/zip",
-    )  # fmt: skip
+    return zip_response(history.zip_of(chosen), count=len(chosen))
 
 
 @require_http_methods(["GET", "POST"])
