@@ -347,7 +347,7 @@ def memory(figures: dict) -> None:
 def crash(figures: dict) -> None:
     """200 jobs in flight, kill -9 of the whole worker cluster, restart: every job ends once."""
     with Stack(latency=3) as stack:
-        from nanoweb.credits import ledger
+        from nanoweb.studio import audit
 
         pks = submit(100) + submit(100, kind="apiframe")
         time.sleep(2.5)
@@ -359,7 +359,7 @@ def crash(figures: dict) -> None:
         figures["crash_terminal"] = sum(job.is_terminal for job in jobs)
         figures["crash_succeeded"] = sum(job.status == "succeeded" for job in jobs)
         figures["crash_recovery_s"] = round(time.monotonic() - started, 1)
-        figures["crash_ledger_problems"] = len(ledger.check())
+        figures["crash_ledger_problems"] = len(audit.ledger_problems())
         figures["crash_images_stored_once"] = int(stored_once([j for j in jobs if j.status == "succeeded"]))
 
 
@@ -373,9 +373,9 @@ def failover(figures: dict) -> None:
 
         from django.db.models import Count
 
-        from nanoweb.credits import ledger
         from nanoweb.credits.models import LedgerEntry
         from nanoweb.providers.models import Attempt, ProviderAccount
+        from nanoweb.studio import audit
         from nanoweb.studio.models import Generation
 
         gemini = bench_account("bench gemini", "gemini", priority=2)
@@ -417,7 +417,7 @@ def failover(figures: dict) -> None:
             figures[f"failover_{code}_charged_once_at_serving_price"] = len(once & at_price)
             figures[f"failover_{code}_seconds"] = seconds
             figures[f"failover_{code}_max_job_s"] = round(max(job.duration or 0 for job in jobs), 1)
-        figures["failover_ledger_problems"] = len(ledger.check())
+        figures["failover_ledger_problems"] = len(audit.ledger_problems())
         figures["failover_generations_total"] = Generation.objects.count()
 
 

@@ -14,7 +14,6 @@ from nanoweb.credits.forms import BudgetForm, RangeForm
 from nanoweb.credits.models import Budget
 from nanoweb.providers import status
 from nanoweb.providers.models import ProviderAccount
-from nanoweb.studio.models import Generation
 from nanoweb.web import staff_required
 
 
@@ -63,22 +62,6 @@ def edit_budget(request: HttpRequest, user_id: int) -> HttpResponse:
     # 200 even with errors: htmx swaps the cell, and the message stands next to the field.
     row = {"user": user, "left": standing.left, "period_label": standing.period_label}
     return render(request, "credits/review.html#budget_cell", {"row": row, "budget_form": form})
-
-
-@require_GET
-@staff_required
-def person_generations(request: HttpRequest, user_id: int) -> HttpResponse:
-    person = get_object_or_404(get_user_model(), pk=user_id)
-    form, period = chosen_range(request)
-    start, end = period.bounds
-    generations = (
-        Generation.objects.filter(owner=person, created_at__gte=start, created_at__lt=end)
-        .select_related("account")
-        .order_by("-created_at")
-    )
-    return render(
-        request, "credits/person.html", {"person": person, "form": form, "period": period, "generations": generations}
-    )
 
 
 class Echo:
