@@ -125,6 +125,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "nanoweb.providers.views.paused_accounts",
+                "nanoweb.boards.context.board_choices",
             ],
         },
     },

@@ -19,10 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
-from nanoweb.boards import items
-from nanoweb.boards.models import Board, BoardItem
 from nanoweb.credits import ledger
-from nanoweb.lib import search
 from nanoweb.studio import feed, history, references
 from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
 from nanoweb.studio.jobs import pipeline, spec
@@ -189,7 +186,7 @@ def studio(request: Request) -> HttpResponse:
     return render(
         request,
         "studio/studio.html",
-        form_context(request, form, entries=sets_of(recent_jobs(request)), board_choices=Board.visible(request.user)),
+        form_context(request, form, entries=sets_of(recent_jobs(request))),
     )
 
 
@@ -215,12 +212,10 @@ def generate(request: Request) -> HttpResponse:
     form = GenerationForm(request.POST, request.FILES, user=request.user)
     if not form.is_valid():
         return invalid(request, form)
-    board = form.cleaned_data["board"]
     try:
         with transaction.atomic():
             jobs = pipeline.start(owner=request.user, spec=form.job_spec())
-            if board:
-                items.add(board, jobs, by=request.user)
+            form.apply_extras(jobs, by=request.user)
     except (ledger.OverBudget, pipeline.NoAccount) as refusal:
         form.add_error(None, str(refusal))
         return invalid(request, form)
@@ -279,19 +274,12 @@ def generation_cancel(request: Request, pk: int) -> HttpResponse:
 def detail_context(request: Request, generation: Generation) -> dict[str, Any]:
     made_into = Generation.visible(request.user).filter(reference_links__reference__result__generation=generation)
     feed.decorate([generation], request.user)
-    entries = BoardItem.objects.filter(board__in=Board.visible(request.user), generation=generation)
-    boards = [
-        (entry.board, items.may_remove(entry.board, request.user, entry.added_by_id))
-        for entry in entries.select_related("board").order_by("board__name")
-    ]
     return {
         "job": generation,
         "images": generation.images.all(),
         "references": references.shown_to(request.user, generation),
         "attempts": generation.attempt_log.select_related("account"),
         "made_into": made_into.distinct().order_by("-pk"),
-        "boards": boards,
-        "board_choices": Board.visible(request.user),
     }
 
 
@@ -349,15 +337,12 @@ def render_feed(
         return render(request, "studio/feed.html#feed_page", context)
     if request.htmx:  # a changed filter: the results only
         return render(request, "studio/feed.html#results", context)
-    return render(request, template, {**context, "board_choices": Board.visible(request.user)}, status=status)
+    return render(request, template, context, status=status)
 
 
 @require_GET
 def gallery(request: Request) -> HttpResponse:
-    query = request.GET.get("q", "")
-    # Boards are found by name too (first page only; a handful of names).
-    boards = search.matching(Board.visible(request.user), "name", query)[:6] if query.strip() else []
-    return render_feed(request, "studio/gallery.html", {"matching_boards": boards})
+    return render_feed(request, "studio/gallery.html", {})
 
 
 @require_POST
