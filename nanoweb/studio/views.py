@@ -23,7 +23,7 @@ from nanoweb.credits import ledger
 from nanoweb.studio import feed, history, references
 from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
 from nanoweb.studio.jobs import pipeline, spec
-from nanoweb.studio.models import GeneratedImage, Generation, Rating, SavedPrompt
+from nanoweb.studio.models import Action, GeneratedImage, Generation, Rating, SavedPrompt
 from nanoweb.web import Request, back_to, ids_in, zip_response
 
 RECENT_JOBS = 24
@@ -38,10 +38,10 @@ def visible_generation(request: Request, pk: int) -> Generation:
     return generation
 
 
-def owned_generation(request: Request, pk: int, *, staff_too: bool = True) -> Generation:
-    """The generation if this user owns it (or, with staff_too, is staff); 404 otherwise."""
+def generation_for(request: Request, pk: int, action: Action) -> Generation:
+    """The generation if this user may do `action` with it (`Generation.allowed`); 404 otherwise."""
     generation = visible_generation(request, pk)
-    if generation.owner_id != request.user.pk and not (staff_too and request.user.is_staff):
+    if not generation.allowed(request.user)[action]:
         raise Http404
     return generation
 
@@ -235,7 +235,7 @@ def generation_card(request: Request, pk: int) -> HttpResponse:
 @require_POST
 def cancel_set(request: Request, pk: int) -> HttpResponse:
     """ "Cancel all": every unfinished job submitted together with this one (its set)."""
-    generation = owned_generation(request, pk, staff_too=False)
+    generation = generation_for(request, pk, "cancel_all")
     if generation.group is not None:
         pipeline.cancel_set(request.user, generation.group)
     else:
@@ -249,9 +249,7 @@ def cancel_set(request: Request, pk: int) -> HttpResponse:
 def try_again(request: Request, pk: int) -> HttpResponse:
     """An ended job's spec as a new job: "Try again" after a failure (which was refunded),
     "Run again" after a success."""
-    ended = owned_generation(request, pk, staff_too=False)
-    if not ended.is_terminal:
-        raise Http404
+    ended = generation_for(request, pk, "again")
     refs = [ref for _, ref in references.shown_to(request.user, ended)]
     try:
         with transaction.atomic():
@@ -263,7 +261,7 @@ def try_again(request: Request, pk: int) -> HttpResponse:
 
 @require_POST
 def generation_cancel(request: Request, pk: int) -> HttpResponse:
-    generation = owned_generation(request, pk)
+    generation = generation_for(request, pk, "cancel")
     pipeline.cancel(generation)
     generation.refresh_from_db()
     if request.htmx:
@@ -364,7 +362,7 @@ def rate(request: Request, pk: int) -> HttpResponse:
 
 @require_POST
 def delete_generation(request: Request, pk: int) -> HttpResponse:
-    history.delete(owned_generation(request, pk))
+    history.delete(generation_for(request, pk, "delete"))
     return redirect("gallery")
 
 
@@ -437,7 +435,7 @@ def delete_preset(request: Request, pk: int) -> HttpResponse:
 
 @require_POST
 def toggle_private(request: Request, pk: int) -> HttpResponse:
-    generation = owned_generation(request, pk, staff_too=False)  # only the owner decides who sees their work
+    generation = generation_for(request, pk, "share")
     Generation.objects.filter(pk=generation.pk).update(private=not generation.private)
     return redirect(generation)
 
