@@ -422,7 +422,7 @@ def failover(figures: dict) -> None:
 
 
 def vendor_loop(base_url: str, jobs: int, spread: float) -> tuple[list[float], list[int]]:
-    """nanophoto's own sample client (seed 002): one thread per job, a status read every 3 s.
+    """nanophoto's own sample client (in its documentation): one thread per job, a status read every 3 s.
     Returns each job's overhead (when the loop saw it done minus when it was done) and reads."""
     stats_url = base_url.rsplit("/nanophoto", 1)[0] + "/_sim/stats"
     seen: dict[str, float] = {}

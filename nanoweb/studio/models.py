@@ -146,7 +146,7 @@ class Generation(models.Model):
     # Estimated seconds from submission to the provider being done: the account's history.
     provider_seconds = models.FloatField(null=True, blank=True)
     # What the finishing task stores: [{"url": ...} or {"file": name of the bytes kept meanwhile}].
-    results = models.JSONField(default=list, blank=True)
+    results: models.JSONField[list[dict[str, str]], list[dict[str, str]]] = models.JSONField(default=list, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
     poll_errors = models.PositiveIntegerField(default=0)
     callback_token = models.CharField(max_length=64, default=new_callback_token, unique=True)
