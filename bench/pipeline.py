@@ -350,7 +350,7 @@ def memory(figures: dict) -> None:
 def crash(figures: dict) -> None:
     """200 jobs in flight, kill -9 of the whole worker cluster, restart: every job ends once."""
     with Stack(latency=3) as stack:
-        from nanoweb.credits import ledger
+        from nanoweb.studio import audit
 
         pks = submit(100) + submit(100, kind="apiframe")
         time.sleep(2.5)
@@ -362,7 +362,7 @@ def crash(figures: dict) -> None:
         figures["crash_terminal"] = sum(job.is_terminal for job in jobs)
         figures["crash_succeeded"] = sum(job.status == "succeeded" for job in jobs)
         figures["crash_recovery_s"] = round(time.monotonic() - started, 1)
-        figures["crash_ledger_problems"] = len(ledger.check())
+        figures["crash_ledger_problems"] = len(audit.ledger_problems())
         figures["crash_images_stored_once"] = int(stored_once([j for j in jobs if j.status == "succeeded"]))
 
 
@@ -376,9 +376,9 @@ def failover(figures: dict) -> None:
 
         from django.db.models import Count
 
-        from nanoweb.credits import ledger
         from nanoweb.credits.models import LedgerEntry
         from nanoweb.providers.models import Attempt, ProviderAccount
+        from nanoweb.studio import audit
         from nanoweb.studio.models import Generation
 
         gemini = bench_account("bench gemini", "gemini", priority=2)
@@ -420,12 +420,12 @@ def failover(figures: dict) -> None:
             figures[f"failover_{code}_charged_once_at_serving_price"] = len(once & at_price)
             figures[f"failover_{code}_seconds"] = seconds
             figures[f"failover_{code}_max_job_s"] = round(max(job.duration or 0 for job in jobs), 1)
-        figures["failover_ledger_problems"] = len(ledger.check())
+        figures["failover_ledger_problems"] = len(audit.ledger_problems())
         figures["failover_generations_total"] = Generation.objects.count()
 
 
 def vendor_loop(base_url: str, jobs: int, spread: float) -> tuple[list[float], list[int]]:
-    """nanophoto's own sample client (seed 002): one thread per job, a status read every 3 s.
+    """nanophoto's own sample client (in its documentation): one thread per job, a status read every 3 s.
     Returns each job's overhead (when the loop saw it done minus when it was done) and reads."""
     stats_url = base_url.rsplit("/nanophoto", 1)[0] + "/_sim/stats"
     seen: dict[str, float] = {}
@@ -758,7 +758,7 @@ def chaos(figures: dict, *, jobs: int = 500, seconds: float = 300, kill_every: f
     `kill_every` seconds and started again. Lost: a job the provider made whose image we do not
     have, or one that failed without the provider's reason or without its refund. Paid twice:
     a job the provider ran more than once."""
-    from nanoweb.credits import ledger
+    from nanoweb.studio import audit
     from nanoweb.studio.management.commands.orphan_files import orphans
     from nanoweb.studio.models import Generation
 
@@ -812,7 +812,7 @@ def chaos(figures: dict, *, jobs: int = 500, seconds: float = 300, kill_every: f
         figures["chaos_failed_with_reason_refunded"] = sum(job.status == "failed" for job in ended)
         figures["chaos_lost"] = lost
         figures["chaos_paid_twice"] = sum(len(tasks) > 1 for tasks in ran.values())
-        figures["chaos_ledger_problems"] = len(ledger.check())
+        figures["chaos_ledger_problems"] = len(audit.ledger_problems())
         figures["chaos_images_stored_once"] = int(stored_once([j for j in ended if j.status == "succeeded"]))
         figures["chaos_orphan_files"] = len(orphans(older_than=timedelta(0)))
         figures["chaos_still_active"] = Generation.objects.filter(status__in=Generation.ACTIVE).count()

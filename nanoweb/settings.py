@@ -126,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "nanoweb.providers.views.paused_accounts",
                 "nanoweb.sso.views.single_sign_on",
+                "nanoweb.boards.context.board_choices",
             ],
         },
     },

@@ -225,6 +225,7 @@ def test_adding_works_from_a_card_a_detail_page_and_without_javascript(client, o
     assert add(client, spring, kite, htmx=False)["Location"] == spring.get_absolute_url()
 
     detail = client.get(kite.get_absolute_url())
-    assert detail.context["boards"] == [(spring, True)]
+    assert f'<a href="{spring.get_absolute_url()}">{spring.name}</a>' in detail.text
+    assert f'aria-label="Take off {spring.name}"' in detail.text, "its owner may take it off"
     assert client.post(reverse("board_add"), {"board": spring.pk}).status_code == 400, "nothing chosen"
     assert client.post(reverse("board_add"), {"board": "x", "pick": kite.pk}).status_code == 404

@@ -7,7 +7,7 @@ import signal
 import time
 from collections import Counter
 
-from nanoweb.credits import ledger
+from nanoweb.studio import audit
 from nanoweb.studio.models import GeneratedImage, Generation
 from tests.conftest import start_job, wait_for
 
@@ -40,7 +40,7 @@ def test_jobs_survive_a_killed_worker_cluster(start_worker, owner, make_account,
     assert succeeded.count() >= 12, [(j.account.kind, j.status, j.error_detail) for j in finished]
     images_per_job = Counter(GeneratedImage.objects.values_list("generation", flat=True))
     assert all(images_per_job[job.pk] == 1 for job in succeeded), "every image stored exactly once"
-    assert ledger.check() == [], "each job charged or refunded exactly once"
+    assert audit.ledger_problems() == [], "each job charged or refunded exactly once"
     # apiframe dedupes by our Idempotency-Key: however often a create was sent, one job each.
     apiframe_keys = {str(job.uuid) for job in finished.filter(account=apiframe)}
     sent = [

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget, LedgerEntry
+from nanoweb.studio import audit
 from nanoweb.studio.models import Generation
 
 PARALLEL = 50
@@ -45,4 +46,4 @@ def test_fifty_parallel_submissions_against_a_budget_for_ten_accept_exactly_ten(
     assert Generation.objects.count() == 10
     assert LedgerEntry.objects.filter(kind="reserve").count() == 10
     assert ledger.standing(owner).left == 0
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []

@@ -12,6 +12,7 @@ from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget, LedgerEntry
 from nanoweb.providers import routing
 from nanoweb.providers.models import Attempt, Options
+from nanoweb.studio import audit
 from nanoweb.studio.jobs import finishing, pipeline
 from nanoweb.studio.jobs.spec import JobSpec
 from nanoweb.studio.models import Generation
@@ -86,14 +87,14 @@ def test_a_refused_create_moves_the_same_job_to_the_next_account_at_its_price(ow
     assert job.waiting_line == "crun is out of credit; trying another account"
     crun.refresh_from_db()
     assert crun.paused and "out of credit" in crun.paused_reason
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
     job = submit(job)
     assert job.status == Status.SUCCEEDED, job.error_detail
     assert outcomes(job) == [("crun", "moved", "out_of_credit"), ("gemini", "succeeded", "")]
     charges = job.ledger.filter(kind=LedgerEntry.Kind.SETTLE).values_list("amount", flat=True)
     assert list(charges) == [Decimal("0.08")], "charged once, at the serving account's price"
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
 
 def test_a_cheaper_serving_account_refunds_the_difference_at_once(owner, two_accounts):
@@ -101,7 +102,7 @@ def test_a_cheaper_serving_account_refunds_the_difference_at_once(owner, two_acc
     job = submit(start(owner))
     assert job.price == Decimal("0.05")
     assert job.ledger.get(kind=LedgerEntry.Kind.RELEASE).amount == Decimal("0.017")
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
 
 def test_a_dearer_account_beyond_the_budget_is_skipped_and_the_job_fails_refunded(owner, two_accounts):
@@ -110,7 +111,7 @@ def test_a_dearer_account_beyond_the_budget_is_skipped_and_the_job_fails_refunde
     job = submit(start(owner))
     assert (job.status, job.error_kind) == (Status.FAILED, "out_of_credit")
     assert "crun said: HTTP 402" in job.error_message
-    assert ledger.standing(owner).spent == 0 and ledger.check() == []
+    assert ledger.standing(owner).spent == 0 and audit.ledger_problems() == []
 
 
 @pytest.mark.parametrize("faults, kind", [("+error=429", "rate_limited"), ("+error=455", "unavailable")])
@@ -147,7 +148,7 @@ def test_an_ambiguous_create_is_never_sent_again_where_the_provider_cannot_dedup
 
     assert (job.status, job.error_kind, job.attempt_log.count()) == (Status.FAILED, "unavailable", 1)
     assert "not sent again: the provider may have started the job" in job.error_message
-    assert ledger.standing(owner).spent == 0 and ledger.check() == []
+    assert ledger.standing(owner).spent == 0 and audit.ledger_problems() == []
 
 
 def test_a_500_after_sending_is_ambiguous_and_a_deduping_provider_is_asked_again(owner, make_account, two_accounts):
@@ -180,7 +181,7 @@ def test_create_retries_end_within_the_window_with_the_providers_last_words(owne
     assert (job.status, job.attempts, job.error_kind) == (Status.FAILED, 3, "unavailable")
     assert job.error_message.endswith("crun said: HTTP 455, code 455: Service under maintenance")
     assert [o for _, o, _ in outcomes(job)] == ["retried", "retried", "failed"]
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
 
 def test_no_retry_is_scheduled_beyond_the_retry_window(owner, make_account, settings):

@@ -12,9 +12,9 @@ from datetime import timedelta
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from nanoweb.credits import ledger
 from nanoweb.lib.ratelimit import RateLimiter
 from nanoweb.providers.base import ResultImage
+from nanoweb.studio import audit
 from nanoweb.studio.jobs import finishing, pipeline, sweep
 from nanoweb.studio.models import Generation, Lease
 from tests.conftest import start_job, wait_for, wait_until_terminal
@@ -46,7 +46,7 @@ def test_finishing_runs_on_a_worker_while_another_process_holds_the_sweep(
         image = wait_for(lambda job=job: job.images.exclude(display="").first())
         assert (worker_media / image.original.name).is_file() and (worker_media / image.thumbnail.name).is_file()
         assert not (tmp_path / "media" / image.original.name).exists(), "not stored by the sweeping process"
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
 
 def test_a_lost_synchronous_call_ends_at_once_not_at_the_deadline(start_worker, owner, make_account, simulator):
@@ -66,7 +66,7 @@ def test_a_lost_synchronous_call_ends_at_once_not_at_the_deadline(start_worker, 
     assert time.monotonic() - killed < 30, "ended within seconds, not at the 600 s deadline"
     assert (job.status, job.error_kind) == (Status.FAILED, "internal")
     assert "stopped" in job.error_detail
-    assert ledger.check() == [], "refunded"
+    assert audit.ledger_problems() == [], "refunded"
 
 
 def held_job(owner, account, status, **fields) -> Generation:
@@ -87,7 +87,7 @@ def test_the_sweep_ends_a_synchronous_call_whose_lease_lapsed_and_requeues_lost_
     assert sweep.claim_due("sweep", limit=10)[0] == [], "held jobs are not provider requests"
 
     call.refresh_from_db()
-    assert (call.status, call.error_kind) == (Status.FAILED, "internal") and ledger.check() == []
+    assert (call.status, call.error_kind) == (Status.FAILED, "internal") and audit.ledger_problems() == []
     lost.refresh_from_db()
     assert (lost.status, lost.claim) == (Status.FINISHING, "") and lost.next_poll_at > timezone.now()
     alive.refresh_from_db()
@@ -108,7 +108,7 @@ def test_a_finishing_task_claims_its_job_once(owner, crun_account):
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED and job.images.count() == 1
     assert not default_storage.exists(kept[0]["file"]), "the kept bytes are removed"
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
 
 def test_a_short_budget_goes_to_the_job_most_likely_done(owner, make_account, monkeypatch):

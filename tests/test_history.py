@@ -13,7 +13,7 @@ from django.urls import reverse
 from nanoweb.credits import ledger
 from nanoweb.credits.models import LedgerEntry
 from nanoweb.lib import images
-from nanoweb.studio import history
+from nanoweb.studio import audit, history
 from nanoweb.studio.models import GeneratedImage, Generation, SavedPrompt
 from tests.conftest import start_job, store_result, succeed
 from tests.test_references import png
@@ -44,7 +44,7 @@ def test_deleting_removes_the_files_and_hides_the_job_but_the_ledger_keeps_its_l
     assert not GeneratedImage.objects.filter(pk=image.pk).exists()
     assert client.get(job.get_absolute_url()).status_code == 404
     assert job.prompt not in {j.prompt for j in client.get(reverse("gallery")).context["jobs"]}
-    assert LedgerEntry.objects.filter(generation=job).count() == lines and ledger.check() == []
+    assert LedgerEntry.objects.filter(generation=job).count() == lines and audit.ledger_problems() == []
     lineage = client.get(later.get_absolute_url())
     assert lineage.status_code == 200 and "(deleted)" in lineage.text
     assert client.get(reverse("generation_reference", args=[later.pk, 0])).status_code == 404

@@ -18,7 +18,7 @@ from nanoweb.credits.models import Budget, LedgerEntry, Period
 from nanoweb.lib import images
 from nanoweb.providers.base import ResultImage, State
 from nanoweb.providers.models import Attempt, refresh_catalogue
-from nanoweb.studio import history
+from nanoweb.studio import audit, history
 from nanoweb.studio.jobs import finishing, pipeline, sweep
 from nanoweb.studio.models import Generation, Lease
 from tests.conftest import start_job, store_result, succeed, wait_for, wait_until_terminal
@@ -50,7 +50,7 @@ def test_a_create_slower_than_the_sweep_lease_survives_a_relay(start_worker, own
 
     assert job.status == Status.SUCCEEDED, job.error_detail
     assert list(job.attempt_log.values_list("outcome", flat=True)) == [Attempt.Outcome.SUCCEEDED]
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
 
 # 2. A result file that is not there yet
@@ -76,7 +76,7 @@ def test_a_result_file_that_answers_404_at_first_is_fetched_again_and_the_card_s
 
     assert job.status == Status.SUCCEEDED
     assert job.images.count() == 1 and not job.waiting_line
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
 
 def test_a_result_file_still_missing_after_the_window_fails_naming_the_last_answer(
@@ -95,7 +95,7 @@ def test_a_result_file_still_missing_after_the_window_fails_naming_the_last_answ
 
     assert (job.status, job.error_kind) == (Status.FAILED, "bad_result")
     assert "not there after 2 s: HTTP 404" in job.error_detail
-    assert ledger.standing(owner).spent == 0 and ledger.check() == []
+    assert ledger.standing(owner).spent == 0 and audit.ledger_problems() == []
 
 
 def test_a_broken_result_file_still_fails_at_once(owner, crun_account, simulator):
@@ -166,7 +166,7 @@ def test_after_an_ambiguous_create_a_clear_refusal_never_moves_the_job_to_anothe
     assert (job.status, job.account) == (Status.FAILED, apiframe)
     assert "not moved to another account" in job.error_detail
     assert set(job.attempt_log.values_list("account", flat=True)) == {apiframe.pk}
-    assert ledger.standing(owner).spent == 0 and ledger.check() == []
+    assert ledger.standing(owner).spent == 0 and audit.ledger_problems() == []
 
 
 # 5. Budgets at a period boundary
@@ -184,7 +184,7 @@ def test_a_release_after_midnight_counts_in_the_period_of_its_reservation(owner,
     pipeline.cancel(Generation.objects.get(pk=job.pk))  # released now, in the new month
 
     assert ledger.standing(owner).left == Decimal("20"), "not 30: last month's refund is last month's"
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
 
 # 6. An incomplete catalogue row
@@ -252,7 +252,7 @@ def test_the_deadline_never_throws_away_a_job_the_provider_finished(owner, crun_
     finishing.finish(job.pk)
 
     job.refresh_from_db()
-    assert job.status == Status.SUCCEEDED and ledger.check() == []
+    assert job.status == Status.SUCCEEDED and audit.ledger_problems() == []
 
 
 # 9. Leftovers

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from nanoweb.credits import ledger
 from nanoweb.providers.base import State
+from nanoweb.studio import audit
 from nanoweb.studio.jobs import finishing, pipeline, sweep
 from nanoweb.studio.models import Generation
 from tests.conftest import chosen, start_job, wait_for, wait_until_terminal
@@ -158,7 +158,7 @@ def test_a_create_whose_process_died_is_sent_again_where_the_provider_dedupes_an
 
     statuses = dict(Generation.objects.values_list("account__kind", "status"))
     assert statuses == {"apiframe": "queued", "crun": "failed"}, "only a provider that dedupes is asked again"
-    assert ledger.check() == [], "the ended job was refunded"
+    assert audit.ledger_problems() == [], "the ended job was refunded"
 
 
 def test_a_create_still_held_by_a_live_process_is_left_alone(owner, crun_account):
@@ -183,7 +183,7 @@ def test_the_reconciler_ends_jobs_past_their_deadline(owner, crun_account):
     assert sweep.reconcile() == {"expired": 1}
     too_old.refresh_from_db()
     assert (too_old.status, too_old.error_kind) == ("failed", "expired")
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
 
 
 def test_slow_synchronous_calls_do_not_stall_other_jobs(worker, owner_client, make_account, simulator):

@@ -17,10 +17,9 @@ from django.utils import timezone
 from django_q.brokers import get_broker
 from PIL import Image
 
-from nanoweb.credits import ledger
 from nanoweb.lib import images
 from nanoweb.providers.base import ResultImage
-from nanoweb.studio import history
+from nanoweb.studio import audit, history
 from nanoweb.studio.jobs import finishing, sweep
 from nanoweb.studio.models import Generation, Lease
 from tests.conftest import start_job, store_result, succeed
@@ -156,7 +155,7 @@ def test_a_result_is_done_with_its_original_and_the_renditions_follow(client, ow
         finishing.finish(job.pk)
 
     assert all(job.status == Generation.Status.SUCCEEDED for job in Generation.objects.all())
-    assert ledger.check() == []
+    assert audit.ledger_problems() == []
     image = jobs[0].images.get()
     assert image.original and not image.display and not image.thumbnail
     assert broker.queue_size() == 1, "one renderer for the three, not a task each"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from nanoweb.credits import ledger
+from nanoweb.studio import audit
 from nanoweb.studio.models import Generation, IllegalTransition
 from tests.conftest import ROOT, start_job
 
@@ -28,7 +28,7 @@ def test_every_move_in_the_table_is_allowed_and_every_other_refused(owner, crun_
         assert job.status == new
         assert (job.finished_at is not None) == (new in Generation.TERMINAL)
         if new in Generation.TERMINAL:
-            assert ledger.check() == [], "a final state settles or refunds in the same transaction"
+            assert audit.ledger_problems() == [], "a final state settles or refunds in the same transaction"
     else:
         with pytest.raises(IllegalTransition):
             job.advance(old, new)

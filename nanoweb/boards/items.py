@@ -39,7 +39,16 @@ def may_add(board: Board, user, generation: Generation) -> bool:
 
 
 def may_remove(board: Board, user, added_by_id: int) -> bool:
+    """Owner and staff take anything off; teammates take off what they added."""
     return board.managed_by(user) or added_by_id == user.pk
+
+
+def holding(generation: Generation, user) -> list[tuple[Board, bool]]:
+    """The boards this user sees with this result on them, by name, and whether they may take it off each."""
+    entries = BoardItem.objects.filter(board__in=Board.visible(user), generation=generation).select_related("board")
+    return [
+        (entry.board, may_remove(entry.board, user, entry.added_by_id)) for entry in entries.order_by("board__name")
+    ]
 
 
 def add(board: Board, picks: Iterable[Generation], *, by) -> tuple[list[Generation], list[Generation]]:

@@ -9,9 +9,10 @@ from nanoweb.boards import items
 from nanoweb.boards.forms import BoardForm
 from nanoweb.boards.models import Board
 from nanoweb.lib import paging, search
-from nanoweb.studio import feed
+from nanoweb.studio import feed, history
 from nanoweb.studio.models import Generation
-from nanoweb.studio.views import MAX_ZIP, Request, back_to, ids_in, render_feed, zip_response
+from nanoweb.studio.views import MAX_ZIP, render_feed
+from nanoweb.web import Request, back_to, ids_in, zip_response
 
 MAX_PICKS = 1000
 
@@ -108,7 +109,7 @@ def board_download(request: Request, pk: int) -> HttpResponseBase:
         chosen += paging.newest_first(group).prefetch_related("images")[: MAX_ZIP - len(chosen)]
     if not chosen:
         return HttpResponse("Nothing finished on this board to download.", status=400, content_type="text/plain")
-    return zip_response(chosen, name=board.name)
+    return zip_response(history.zip_of(chosen), count=len(chosen), name=board.name)
 
 
 @require_http_methods(["GET", "POST"])

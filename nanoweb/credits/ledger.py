@@ -1,5 +1,10 @@
 """The credit ledger's workflows: reserve on submit, settle or release when a job ends,
-what a person (or the team) has left this period, and the invariant check."""
+what a person (or the team) has left this period.
+
+The ledger sits below the studio: it knows a job only as the row its lines point to and as the
+argument of its calls, and never imports the studio. The studio calls it (`advance` closes a job's
+reservation with `close_job` in the transaction that makes the job final), and the check that
+jobs and ledger agree, which needs the job's states, lives above it in `studio/audit.py`."""
 
 from __future__ import annotations
 
@@ -9,8 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from nanoweb.credits.models import Budget, LedgerEntry, Period, TeamBudget
@@ -189,36 +193,3 @@ def grant(*, user, amount: Decimal, reason: str, by) -> LedgerEntry:
     entry.full_clean()
     entry.save()
     return entry
-
-
-def check() -> list[str]:
-    """Every way the ledger could be wrong, as sentences; empty when it balances."""
-    from nanoweb.studio.models import Generation
-
-    problems = []
-    per_job = (
-        LedgerEntry.objects.filter(generation__isnull=False)
-        .values("generation", "generation__status", "generation__price")
-        .annotate(
-            reserved=Coalesce(Sum("amount", filter=Q(kind=Kind.RESERVE)), Value(ZERO)),
-            closed=Coalesce(Sum("amount", filter=Q(kind__in=[Kind.SETTLE, Kind.RELEASE])), Value(ZERO)),
-            charged=Coalesce(Sum("amount", filter=Q(kind=Kind.SETTLE)), Value(ZERO)),
-            strangers=Count("id", filter=~Q(user=F("generation__owner"))),
-        )
-    )
-    for row in per_job:
-        job, status, price = row["generation"], row["generation__status"], row["generation__price"]
-        held = row["reserved"] - row["closed"]
-        if status not in Generation.TERMINAL and held != price:
-            problems.append(f"job {job} ({status}): holds {held} but its price is {price}")
-        if status in Generation.TERMINAL and held:
-            problems.append(f"job {job} ({status}): reserved {row['reserved']} ≠ settled + released {row['closed']}")
-        if status == Generation.Status.SUCCEEDED and row["charged"] != price:
-            problems.append(f"job {job} was charged {row['charged']} but its price is {price}")
-        if status != Generation.Status.SUCCEEDED and row["charged"]:
-            problems.append(f"job {job} ({status}) was charged without succeeding")
-        if row["strangers"]:
-            problems.append(f"job {job} has ledger lines of someone other than its owner")
-    unreserved = Generation.objects.filter(price__isnull=False).exclude(ledger__kind=Kind.RESERVE)
-    problems += [f"job {pk} has a price but no reservation" for pk in unreserved.values_list("pk", flat=True)]
-    return problems

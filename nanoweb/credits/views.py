@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 import csv
-from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -16,19 +14,7 @@ from nanoweb.credits.forms import BudgetForm, RangeForm
 from nanoweb.credits.models import Budget
 from nanoweb.providers import status
 from nanoweb.providers.models import ProviderAccount
-from nanoweb.studio.models import Generation
-
-
-def staff_required(view):
-    """Staff only; everyone else (signed in, by the middleware) gets 403."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapped
+from nanoweb.web import staff_required
 
 
 def chosen_range(request: HttpRequest) -> tuple[RangeForm, review.Range]:
@@ -76,22 +62,6 @@ def edit_budget(request: HttpRequest, user_id: int) -> HttpResponse:
     # 200 even with errors: htmx swaps the cell, and the message stands next to the field.
     row = {"user": user, "left": standing.left, "period_label": standing.period_label}
     return render(request, "credits/review.html#budget_cell", {"row": row, "budget_form": form})
-
-
-@require_GET
-@staff_required
-def person_generations(request: HttpRequest, user_id: int) -> HttpResponse:
-    person = get_object_or_404(get_user_model(), pk=user_id)
-    form, period = chosen_range(request)
-    start, end = period.bounds
-    generations = (
-        Generation.objects.filter(owner=person, created_at__gte=start, created_at__lt=end)
-        .select_related("account")
-        .order_by("-created_at")
-    )
-    return render(
-        request, "credits/person.html", {"person": person, "form": form, "period": period, "generations": generations}
-    )
 
 
 class Echo:

@@ -1,4 +1,4 @@
-"""apiframe: 202 submit with an Idempotency-Key, /v2/jobs polling, signed webhooks (seed 003)."""
+"""apiframe: 202 submit with an Idempotency-Key, /v2/jobs polling, signed webhooks."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ class State(enum.StrEnum):
     FAILED = "failed"
 
 
-# Approximate per-image prices (USD) of Google's paid tier (providers.md): what a new catalogue
+# Approximate per-image prices (USD) of Google's paid tier (its published prices): what a new catalogue
 # row costs until staff enter the vendor's real figure. "" is the price without a resolution choice.
 LIST_PRICES = {
     "Nano Banana 2": {"512": "0.045", "1K": "0.067", "2K": "0.101", "4K": "0.151"},

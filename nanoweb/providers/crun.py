@@ -1,4 +1,4 @@
-"""crun.ai: CreateTask / TaskInfo with a {code, message, data} envelope (seeds 000, 001)."""
+"""crun.ai: CreateTask / TaskInfo with a {code, message, data} envelope."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""defapi: image/gen and task/query with a {code: 0} envelope, callbacks, URL or data-URI results (seed 004)."""
+"""defapi: image/gen and task/query with a {code: 0} envelope, callbacks, URL or data-URI results (as defapi documents it)."""
 
 from __future__ import annotations
 

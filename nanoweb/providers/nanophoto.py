@@ -1,4 +1,4 @@
-"""nanophoto.ai: generate / check-status with a generationId (seed 002). Polling only."""
+"""nanophoto.ai: generate / check-status with a generationId. Polling only."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class NanophotoAdapter(Adapter):
     kind = "nanophoto"
     label = "nanophoto.ai"
     default_base_url = "https://nanophoto.ai"
-    min_poll_interval = 3.0  # "Poll every 3-5 seconds" (seed 002)
+    min_poll_interval = 3.0  # "Poll every 3-5 seconds", says its documentation
     reports_progress = True
     default_models = (
         ModelSpec(

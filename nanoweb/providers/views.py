@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
-from nanoweb.credits.views import staff_required
 from nanoweb.providers import health, status
 from nanoweb.providers.models import ProviderAccount
+from nanoweb.web import back_to, staff_required
 
 
 @require_GET
@@ -28,10 +27,7 @@ def provider_health(request: HttpRequest) -> HttpResponse:
 @staff_required
 def resume_account(request: HttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(ProviderAccount, pk=pk).resume()
-    back = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(back)
-    return redirect("provider_health")
+    return back_to(request, "provider_health")
 
 
 def paused_accounts(request: HttpRequest) -> dict[str, object]:

@@ -11,7 +11,6 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.functional import lazy
 
-from nanoweb.boards.models import Board
 from nanoweb.lib import images
 from nanoweb.providers import routing
 from nanoweb.providers.models import CatalogueEntry, Options, ProviderAccount
@@ -105,6 +104,20 @@ def offer_of(rows: list[CatalogueEntry]) -> Offer:
     )
 
 
+@dataclass(frozen=True)
+class FormExtra:
+    """A field that a package above the studio adds to the generate form, and what it does with
+    the jobs made (boards: "Add to board"). Registered in that package's AppConfig.ready, so that
+    the studio never imports it."""
+
+    name: str
+    field: Callable[[Any], forms.Field]  # the field for this user (None: a form without one)
+    then: Callable[..., object]  # (value, jobs, by=user): inside the submission's transaction
+
+
+FORM_EXTRAS: list[FormExtra] = []
+
+
 class GenerationForm(forms.Form):
     """The studio's request form: a model (by its catalogue name), its options, and how to
     route it. The option lists are those of the catalogue rows serving the chosen model, so
@@ -135,19 +148,14 @@ class GenerationForm(forms.Form):
         queryset=GeneratedImage.objects.none(), required=False, widget=forms.MultipleHiddenInput,
         error_messages={"invalid_choice": "A chosen earlier result is not available."},
     )  # fmt: skip
-    board = forms.ModelChoiceField(
-        queryset=Board.objects.none(), required=False, empty_label="None", label="Add to board",
-        error_messages={"invalid_choice": "That board is not available: choose another."},
-    )  # fmt: skip
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.results_field = cast(forms.ModelMultipleChoiceField, self.fields["reference_results"])
+        self.fields.update((extra.name, extra.field(user)) for extra in FORM_EXTRAS)
         if user is not None:  # any result this user may see can be edited further
             self.results_field.queryset = GeneratedImage.objects.filter(generation__in=Generation.visible(user))
-            # New results are one's own: they may go on any board one sees.
-            cast(forms.ModelChoiceField, self.fields["board"]).queryset = Board.visible(user)
         names = routing.model_names()
         self.model_name = self._value("model")
         if not self.model_name and not self.is_bound:
@@ -296,6 +304,12 @@ class GenerationForm(forms.Form):
             else:
                 self.add_error(None, f"No account serves {self.model_name} with these options together: change one.")
         return cleaned
+
+    def apply_extras(self, jobs: list[Generation], *, by: Any) -> None:
+        """What the extra fields do with the jobs made (call in the transaction that made them)."""
+        for extra in FORM_EXTRAS:
+            if self.cleaned_data.get(extra.name):
+                extra.then(self.cleaned_data[extra.name], jobs, by=by)
 
     def job_spec(self) -> JobSpec:
         data = self.cleaned_data

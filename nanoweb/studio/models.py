@@ -4,8 +4,9 @@ import builtins
 import math
 import secrets
 import uuid
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -28,6 +29,23 @@ class IllegalTransition(ValueError):
 
 if TYPE_CHECKING:
     from nanoweb.studio.feed import Stars
+
+
+Action = Literal["cancel", "cancel_all", "again", "delete", "share"]
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What one person may do with one job: the one rule behind its views, its card and its page."""
+
+    cancel: bool  # stop it (refunded): its owner, and staff
+    cancel_all: bool  # stop every unfinished job of its set of variations: its owner
+    again: bool  # once it ended, "Try again" (failed or canceled) or "Run again" (done): its owner
+    delete: bool  # its owner, and staff
+    share: bool  # make it private or shared: only its owner decides who sees their work
+
+    def __getitem__(self, action: Action) -> bool:
+        return getattr(self, action)
 
 
 def new_callback_token() -> str:
@@ -133,7 +151,7 @@ class Generation(models.Model):
     # When the provider said it was done (finishing may retry a download until RESULT_FETCH_SECONDS after).
     saving_since = models.DateTimeField(null=True, blank=True)
     # What the finishing task stores: [{"url": ...} or {"file": name of the bytes kept meanwhile}].
-    results = models.JSONField(default=list, blank=True)
+    results: models.JSONField[list[dict[str, str]], list[dict[str, str]]] = models.JSONField(default=list, blank=True)
     poll_count = models.PositiveIntegerField(default=0)
     poll_errors = models.PositiveIntegerField(default=0)
     callback_token = models.CharField(max_length=64, default=new_callback_token, unique=True)
@@ -237,6 +255,26 @@ class Generation(models.Model):
 
     def visible_to(self, user) -> bool:
         return self.deleted_at is None and (not self.private or user.is_staff or self.owner_id == user.pk)
+
+    def allowed(self, user) -> Allowed:
+        """What this user may do with the job (among those who may see it)."""
+        own = self.owner_id == user.pk
+        return Allowed(
+            cancel=own or user.is_staff,
+            cancel_all=own,
+            again=own and self.is_terminal,
+            delete=own or user.is_staff,
+            share=own,
+        )
+
+    @property
+    def cost_line(self) -> str:
+        """What the job costs its owner: charged when done, refunded when it ended otherwise, reserved meanwhile."""
+        if self.price is None:
+            return "—"
+        if self.status == self.Status.SUCCEEDED:
+            return f"{ledger.money(self.price)} charged"
+        return f"{ledger.money(self.price)} {'refunded' if self.is_terminal else 'reserved'}"
 
     @classmethod
     def visible(cls, user) -> models.QuerySet:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from nanoweb.studio import views
+from nanoweb.studio import staff, views
 
 urlpatterns = [
     path("", views.studio, name="studio"),
@@ -25,4 +25,5 @@ urlpatterns = [
     path("images/<int:pk>/display", views.image_file, {"variant": "display"}, name="image_display"),
     path("images/<int:pk>/thumbnail", views.image_file, {"variant": "thumbnail"}, name="image_thumbnail"),
     path("generations/<int:pk>/references/<int:position>", views.generation_reference, name="generation_reference"),
+    path("credits/review/people/<int:user_id>", staff.person_generations, name="person_generations"),
 ]

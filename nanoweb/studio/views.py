@@ -5,40 +5,26 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import get_conditional_response
-from django.utils.http import quote_etag, url_has_allowed_host_and_scheme
-from django.utils.text import slugify
+from django.utils.http import quote_etag
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
-from django_htmx.middleware import HtmxDetails
 
-from nanoweb.boards import items
-from nanoweb.boards.models import Board, BoardItem
 from nanoweb.credits import ledger
-from nanoweb.lib import search
 from nanoweb.studio import feed, history, references
 from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
 from nanoweb.studio.jobs import pipeline, spec
-from nanoweb.studio.models import GeneratedImage, Generation, Rating, SavedPrompt
-
-
-class Request(HttpRequest):
-    """What the middleware makes of a request here: a signed-in user, and htmx's details."""
-
-    user: User
-    htmx: HtmxDetails
-
+from nanoweb.studio.models import Action, GeneratedImage, Generation, Rating, SavedPrompt
+from nanoweb.web import Request, back_to, ids_in, zip_response
 
 RECENT_JOBS = 24
 MAX_WATCHED = 100  # jobs one page may watch through its live channel
@@ -52,10 +38,10 @@ def visible_generation(request: Request, pk: int) -> Generation:
     return generation
 
 
-def owned_generation(request: Request, pk: int, *, staff_too: bool = True) -> Generation:
-    """The generation if this user owns it (or, with staff_too, is staff); 404 otherwise."""
+def generation_for(request: Request, pk: int, action: Action) -> Generation:
+    """The generation if this user may do `action` with it (`Generation.allowed`); 404 otherwise."""
     generation = visible_generation(request, pk)
-    if generation.owner_id != request.user.pk and not (staff_too and request.user.is_staff):
+    if not generation.allowed(request.user)[action]:
         raise Http404
     return generation
 
@@ -152,18 +138,6 @@ def last_choices(request: Request) -> dict:
     return choices_of(last) if last else {}
 
 
-def back_to(request: HttpRequest, fallback: Any) -> HttpResponse:
-    """After a form without htmx: back to the page it was on (`next`, if it is ours), or `fallback`."""
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-        return redirect(target)
-    return redirect(fallback)
-
-
-def ids_in(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()]
-
-
 def form_context(request: Request, form: GenerationForm, **extra) -> dict:
     """The form, what the person stands at, and whether what is chosen costs more than they have
     (Generate is then disabled, with the reason beside it)."""
@@ -212,7 +186,7 @@ def studio(request: Request) -> HttpResponse:
     return render(
         request,
         "studio/studio.html",
-        form_context(request, form, entries=sets_of(recent_jobs(request)), board_choices=Board.visible(request.user)),
+        form_context(request, form, entries=sets_of(recent_jobs(request))),
     )
 
 
@@ -238,12 +212,10 @@ def generate(request: Request) -> HttpResponse:
     form = GenerationForm(request.POST, request.FILES, user=request.user)
     if not form.is_valid():
         return invalid(request, form)
-    board = form.cleaned_data["board"]
     try:
         with transaction.atomic():
             jobs = pipeline.start(owner=request.user, spec=form.job_spec())
-            if board:
-                items.add(board, jobs, by=request.user)
+            form.apply_extras(jobs, by=request.user)
     except (ledger.OverBudget, pipeline.NoAccount) as refusal:
         form.add_error(None, str(refusal))
         return invalid(request, form)
@@ -263,7 +235,7 @@ def generation_card(request: Request, pk: int) -> HttpResponse:
 @require_POST
 def cancel_set(request: Request, pk: int) -> HttpResponse:
     """ "Cancel all": every unfinished job submitted together with this one (its set)."""
-    generation = owned_generation(request, pk, staff_too=False)
+    generation = generation_for(request, pk, "cancel_all")
     if generation.group is not None:
         pipeline.cancel_set(request.user, generation.group)
     else:
@@ -277,9 +249,7 @@ def cancel_set(request: Request, pk: int) -> HttpResponse:
 def try_again(request: Request, pk: int) -> HttpResponse:
     """An ended job's spec as a new job: "Try again" after a failure (which was refunded),
     "Run again" after a success."""
-    ended = owned_generation(request, pk, staff_too=False)
-    if not ended.is_terminal:
-        raise Http404
+    ended = generation_for(request, pk, "again")
     refs = [ref for _, ref in references.shown_to(request.user, ended)]
     if len(refs) < ended.reference_links.count() or any(ref.deleted for ref in refs):
         reason = (
@@ -297,7 +267,7 @@ def try_again(request: Request, pk: int) -> HttpResponse:
 
 @require_POST
 def generation_cancel(request: Request, pk: int) -> HttpResponse:
-    generation = owned_generation(request, pk)
+    generation = generation_for(request, pk, "cancel")
     pipeline.cancel(generation)
     generation.refresh_from_db()
     if request.htmx:
@@ -308,19 +278,12 @@ def generation_cancel(request: Request, pk: int) -> HttpResponse:
 def detail_context(request: Request, generation: Generation) -> dict[str, Any]:
     made_into = Generation.visible(request.user).filter(reference_links__reference__result__generation=generation)
     feed.decorate([generation], request.user)
-    entries = BoardItem.objects.filter(board__in=Board.visible(request.user), generation=generation)
-    boards = [
-        (entry.board, items.may_remove(entry.board, request.user, entry.added_by_id))
-        for entry in entries.select_related("board").order_by("board__name")
-    ]
     return {
         "job": generation,
         "images": generation.images.all(),
         "references": references.shown_to(request.user, generation),
         "attempts": generation.attempt_log.select_related("account"),
         "made_into": made_into.distinct().order_by("-pk"),
-        "boards": boards,
-        "board_choices": Board.visible(request.user),
     }
 
 
@@ -378,15 +341,12 @@ def render_feed(
         return render(request, "studio/feed.html#feed_page", context)
     if request.htmx:  # a changed filter: the results only
         return render(request, "studio/feed.html#results", context)
-    return render(request, template, {**context, "board_choices": Board.visible(request.user)}, status=status)
+    return render(request, template, context, status=status)
 
 
 @require_GET
 def gallery(request: Request) -> HttpResponse:
-    query = request.GET.get("q", "")
-    # Boards are found by name too (first page only; a handful of names).
-    boards = search.matching(Board.visible(request.user), "name", query)[:6] if query.strip() else []
-    return render_feed(request, "studio/gallery.html", {"matching_boards": boards})
+    return render_feed(request, "studio/gallery.html", {})
 
 
 @require_POST
@@ -408,7 +368,7 @@ def rate(request: Request, pk: int) -> HttpResponse:
 
 @require_POST
 def delete_generation(request: Request, pk: int) -> HttpResponse:
-    history.delete(owned_generation(request, pk))
+    history.delete(generation_for(request, pk, "delete"))
     return redirect("gallery")
 
 
@@ -428,15 +388,7 @@ def download_zip(request: Request) -> HttpResponse | FileResponse:
     )
     if not chosen:
         return render(request, "studio/zip_empty.html", status=400)
-    return zip_response(chosen)
-
-
-def zip_response(chosen: list[Generation], name: str = "") -> FileResponse:
-    filename = "-".join(filter(None, ["nanoweb", slugify(name), f"{timezone.localtime():%Y%m%d-%H%M}"]))
-    return FileResponse(
-        history.zip_of(chosen), as_attachment=True, filename=f"{filename}-{len(chosen)}-images.zip",
-        content_type="application/zip",
-    )  # fmt: skip
+    return zip_response(history.zip_of(chosen), count=len(chosen))
 
 
 @require_http_methods(["GET", "POST"])
@@ -489,7 +441,7 @@ def delete_preset(request: Request, pk: int) -> HttpResponse:
 
 @require_POST
 def toggle_private(request: Request, pk: int) -> HttpResponse:
-    generation = owned_generation(request, pk, staff_too=False)  # only the owner decides who sees their work
+    generation = generation_for(request, pk, "share")
     Generation.objects.filter(pk=generation.pk).update(private=not generation.private)
     return redirect(generation)
 

@@ -12,6 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from nanoweb.studio.feed import Stars
+from nanoweb.studio.models import Allowed, Generation
 
 register = template.Library()
 MARKER = 987654321987654321  # stands for the id in a reversed pattern
@@ -37,6 +38,12 @@ def _fixed(name: str, prefix: str) -> str:
 def fixed_url(name: str) -> str:
     """`{% url name %}` for URLs without arguments, reversed once per name."""
     return _fixed(name, get_script_prefix())
+
+
+@register.simple_tag(takes_context=True)
+def allowed(context: template.Context, job: Generation) -> Allowed:
+    """What this person may do with the job (`Generation.allowed`): `{% allowed job as may %}`."""
+    return job.allowed(context["user"])
 
 
 @register.simple_tag

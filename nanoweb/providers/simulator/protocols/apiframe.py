@@ -1,4 +1,4 @@
-"""apiframe as documented in providers.md §3 (seed 003): 202 submit, idempotency, signed webhooks."""
+"""apiframe as its API documentation describes it: 202 submit, idempotency, signed webhooks."""
 
 from __future__ import annotations
 

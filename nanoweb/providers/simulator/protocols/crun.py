@@ -1,4 +1,4 @@
-"""crun.ai as documented in providers.md §1: an envelope {code, message, data} on every answer."""
+"""crun.ai as its API documentation describes it: an envelope {code, message, data} on every answer."""
 
 from __future__ import annotations
 

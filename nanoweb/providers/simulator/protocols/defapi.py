@@ -1,4 +1,4 @@
-"""defapi as documented in providers.md §4 (seed 004): {code: 0} envelopes, callbacks, data URIs."""
+"""defapi as its API documentation describes it: {code: 0} envelopes, callbacks, data URIs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Google's Gemini API (providers.md §5): synchronous generateContent with inline images."""
+"""Google's Gemini API, as Google documents it: synchronous generateContent with inline images."""
 
 from __future__ import annotations
 

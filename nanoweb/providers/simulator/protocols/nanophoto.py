@@ -1,4 +1,4 @@
-"""nanophoto.ai as documented in providers.md §2 (seed 002): Bearer auth, generationId polling."""
+"""nanophoto.ai as its API documentation describes it: Bearer auth, generationId polling."""
 
 from __future__ import annotations
 

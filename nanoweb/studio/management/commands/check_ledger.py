@@ -1,13 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from nanoweb.credits import ledger
+from nanoweb.studio import audit
 
 
 class Command(BaseCommand):
     help = "Check that the credit ledger balances: every finished job's reservation is settled or released."
 
     def handle(self, *args, **options):
-        problems = ledger.check()
+        problems = audit.ledger_problems()
         for problem in problems:
             self.stderr.write(problem)
         if problems:
