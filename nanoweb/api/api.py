@@ -10,7 +10,8 @@ helpers). Every refusal is JSON, `{"code": …, "message": …, "fields": {…}}
     409 already_ended, no_account (no account serves the model with these options any more)
     402 over_budget           (the person's or the team's budget for the period)
     413 too_large             (a JSON body over DATA_UPLOAD_MAX_MEMORY_SIZE: send large references as multipart)
-    422 invalid               (field errors as the studio form gives them), idempotency_key_reused
+    422 invalid               (field errors as the studio form gives them), malformed (not JSON),
+                              idempotency_key_reused (the key was used for another request)
     429 rate_limited          (API_RATE_LIMIT per token and minute; Retry-After says when)
 """
 
@@ -29,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.utils.datastructures import MultiValueDict
 from ninja import File, Form, NinjaAPI, Query, Schema, UploadedFile
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from nanoweb.api.auth import ApiError, TokenAuth, require_generate
 from nanoweb.api.models import IdempotencyKey
@@ -81,6 +82,14 @@ def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 @api.exception_handler(RequestDataTooBig)
 def too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return refusal(request, 413, "too_large", "The request body is too large: send large images as multipart uploads.")
+
+
+@api.exception_handler(HttpError)
+def malformed(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """ninja's own refusals: a body it cannot parse (400), said as the others are."""
+    if exc.status_code == 400:
+        return refusal(request, 422, "malformed", f"The request body cannot be read: {exc}.")
+    return refusal(request, exc.status_code, "refused", str(exc))
 
 
 @api.exception_handler(ValidationError)
@@ -160,6 +169,7 @@ def replay(request: HttpRequest, key: str, print_: str) -> HttpResponse | None:
 
 
 def create(request: HttpRequest, fields: JobForm | JobIn, uploads: list[UploadedFile]) -> HttpResponse:
+    """Both creates: the studio form's validation, routing and budget, as one transaction."""
     require_generate(request)
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 200:
@@ -169,7 +179,8 @@ def create(request: HttpRequest, fields: JobForm | JobIn, uploads: list[Uploaded
         return earlier
     form = form_for(request, fields, uploads)
     if not form.is_valid():
-        errors = {FIELD_NAMES.get(name, name): list(messages) for name, messages in form.errors.items()}
+        names = {**FIELD_NAMES, **({"reference_files": "reference_images"} if isinstance(fields, JobIn) else {})}
+        errors = {names.get(name, name): list(messages) for name, messages in form.errors.items()}
         raise ApiError(422, "invalid", "The request is not valid: see fields.", fields=errors)
     try:
         with transaction.atomic():
@@ -209,7 +220,7 @@ def create_job(request: HttpRequest, payload: JobIn) -> HttpResponse:
 
 @api.post("/jobs/upload", response={201: CreatedJobs, **CREATE_REFUSALS}, url_name="jobs_upload", tags=["jobs"])
 def create_job_with_files(
-    request: HttpRequest, fields: Form[JobForm], reference_files: File[list[UploadedFile]] | None = None
+    request: HttpRequest, fields: Form[JobForm], reference_files: File[list[UploadedFile] | None] = None
 ) -> HttpResponse:
     """Create a job from a multipart form: the same fields, references as `reference_files`."""
     return create(request, fields, list(reference_files or []))
