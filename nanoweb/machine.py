@@ -7,7 +7,7 @@ here, in one place:
 - `/refs/<token>`: a signature that expires after REFERENCE_LINK_SECONDS; nothing else is served.
 - `/healthz`: up or down for anyone (a load balancer); what is up or down only for staff or a
   caller with the HEALTH_TOKEN.
-- `/metrics`: for staff, or a Prometheus scraper with the METRICS_TOKEN; 401 for anyone else.
+- `/metrics`: for staff, or a Prometheus scraper with the METRICS_TOKEN; 401 (403 for members) otherwise.
 - `/api/v1/…`: a personal API token on every call (`nanoweb/api/auth.py`).
 
 Every other URL is for signed-in members (LoginRequiredMiddleware), and each of those views
@@ -25,7 +25,6 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
-
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from nanoweb.api import metrics
@@ -85,7 +84,12 @@ def bearer_is(request: HttpRequest, expected: str) -> bool:
 @never_cache
 def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     if not (request.user.is_staff or bearer_is(request, settings.METRICS_TOKEN)):
-        response = HttpResponse("Staff only, or a scraper with the METRICS_TOKEN.\n", status=401, content_type="text/plain")
+        signed_in = request.user.is_authenticated and "Authorization" not in request.headers
+        response = HttpResponse(
+            "Staff only, or a scraper with the METRICS_TOKEN.\n",
+            status=403 if signed_in else 401,
+            content_type="text/plain",
+        )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     return HttpResponse(metrics.page(), content_type=CONTENT_TYPE_LATEST)

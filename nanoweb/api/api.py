@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import UploadedFile as DjangoUpload
 from django.db import IntegrityError, transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.utils.datastructures import MultiValueDict
@@ -131,7 +132,7 @@ class JobForm(Schema):
     reference_results: list[int] = []
 
 
-def form_for(request: HttpRequest, fields: JobForm | JobIn, uploads: list[UploadedFile]) -> GenerationForm:
+def form_for(request: HttpRequest, fields: JobForm | JobIn, uploads: list[DjangoUpload]) -> GenerationForm:
     data = QueryDict(mutable=True)
     data.update({
         "prompt": fields.prompt, "model": fields.model,
@@ -147,7 +148,7 @@ def form_for(request: HttpRequest, fields: JobForm | JobIn, uploads: list[Upload
     return form
 
 
-def fingerprint(fields: JobForm | JobIn, uploads: list[UploadedFile]) -> str:
+def fingerprint(fields: JobForm | JobIn, uploads: list[DjangoUpload]) -> str:
     described = {**fields.model_dump(exclude={"reference_images"}), "uploads": []}
     for upload in uploads:
         described["uploads"].append(hashlib.sha256(upload.read()).hexdigest())
@@ -157,7 +158,7 @@ def fingerprint(fields: JobForm | JobIn, uploads: list[UploadedFile]) -> str:
 
 def replay(request: HttpRequest, key: str, print_: str) -> HttpResponse | None:
     """The first create's answer for a key used before (its jobs as they are now), or None."""
-    earlier = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+    earlier = IdempotencyKey.objects.filter(user=user_request(request).user, key=key).first()
     if earlier is None:
         return None
     if earlier.fingerprint != print_:
@@ -168,12 +169,14 @@ def replay(request: HttpRequest, key: str, print_: str) -> HttpResponse | None:
     return response
 
 
-def create(request: HttpRequest, fields: JobForm | JobIn, uploads: list[UploadedFile]) -> HttpResponse:
+def create(request: HttpRequest, fields: JobForm | JobIn, uploads: list[DjangoUpload]) -> HttpResponse:
     """Both creates: the studio form's validation, routing and budget, as one transaction."""
     require_generate(request)
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 200:
-        raise ApiError(422, "invalid", "The Idempotency-Key is too long.", fields={"Idempotency-Key": ["At most 200 characters."]})
+        raise ApiError(
+            422, "invalid", "The Idempotency-Key is too long.", fields={"Idempotency-Key": ["At most 200 characters."]}
+        )
     print_ = fingerprint(fields, uploads)
     if key and (earlier := replay(request, key, print_)):
         return earlier
@@ -185,7 +188,7 @@ def create(request: HttpRequest, fields: JobForm | JobIn, uploads: list[Uploaded
     try:
         with transaction.atomic():
             if key:
-                record = IdempotencyKey.objects.create(user=request.user, key=key, fingerprint=print_)
+                record = IdempotencyKey.objects.create(user=user_request(request).user, key=key, fingerprint=print_)
             jobs = pipeline.start(owner=request.user, spec=form.job_spec())
             if key:
                 IdempotencyKey.objects.filter(pk=record.pk).update(jobs=[job.pk for job in jobs])
@@ -205,7 +208,7 @@ def create_job(request: HttpRequest, payload: JobIn) -> HttpResponse:
     """Create a job (or `count` variations). Send `Idempotency-Key` to make a retry safe: the same
     key answers the first create's jobs and charges nothing more. References as base64 here, or
     as files with `POST /jobs/upload`."""
-    uploads = []
+    uploads: list[DjangoUpload] = []
     for number, encoded in enumerate(payload.reference_images):
         try:
             data = base64.b64decode(encoded.partition("base64,")[2] or encoded, validate=True)
@@ -260,7 +263,12 @@ def read_job(request: HttpRequest, job_id: int) -> dict:
     return job_out(visible_generation(user_request(request), job_id))
 
 
-ORIGINAL = {200: {"description": "The original file", "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}}
+ORIGINAL = {
+    200: {
+        "description": "The original file",
+        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 @api.get(
@@ -280,7 +288,9 @@ def download_original(request: HttpRequest, job_id: int, index: int = 0) -> File
     return response
 
 
-@api.post("/jobs/{job_id}/cancel", response={200: JobOut, **REFUSALS, 409: ErrorOut}, url_name="job_cancel", tags=["jobs"])
+@api.post(
+    "/jobs/{job_id}/cancel", response={200: JobOut, **REFUSALS, 409: ErrorOut}, url_name="job_cancel", tags=["jobs"]
+)
 def cancel_job(request: HttpRequest, job_id: int) -> dict:
     """Stop a running job and refund it (its owner, or staff)."""
     require_generate(request)

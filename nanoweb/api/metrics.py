@@ -39,7 +39,9 @@ class StudioCollector(Collector):
 
 
 def jobs() -> Iterator[Metric]:
-    by_state = GaugeMetricFamily("nanoweb_jobs", "Jobs by state, provider account and model", labels=["state", "provider", "model"])
+    by_state = GaugeMetricFamily(
+        "nanoweb_jobs", "Jobs by state, provider account and model", labels=["state", "provider", "model"]
+    )
     rows = Generation.objects.order_by().values_list("status", "account__name", "model_name").annotate(n=Count("pk"))
     for status, provider, model, count in rows:
         by_state.add_metric([status, provider, model], count)
@@ -57,7 +59,10 @@ def time_to_result() -> Metric:
     buckets = [(str(float(b)), figures[f"le{b}"]) for b in BUCKETS] + [("+Inf", figures["count"])]
     total = figures["total"].total_seconds() if figures["total"] else 0.0
     return HistogramMetricFamily(
-        "nanoweb_time_to_result_seconds", "From creation to the stored result, succeeded jobs", buckets=buckets, sum_value=total
+        "nanoweb_time_to_result_seconds",
+        "From creation to the stored result, succeeded jobs",
+        buckets=buckets,
+        sum_value=total,
     )
 
 

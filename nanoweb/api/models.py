@@ -132,7 +132,9 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["next_attempt_at"], name="delivery_due", condition=models.Q(next_attempt_at__isnull=False))
+            models.Index(
+                fields=["next_attempt_at"], name="delivery_due", condition=models.Q(next_attempt_at__isnull=False)
+            )
         ]
 
     @property

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import URLPattern, URLResolver, path
 
 from nanoweb.api import views
 from nanoweb.api.api import api
 
 
-def api_urls() -> list:
+def api_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
     """The API's operations take a token, not a session (LoginRequiredMiddleware lets them through;
     each checks its token). Its schema and docs page stay for signed-in members."""
     patterns, app, namespace = api.urls
     for pattern in patterns:
-        if pattern.name not in {"openapi-json", "openapi-view"}:
-            pattern.callback.login_required = False
+        if isinstance(pattern, URLPattern) and pattern.name not in {"openapi-json", "openapi-view"}:
+            setattr(pattern.callback, "login_required", False)  # noqa: B010 (what login_not_required sets)
     return patterns, app, namespace
 
 

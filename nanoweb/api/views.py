@@ -75,9 +75,10 @@ def webhooks(request: Request) -> HttpResponse:
     if request.user.is_staff:
         shown = WebhookEndpoint.objects.filter(owner=request.user) | WebhookEndpoint.objects.filter(team=True)
     latest = WebhookDelivery.objects.order_by("-created_at", "-id")
-    endpoints = list(shown.select_related("owner").prefetch_related(Prefetch("deliveries", latest)))
-    for endpoint in endpoints:
-        endpoint.recent = list(endpoint.deliveries.all()[:DELIVERIES_SHOWN])
+    endpoints = [
+        (endpoint, list(endpoint.deliveries.all())[:DELIVERIES_SHOWN])
+        for endpoint in shown.select_related("owner").prefetch_related(Prefetch("deliveries", latest))
+    ]
     response = render(
         request, "api/webhooks.html", {"form": form, "created": created, "endpoints": endpoints},
         status=400 if request.method == "POST" and form.errors else 200,

@@ -10,6 +10,7 @@ ones are made by `deliver_due`, which the cluster's scheduler runs every minute.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -84,7 +85,9 @@ def job_ended(pk: int, status: str) -> None:
             for endpoint in endpoints
         )
         for delivery in deliveries:
-            transaction.on_commit(lambda pk=delivery.pk: async_task(deliver, pk, task_name=f"webhook-{pk}"))
+            transaction.on_commit(
+                functools.partial(async_task, deliver, delivery.pk, task_name=f"webhook-{delivery.pk}")
+            )
 
 
 def deliver(pk: int) -> None:
