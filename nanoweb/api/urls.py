@@ -11,7 +11,7 @@ def api_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
     each checks its token). Its schema and docs page stay for signed-in members."""
     patterns, app, namespace = api.urls
     for pattern in patterns:
-        if isinstance(pattern, URLPattern) and pattern.name not in {"openapi-json", "openapi-view"}:
+        if isinstance(pattern, URLPattern) and pattern.name not in {"openapi-json", "openapi-view", "api-root"}:
             setattr(pattern.callback, "login_required", False)  # noqa: B010 (what login_not_required sets)
     return patterns, app, namespace
 
