@@ -198,3 +198,24 @@ def test_a_member_removes_their_endpoint_but_not_anothers(client, owner, teammat
     client.force_login(owner)
     client.post(f"/account/webhooks/{endpoint.pk}/delete")
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_staff_register_team_endpoints_and_members_only_their_own(client, owner, staff):
+    client.force_login(owner)
+    assert "Every job of the team" not in client.get("/account/webhooks").content.decode()
+    client.post("/account/webhooks", {"url": "https://example.com/mine", "events": ["job.failed"], "team": "on"})
+    client.force_login(staff)
+    client.post("/account/webhooks", {"url": "https://example.com/team", "events": ["job.failed"], "team": "on"})
+    assert dict(WebhookEndpoint.objects.values_list("url", "team")) == {
+        "https://example.com/mine": False,
+        "https://example.com/team": True,
+    }
+    page = client.get("/account/webhooks").content.decode()
+    assert "example.com/team" in page and "example.com/mine" not in page  # staff see team endpoints, not members'
+
+
+def test_a_webhook_needs_a_url_and_an_event(client, owner):
+    client.force_login(owner)
+    page = client.post("/account/webhooks", {"url": "not a url"}).content.decode()
+    assert "Give a full http(s) URL." in page and "Choose at least one event." in page
+    assert not WebhookEndpoint.objects.exists()

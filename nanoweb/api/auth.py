@@ -43,12 +43,10 @@ def limit(token: ApiToken) -> None:
     now = time.time()
     window = int(now // 60)
     key = f"api-rate:{token.digest[:24]}:{window}"  # not the pk: a test database reuses those
-    cache.add(key, 0, timeout=120)
     try:
         count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=120)
-        count = 1
+    except ValueError:  # the window's first request (or another's, just now)
+        count = 1 if cache.add(key, 1, timeout=120) else cache.incr(key)
     if count > settings.API_RATE_LIMIT:
         cache.add(RATE_LIMITED_COUNTER, 0, timeout=None)
         try:
