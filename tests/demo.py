@@ -95,7 +95,9 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
                                tags="landscape", created_by=teammate)  # fmt: skip
     ApiToken.issue(user=member, name="render farm script", scope=ApiToken.Scope.GENERATE)
     ApiToken.issue(user=teammate, name="dashboard", scope=ApiToken.Scope.READ)
-    endpoint = WebhookEndpoint.objects.create(owner=member, url="https://hooks.example.com/nanoweb", events=list(EVENTS))
+    endpoint = WebhookEndpoint.objects.create(
+        owner=member, url="https://hooks.example.com/nanoweb", events=list(EVENTS)
+    )
     WebhookDelivery.objects.create(endpoint=endpoint, event="job.succeeded", generation=succeeded, body="{}",
                                    attempts=1, delivered_at=timezone.now(), last_status=200, last_answer="ok")  # fmt: skip
     return Demo(
