@@ -11,8 +11,9 @@ loopback in this script). Then, with only the token:
   Idempotency-Key; one create sent again with its key must answer the same job (no second job);
 - the 20 `job.succeeded` webhooks are received and their signatures verified;
 - the 20 originals are downloaded and checked against the sha256 the API gives;
-- 50 concurrent clients: 200 creates, then 1,000 reads of a job; p50 / p95 of each (client-side,
-  the whole request).
+- one client: 20 reads of a job, 20 creates, one at a time (p50);
+- 50 concurrent connections (wrk, Debian's package): creates for 5 s; then, once the cluster has
+  finished those jobs, reads of one job for 10 s; p50 / p95 of each.
 
 The figures come last, as one line of name=value pairs.
 """
@@ -24,11 +25,13 @@ import hashlib
 import hmac
 import json
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -36,9 +39,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from pipeline import Stack, bench_account, p95  # noqa: E402
+from pipeline import Stack, bench_account  # noqa: E402
 
-JOBS, CLIENTS, CREATES, READS = 20, 50, 200, 1000
+JOBS, CLIENTS, SERIAL = 20, 50, 20
 
 
 class Receiver:
@@ -95,7 +98,46 @@ def timed(call) -> tuple[float, requests.Response]:
     return (time.perf_counter() - began) * 1000, response
 
 
+REPORT = """
+wrk.method = os.getenv("WRK_METHOD")
+wrk.body = os.getenv("WRK_BODY")
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("WRK_TOKEN")
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d p50_ms=%.1f p95_ms=%.1f errors=%d\\n", summary.requests,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout))
+end
+"""
+
+
+def concurrent(stack: Stack, token: str, path: str, *, seconds: int, body: dict | None = None) -> dict[str, float]:
+    """CLIENTS connections at once for `seconds` (wrk: its latencies, not a Python client's)."""
+    script = stack.data / "api.lua"
+    script.write_text(REPORT)
+    body_text = json.dumps(body) if body else ""
+    env = {**os.environ, "WRK_TOKEN": token, "WRK_METHOD": "POST" if body else "GET", "WRK_BODY": body_text}
+    result = subprocess.run(
+        ["wrk", "-t2", f"-c{CLIENTS}", f"-d{seconds}s", "--timeout", "30s", "-s", str(script),
+         f"http://127.0.0.1:{stack.web_port}{path}"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    return {key: float(value) for key, value in re.findall(r"(\w+)=([\d.]+)", result.stdout.split("RESULT", 1)[1])}
+
+
+def wait_until_idle(timeout: float) -> float:
+    """Seconds until no job is unfinished."""
+    from nanoweb.studio.models import Generation
+
+    began = time.monotonic()
+    while time.monotonic() - began < timeout and Generation.objects.filter(status__in=Generation.ACTIVE).exists():
+        time.sleep(0.5)
+    return round(time.monotonic() - began, 1)
+
+
 def main() -> None:
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanoweb.settings")
     receiver = Receiver()
     env = {"API_RATE_LIMIT": "1000000", "WEBHOOK_RETRY_SECONDS": "5"}
@@ -136,36 +178,23 @@ def main() -> None:
             originals += hashlib.sha256(response.content).hexdigest() == jobs[job_id]["images"][0]["sha256"]
         with_references = sum(bool(body.get("reference_images")) for body in bodies)
 
-        local = threading.local()
-
-        def client(phase: str) -> requests.Session:
-            """A kept-alive connection per client and phase (gunicorn closes one idle for 2 s)."""
-            if getattr(local, "phase", None) != phase:
-                local.phase, local.session = phase, requests.Session()
-                local.session.headers["Authorization"] = f"Bearer {token}"
-            return local.session
-
-        def create(n: int) -> float:
-            took, response = timed(
-                lambda: client("create").post(f"{api}/jobs", json={"prompt": f"load {n}", "model": model})
-            )
-            assert response.status_code == 201, response.text
-            return took
-
-        def read(n: int) -> float:
-            took, response = timed(lambda: client("read").get(f"{api}/jobs/{created[n % JOBS]}"))
-            assert response.status_code == 200, response.text
-            return took
-
-        with ThreadPoolExecutor(CLIENTS) as pool:
-            creates = list(pool.map(create, range(CREATES)))
-            reads = list(pool.map(read, range(READS)))
+        serial_reads = [timed(lambda: session.get(f"{api}/jobs/{created[0]}"))[0] for _ in range(SERIAL)]
+        serial_creates = [
+            timed(lambda: session.post(f"{api}/jobs", json={"prompt": "one at a time", "model": model}))[0]
+            for _ in range(SERIAL)
+        ]
+        load = concurrent(stack, token, "/api/v1/jobs", seconds=5, body={"prompt": "under load", "model": model})
+        settled = wait_until_idle(timeout=180)  # reads measure the read path, not 50 × 5 s of finishing
+        reads = concurrent(stack, token, f"/api/v1/jobs/{created[0]}", seconds=10)
 
     figures = {
         "jobs": len(created), "with_references": with_references, "webhooks_verified": verified,
         "originals_verified": originals, "retry_new_jobs": retry_new_jobs, "clients": CLIENTS,
-        "create_p50_ms": round(statistics.median(creates), 1), "create_p95_ms": round(p95(creates), 1),
-        "read_p50_ms": round(statistics.median(reads), 1), "read_p95_ms": round(p95(reads), 1),
+        "creates": load["requests"], "create_p50_ms": load["p50_ms"], "create_p95_ms": load["p95_ms"],
+        "reads": reads["requests"], "read_p50_ms": reads["p50_ms"], "read_p95_ms": reads["p95_ms"],
+        "refused": load["errors"] + reads["errors"], "settled_s": settled,
+        "serial_create_p50_ms": round(statistics.median(serial_creates), 1),
+        "serial_read_p50_ms": round(statistics.median(serial_reads), 1),
         "load1": round(os.getloadavg()[0], 1),  # the host's load: the figures mean little on a busy one
     }  # fmt: skip
     print(" ".join(f"{name}={value}" for name, value in figures.items()))
