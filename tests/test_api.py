@@ -18,7 +18,7 @@ from nanoweb.api.models import ApiToken, IdempotencyKey
 from nanoweb.credits.models import Budget, LedgerEntry
 from nanoweb.providers.simulator.render import image as render_image
 from nanoweb.studio.models import Generation, ReferenceImage
-from tests.conftest import PASSWORD, start_job, store_result, succeed
+from tests.conftest import start_job, store_result, succeed, wait_for
 
 MODEL = "Nano Banana 2"
 
@@ -107,8 +107,6 @@ def test_a_created_job_runs_on_the_simulator_and_its_original_downloads(api_as, 
     def done():
         read = api.get(f"/jobs/{job['id']}").json()
         return read if read["status"] == "succeeded" else None
-
-    from tests.conftest import wait_for
 
     read = wait_for(done, timeout=30)
     [image] = read["images"]
@@ -299,4 +297,8 @@ def test_anonymous_visitors_reach_neither_token_pages_nor_the_schema(client):
         assert client.get(url)["Location"].startswith("/login"), url
 
 
-__all__ = ["PASSWORD"]
+def test_a_json_body_over_the_limit_is_413_and_points_to_multipart(api_as, owner, crun_account):
+    too_big = base64.b64encode(b"\0" * 3 * 1024 * 1024).decode()
+    response = api_as(owner).post("/jobs", json={"prompt": "p", "model": MODEL, "reference_images": [too_big]})
+    assert (response.status_code, response.json()["code"]) == (413, "too_large")
+    assert "multipart" in response.json()["message"] and Generation.objects.count() == 0
