@@ -7,6 +7,8 @@ here, in one place:
 - `/refs/<token>`: a signature that expires after REFERENCE_LINK_SECONDS; nothing else is served.
 - `/healthz`: up or down for anyone (a load balancer); what is up or down only for staff or a
   caller with the HEALTH_TOKEN.
+- `/metrics`: for staff, or a Prometheus scraper with the METRICS_TOKEN; 401 (403 for members) otherwise.
+- `/api/v1/…`: a personal API token on every call (`nanoweb/api/auth.py`).
 
 Every other URL is for signed-in members (LoginRequiredMiddleware), and each of those views
 checks what the member may see (`studio.views.visible_generation` and friends).
@@ -18,12 +20,14 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from nanoweb.api import metrics
 from nanoweb.studio import health, references
 from nanoweb.studio.jobs import pipeline
 from nanoweb.studio.models import Generation
@@ -68,14 +72,33 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 def may_see_health_details(request: HttpRequest) -> bool:
     """The database vendor, broker, queue depth and workers are for staff and monitoring."""
-    if request.user.is_staff:
-        return True
+    return request.user.is_staff or bearer_is(request, settings.HEALTH_TOKEN)
+
+
+def bearer_is(request: HttpRequest, expected: str) -> bool:
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    return bool(settings.HEALTH_TOKEN) and secrets.compare_digest(given.encode(), settings.HEALTH_TOKEN.encode())
+    return bool(expected) and secrets.compare_digest(given.encode(), expected.encode())
+
+
+@login_not_required
+@require_GET
+@never_cache
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    if not (request.user.is_staff or bearer_is(request, settings.METRICS_TOKEN)):
+        signed_in = request.user.is_authenticated and "Authorization" not in request.headers
+        response = HttpResponse(
+            "Staff only, or a scraper with the METRICS_TOKEN.\n",
+            status=403 if signed_in else 401,
+            content_type="text/plain",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(metrics.page(), content_type=CONTENT_TYPE_LATEST)
 
 
 urlpatterns = [
     path("hooks/<str:token>", provider_callback, name="provider_callback"),
     path("refs/<str:token>", reference_link, name="reference_link"),
     path("healthz", healthz, name="healthz"),
+    path("metrics", prometheus_metrics, name="metrics"),
 ]

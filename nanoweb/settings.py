@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "django_q",  # after nanoweb.studio, whose qcluster command takes the place of django-q2's
     "axes",
     "nanoweb.boards",
+    "ninja",  # its docs page's scripts and styles from our static files, not a CDN
+    "nanoweb.api",
 ]
 
 MIDDLEWARE = [
@@ -402,3 +404,9 @@ SOCIALACCOUNT_EMAIL_VERIFICATION = "none"  # the provider's email_verified claim
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_REQUESTS_TIMEOUT = OUTBOUND_TIMEOUT
 ACCOUNT_EMAIL_VERIFICATION = "none"
+
+# The HTTP API, webhooks and metrics (nanoweb/api/).
+API_RATE_LIMIT = env_int("API_RATE_LIMIT", 120)  # requests per token and minute
+WEBHOOK_RETRY_SECONDS = float(os.environ.get("WEBHOOK_RETRY_SECONDS", "30"))  # the first retry's wait; doubling
+# A scraper sending "Authorization: Bearer <METRICS_TOKEN>" may read /metrics (as staff may).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

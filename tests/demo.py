@@ -10,7 +10,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 
+from nanoweb.api.models import EVENTS, ApiToken, WebhookDelivery, WebhookEndpoint
 from nanoweb.boards import items as board_items
 from nanoweb.boards.models import Board
 from nanoweb.credits import ledger
@@ -91,6 +93,13 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
                                         private=True)  # fmt: skip
     SavedPrompt.objects.create(title="Moody landscape", prompt="a wide misty valley at blue hour, cinematic",
                                tags="landscape", created_by=teammate)  # fmt: skip
+    ApiToken.issue(user=member, name="render farm script", scope=ApiToken.Scope.GENERATE)
+    ApiToken.issue(user=teammate, name="dashboard", scope=ApiToken.Scope.READ)
+    endpoint = WebhookEndpoint.objects.create(
+        owner=member, url="https://hooks.example.com/nanoweb", events=list(EVENTS)
+    )
+    WebhookDelivery.objects.create(endpoint=endpoint, event="job.succeeded", generation=succeeded, body="{}",
+                                   attempts=1, delivered_at=timezone.now(), last_status=200, last_answer="ok")  # fmt: skip
     return Demo(
         staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed, board=board, preset=preset
     )
@@ -105,7 +114,8 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
               "detail-succeeded": demo.succeeded.get_absolute_url(),
               "detail-failed": demo.failed.get_absolute_url(), "prompts": "/prompts",
               "404": "/generations/999999", "500": "/broken", "zip-empty": "/gallery/download",
-              "preset": f"/prompts/{demo.preset.pk}/edit"}  # fmt: skip
+              "preset": f"/prompts/{demo.preset.pk}/edit", "tokens": "/account/tokens",
+              "webhooks": "/account/webhooks"}  # fmt: skip
     if who == "member":
         return {**common, "403": "/credits/review"}
     return {

@@ -25,10 +25,27 @@ def test_only_sign_in_and_the_machine_endpoints_are_open_without_a_session():
         "hooks/<str:token>",
         "refs/<str:token>",
         "healthz",
+        "metrics",
     }
-    assert {route for route, view in open_views.items() if view not in machine_views} == {
+    # The API's operations take a personal token instead (nanoweb/api/auth.py; tests/test_api.py).
+    api = {route for route in open_views if route.startswith("api/v1/")}
+    assert api == {f"api/v1/{route}" for route in API_OPERATIONS}
+    assert {route for route, view in open_views.items() if view not in machine_views} - api == {
         "login",
         "admin/login/",
         "sso/<slug:provider_id>/login",  # single sign-on: the button, and the provider's redirect back
         "sso/<slug:provider_id>/callback",
     }
+
+
+API_OPERATIONS = ["jobs", "jobs/upload", "jobs/<job_id>", "jobs/<job_id>/original", "jobs/<job_id>/cancel"]
+
+
+def test_every_api_operation_refuses_a_call_without_a_token(client, db):
+    for route in API_OPERATIONS:
+        path = "/api/v1/" + route.replace("<job_id>", "1")
+        for method in (client.get, client.post):
+            response = method(path)
+            if response.status_code == 405:  # not this operation's method
+                continue
+            assert (response.status_code, response.json()["code"]) == (401, "token_missing"), (method, path)

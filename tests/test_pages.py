@@ -17,7 +17,7 @@ AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 AXE_PATH = "/__axe__/axe.min.js"
 SIZES = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
 # Staff see what members see, and these pages, or these differently (a failure's provider detail).
-STAFF_ALSO = {"credits", "person", "providers", "detail-failed"}
+STAFF_ALSO = {"credits", "person", "providers", "detail-failed", "tokens"}
 HEADER_CONTROLS = """() => Object.fromEntries([...document.querySelectorAll("header a, header button")]
   .map(e => [e.innerText.replace("◐", "").trim(), [e.getBoundingClientRect().left, e.getBoundingClientRect().right]]))"""
 SERIOUS = """async () => {
@@ -95,7 +95,7 @@ def test_no_page_is_wider_than_a_phone(new_page, live_server, demo, who):
     assert page.evaluate("() => document.activeElement.id") == "main"
     header = page.evaluate(HEADER_CONTROLS)
     staff_links = ["Credits", "Providers", "Admin"] if who == "staff" else []
-    links = ["nanoweb", "Studio", "Gallery", "Boards", "Prompts", *staff_links, "Sign out"]
+    links = ["nanoweb", "Studio", "Gallery", "Boards", "Prompts", "API", *staff_links, "Sign out"]
     assert sorted(header) == sorted(links), header
     assert all(0 <= left and right <= SIZES["phone"]["width"] for left, right in header.values()), header
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import secrets
 import uuid
@@ -21,6 +22,7 @@ from nanoweb.lib.images import CheckedImage, Renditions
 from nanoweb.providers.base import ProviderError
 from nanoweb.providers.models import Attempt, CatalogueEntry, Options, ProviderAccount
 from nanoweb.providers.routing import Need
+from nanoweb.studio import events
 
 
 class IllegalTransition(ValueError):
@@ -308,6 +310,8 @@ class Generation(models.Model):
                     # The charge or refund commits with the final state, or neither does.
                     ledger.close_job(self, succeeded=new == self.Status.SUCCEEDED)
                     self._close_attempt()
+                    # Webhooks hear of it once it has committed; their failure is logged, never the job's.
+                    transaction.on_commit(functools.partial(events.job_ended, self.pk, new), robust=True)
         return bool(updated)
 
     def _close_attempt(self) -> None:

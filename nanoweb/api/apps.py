@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "nanoweb.api"
+    label = "api"
+    verbose_name = "API and webhooks"
+
+    def ready(self) -> None:
+        from nanoweb.api import webhooks
+        from nanoweb.studio import events
+
+        events.listen(webhooks.job_ended)
