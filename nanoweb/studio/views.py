@@ -146,9 +146,10 @@ def card(request: Request, generation: Generation, *, oob: bool = False) -> str:
 
 
 def last_choices(request: Request) -> dict:
-    """Start the form where this user left it: same provider, model and options."""
+    """Start the form where this user left it: same model and options, routed automatically
+    (a pinned account is chosen again each time, never carried over silently)."""
     last = Generation.objects.filter(owner=request.user).order_by("-created_at").first()
-    return choices_of(last) if last else {}
+    return {**choices_of(last), "routing": AUTOMATIC} if last else {}
 
 
 def back_to(request: HttpRequest, fallback: Any) -> HttpResponse:
@@ -189,12 +190,23 @@ def choices_of(generation: Generation) -> dict:
     }
 
 
+def as_references(request: Request, source: Generation) -> dict:
+    """The form's reference fields for the references of `source` this user may see."""
+    shown = [ref for _, ref in references.shown_to(request.user, source) if not ref.deleted]
+    return {
+        "reference_results": [ref.result_id for ref in shown if ref.result_id],
+        "reused_references": [ref.pk for ref in shown if not ref.result_id],
+    }
+
+
 @require_GET
 def studio(request: Request) -> HttpResponse:
     initial = last_choices(request)
-    if "from" in request.GET:  # "Use this prompt": every parameter of that generation
+    focus = False
+    if "from" in request.GET:  # "Use this prompt": every parameter of that generation, and its references
         source = visible_generation(request, int(request.GET["from"]) if request.GET["from"].isdigit() else 0)
-        initial = {**choices_of(source), "prompt": source.prompt}
+        initial = {**choices_of(source), **as_references(request, source), "prompt": source.prompt}
+        focus = True
     if "prompt" in request.GET:  # a preset from the prompt library: its prompt, model and options
         saved = get_object_or_404(
             SavedPrompt.visible(request.user), pk=request.GET["prompt"] if request.GET["prompt"].isdigit() else 0
@@ -207,7 +219,13 @@ def studio(request: Request) -> HttpResponse:
         initial["reference_results"] = list(
             GeneratedImage.objects.filter(generation__in=picked, index=0).values_list("pk", flat=True)
         )
+        first = picked.order_by("pk").first()
+        if first:  # the frame of the image edited: its model, shape and size, routed automatically
+            initial = {**initial, **choices_of(first), "routing": AUTOMATIC, "prompt": ""}
+        focus = True
     form = GenerationForm(initial=initial, user=request.user)
+    if focus:  # the next thing to do is to write
+        form.fields["prompt"].widget.attrs["autofocus"] = True
     return render(
         request,
         "studio/studio.html",

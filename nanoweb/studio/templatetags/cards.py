@@ -86,11 +86,12 @@ def card_preview(job, image=None, *, big: bool = False, tile: int = 0) -> SafeSt
         picture = mark_safe('<span class="pending" aria-hidden="true"></span>')
     if big:
         return format_html('<div class="preview big">{}{}</div>', "" if image else shape, picture)
-    label = f"Variation {tile}: " if tile else ""
-    label += job.get_status_display()
-    if failed:
-        label += f": {job.error_message} Nothing was charged"
-    label += f". Open details of: {Truncator(job.prompt).chars(60)}"
+    # The name starts with the words the picture shows (a failure's), then says where it leads.
+    seen = ""
+    if failed and not image:
+        seen = job.get_status_display() + ("" if tile else f" {job.error_message}") + " Nothing was charged. "
+    label = seen + (f"Variation {tile}: " if tile else "") + ("" if seen else f"{job.get_status_display()}. ")
+    label += f"Open details of: {Truncator(job.prompt).chars(60)}"
     lightbox = ""
     if image:
         lightbox = format_html(
