@@ -89,7 +89,7 @@ def test_a_prompt_is_shown_as_text_never_as_html(owner_client, valid):
     submit(owner_client, {**valid, "prompt": "<img src=x onerror=alert(1)>"})
 
     job = Generation.objects.get()
-    for url in (reverse("studio"), reverse("gallery"), reverse("generation_detail", args=[job.pk])):
+    for url in (reverse("studio"), reverse("gallery") + "?status=running", reverse("generation_detail", args=[job.pk])):
         page = owner_client.get(url)
         assert "<img src=x onerror" not in page.text, url
         assert "&lt;img src=x onerror=alert(1)&gt;" in page.text, url

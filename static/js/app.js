@@ -242,3 +242,12 @@ document.addEventListener("htmx:afterRequest", (event) => {
   });
   document.addEventListener("DOMContentLoaded", showToggle);
 })();
+
+// "New board…" in a board picker asks for the new board's name beside it.
+document.addEventListener("change", (event) => {
+  const picker = event.target.closest && event.target.closest("[data-board-picker]");
+  const name = picker?.parentElement.querySelector("[data-new-board]");
+  if (!name) return;
+  name.hidden = picker.value !== "new";
+  if (!name.hidden) name.querySelector("input").focus();
+});
