@@ -312,7 +312,9 @@ def generation_cancel(request: Request, pk: int) -> HttpResponse:
     pipeline.cancel(generation)
     generation.refresh_from_db()
     if request.htmx:
-        return HttpResponse(card(request, generation))
+        in_studio = request.htmx.current_url_abs_path == reverse("studio")  # where the budget line is
+        mine = in_studio and generation.owner_id == request.user.pk
+        return HttpResponse(card(request, generation) + (budget_line(request) if mine else ""))
     return redirect(generation)
 
 
@@ -375,7 +377,15 @@ def live_updates(request: Request, view: str) -> HttpResponse:
             if job.group is not None:
                 sets_done.add(job.group)
     parts += [render_to_string("studio/studio.html#gone", {"pk": pk, "view": view}, request) for pk in gone]
+    if view == "card" and any(job.is_terminal for job in jobs):  # a refund (or a charge) moved what is left
+        parts.append(budget_line(request))
     return HttpResponse("".join(parts))
+
+
+def budget_line(request: Request) -> str:
+    """The studio's "You have … left" line, swapped in out of band."""
+    context = {"available": ledger.available(request.user), "standing": ledger.standing(request.user), "budget_oob": True}
+    return render_to_string("studio/studio.html#budget", context, request)
 
 
 def render_feed(
@@ -400,10 +410,15 @@ def gallery(request: Request) -> HttpResponse:
     return render_feed(request, "studio/gallery.html", {"matching_boards": boards})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def rate(request: Request, pk: int) -> HttpResponse:
-    """Set this person's stars for a result (1–5), or clear them (0)."""
+    """Set this person's stars for a result (1–5), or clear them (0). GET: the stars as they
+    are (the lightbox asks for those of the image it shows)."""
     generation = visible_generation(request, pk)
+    where = "lightbox" if request.GET.get("where", request.POST.get("where")) == "lightbox" else ""
+    if request.method == "GET":
+        feed.decorate([generation], request.user)
+        return render(request, "studio/card.html#rating", {"job": generation, "where": where})
     stars = request.POST.get("stars", "")
     if stars not in {"0", *map(str, Rating.STARS)}:
         return HttpResponse("Give 1 to 5 stars, or 0 to clear.", status=400, content_type="text/plain")
@@ -413,7 +428,7 @@ def rate(request: Request, pk: int) -> HttpResponse:
         Rating.objects.update_or_create(user=request.user, generation=generation, defaults={"stars": int(stars)})
     if request.htmx:
         feed.decorate([generation], request.user)
-        return render(request, "studio/card.html#rating", {"job": generation})
+        return render(request, "studio/card.html#rating", {"job": generation, "where": where})
     return back_to(request, generation)
 
 

@@ -86,6 +86,10 @@ document.addEventListener("htmx:afterRequest", (event) => {
     const all = links();
     box.querySelector("[data-lightbox-move='-1']").disabled = all.indexOf(link) <= 0;
     box.querySelector("[data-lightbox-move='1']").disabled = all.indexOf(link) >= all.length - 1;
+    box.querySelector("[data-lightbox-position]").textContent = `${all.indexOf(link) + 1} of ${all.length}`;
+    const stars = box.querySelector("[data-lightbox-stars]");
+    stars.replaceChildren(); // this image's stars, as they are now
+    if (link.dataset.rate) htmx.ajax("GET", `${link.dataset.rate}?where=lightbox`, { target: stars, swap: "innerHTML" });
     const status = box.querySelector("#lightbox-status");
     if (status) status.textContent = "";
     if (!box.open) box.showModal();
@@ -114,6 +118,25 @@ document.addEventListener("htmx:afterRequest", (event) => {
     const button = event.target.closest && event.target.closest("[data-lightbox-move], [data-lightbox-close]");
     if (event.target === box || (button && "lightboxClose" in button.dataset)) box.close();
     else if (button && box.contains(button)) move(Number(button.dataset.lightboxMove));
+  });
+  // Stars given in the viewer show on the image's card too.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (!event.detail.target.matches("[data-lightbox-stars]") || event.detail.requestConfig?.verb !== "post") return;
+    const rated = event.detail.target.querySelector("[data-rating-of]");
+    const card = rated && document.querySelector(`[data-card-rating="${rated.dataset.ratingOf}"]`);
+    if (card) htmx.ajax("GET", rated.getAttribute("action"), { target: card, swap: "outerHTML" });
+  });
+  // A swipe on a phone moves to the previous or next image.
+  let touch = null;
+  document.addEventListener("touchstart", (event) => {
+    touch = dialog()?.open && event.touches.length === 1 ? event.touches[0] : null;
+  }, { passive: true });
+  document.addEventListener("touchend", (event) => {
+    if (!touch) return;
+    const dx = event.changedTouches[0].clientX - touch.clientX;
+    const dy = event.changedTouches[0].clientY - touch.clientY;
+    touch = null;
+    if (Math.abs(dx) > 50 && Math.abs(dx) > 2 * Math.abs(dy)) move(dx < 0 ? 1 : -1);
   });
   // Focus goes back to the thumbnail the viewer was opened from.
   document.addEventListener("close", (event) => {

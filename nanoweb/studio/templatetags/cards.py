@@ -40,16 +40,17 @@ def fixed_url(name: str) -> str:
 
 
 @register.simple_tag
-def star_buttons(stars: Stars, pk: int) -> SafeString:
+def star_buttons(stars: Stars, pk: int, where: str = "") -> SafeString:
     """Five buttons: press one to give that many stars, press your current rating to clear it.
     (No text from people in them: numbers and fixed words only.) Each has an id of its job and
-    number, so that htmx gives the keyboard focus back to the same star after the swap."""
+    number (and where it is: the lightbox has its own), so that htmx gives the keyboard focus back
+    to the same star after the swap."""
     buttons = []
     for n in range(1, 6):
         current = n == stars.mine
         label = f"Your rating: {n} of 5 (press to clear)" if current else f"Rate {n} of 5"
         buttons.append(
-            f'<button class="star{" on" if n <= stars.mine else ""}" id="rate-{int(pk)}-{n}" type="submit" '
+            f'<button class="star{" on" if n <= stars.mine else ""}" id="{where or "rate"}-{int(pk)}-{n}" type="submit" '
             'name="stars" '
             f'value="{0 if current else n}" aria-pressed="{"true" if current else "false"}" aria-label="{label}">'
             f"{'★' if n <= stars.mine else '☆'}</button>"
@@ -95,8 +96,9 @@ def card_preview(job, image=None, *, big: bool = False, tile: int = 0) -> SafeSt
     lightbox = ""
     if image:
         lightbox = format_html(
-            ' data-lightbox="{}" data-original="{}" data-pick="{}" data-caption="{}"',
+            ' data-lightbox="{}" data-original="{}" data-pick="{}" data-caption="{}" data-rate="{}"',
             pk_url("image_display", image.pk), pk_url("image_original", image.pk), job.pk, job.prompt[:200],
+            pk_url("rate", job.pk),
         )  # fmt: skip
     return format_html(
         '<a class="preview" href="{}" aria-label="{}"{}>{}{}</a>',
