@@ -80,6 +80,11 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     for index, job in enumerate(variations):
         store_result(job, render_image(f"{job.prompt} #{index + 1}", *SIZES["4:3"]))
         succeed(job, progress=100)
+    # A set with one failed variation: a tile that says so.
+    origami = start_job(member, account, MODEL, "an origami crane on a desk", aspect_ratio="3:2", count=2)
+    store_result(origami[0], render_image(origami[0].prompt, *SIZES["3:2"]))
+    succeed(origami[0], progress=100)
+    origami[1].fail(Status.QUEUED, ProviderError(ErrorKind.CONTENT_BLOCKED, "blocked by the simulator"))
     [running] = start_job(member, account, MODEL, "a hot air balloon over lavender fields", aspect_ratio="1:1")
     running.advance(Status.QUEUED, Status.SUBMITTING)
     running.advance(Status.SUBMITTING, Status.SUBMITTED)
@@ -108,7 +113,7 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
     included (the last needs the test URLs, `tests.urls`)."""
     if who == "nobody":
         return {"login": "/login"}
-    common = {"studio": "/", "gallery": "/gallery", "boards": "/boards", "board": demo.board.get_absolute_url(),
+    common = {"studio": "/", "gallery": "/gallery", "gallery-failed": "/gallery?status=failed", "boards": "/boards", "board": demo.board.get_absolute_url(),
               "detail-succeeded": demo.succeeded.get_absolute_url(),
               "detail-failed": demo.failed.get_absolute_url(), "prompts": "/prompts",
               "404": "/generations/999999", "500": "/broken", "zip-empty": "/gallery/download",
@@ -118,6 +123,7 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
         return {**common, "403": "/credits/review"}
     return {
         **common,
+        "team": "/team",
         "credits": "/credits/review",
         "person": f"/credits/review/people/{demo.member.pk}",
         "providers": "/providers/health",

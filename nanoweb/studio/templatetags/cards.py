@@ -80,7 +80,7 @@ def card_preview(job, image=None, *, big: bool = False, tile: int = 0) -> SafeSt
         )  # fmt: skip
     elif failed:
         picture = format_html(
-            '<span class="failure"><strong>{}</strong>{}<span class="refunded">Nothing was charged.</span></span>',
+            '<span class="failure"><strong>{}</strong>{} <span class="refunded">Nothing was charged.</span></span>',
             job.get_status_display(), "" if tile else f" {job.error_message}",
         )  # fmt: skip
     else:
