@@ -180,8 +180,8 @@ def test_a_member_picks_a_model_and_sees_why_the_job_waits(page, live_server, wo
     make_account("crun", faults="+errors=429+retry_after=4+case=browser", name="crun")
     sign_in(page, live_server, owner.username)
 
-    page.get_by_label("Model").select_option("Nano Banana (v2 channel)")  # crun's only
-    until(page, "() => document.querySelector('#id_routing option[value=\"auto\"]') !== null")
+    page.get_by_label("Account").select_option(label="crun")
+    until(page, "() => document.querySelector('#options').textContent.includes('Pinned to crun')")
     page.wait_for_load_state("networkidle")  # the options may refresh once more; a post meanwhile is refused
     page.get_by_label("Prompt").fill("a kite over the dunes")
     page.get_by_role("button", name="Generate").click()

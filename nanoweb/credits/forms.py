@@ -63,6 +63,10 @@ class MemberForm(forms.Form):
     email = forms.EmailField(required=False, label="Email (optional)")
     is_staff = forms.BooleanField(required=False, label="Staff (runs the team, sees the credits)")
 
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
     def clean_username(self) -> str:
         name = self.cleaned_data["username"]
         if get_user_model().objects.filter(username__iexact=name).exists():

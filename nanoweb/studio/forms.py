@@ -162,8 +162,10 @@ class GenerationForm(forms.Form):
         self.model_name = self._value("model")
         if not self.model_name and not self.is_bound:
             self.model_name = self._default_model(names)
-        deprecated = set(routing.offered().filter(deprecated=True).values_list("name", flat=True))
-        set_choices(self.fields["model"], [(n, f"{n} (deprecated)" if n in deprecated else n) for n in names])
+        # A name is deprecated when none of its rows is current; those come after the current ones.
+        current = set(routing.offered().filter(deprecated=False).values_list("name", flat=True))
+        names.sort(key=lambda n: n not in current)
+        set_choices(self.fields["model"], [(n, n if n in current else f"{n} (deprecated)") for n in names])
         rows = [row for row in routing.offered().filter(name=self.model_name) if not row.account.paused]
         self.accounts = sorted({row.account for row in rows}, key=lambda account: account.name)
         set_choices(self.fields["routing"], [(AUTOMATIC, "Automatic"), *((str(a.pk), a.name) for a in self.accounts)])

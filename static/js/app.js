@@ -25,6 +25,7 @@ function addReferenceFiles(files) {
   for (const file of input.files) all.items.add(file);
   for (const file of files) if (file.type.startsWith("image/")) all.items.add(file);
   input.files = all.files;
+  showUploads(input);
 }
 document.addEventListener("dragover", (event) => {
   const box = event.target.closest && event.target.closest("#generate-form");
@@ -54,12 +55,41 @@ document.addEventListener("htmx:afterSwap", (event) => {
     document.querySelector("#jobs > article")?.scrollIntoView({ block: "nearest" });
   }
 });
-// After a job is created, the uploaded files are the job's: empty the input for the next one.
-document.addEventListener("htmx:afterRequest", (event) => {
-  if (event.detail.elt.id === "generate-form" && event.detail.xhr.status === 201) {
-    const input = event.detail.elt.querySelector("input[type=file]");
-    if (input) input.value = "";
+// Uploaded references show as thumbnails, each with its own Remove, like earlier results picked.
+// Both stay after Generate, for the next try at the same edit.
+function showUploads(input) {
+  let list = document.getElementById("uploads");
+  if (!list) {
+    list = document.createElement("ul");
+    list.id = "uploads";
+    list.className = "picked";
+    list.setAttribute("aria-label", "Images to upload");
+    input.before(list);
   }
+  for (const image of list.querySelectorAll("img")) URL.revokeObjectURL(image.src);
+  list.replaceChildren(...[...input.files].map((file, index) => {
+    const item = document.createElement("li");
+    const image = document.createElement("img");
+    Object.assign(image, { src: URL.createObjectURL(file), alt: file.name, width: 56, height: 56 });
+    const remove = document.createElement("button");
+    Object.assign(remove, { type: "button", className: "link small", textContent: "Remove" });
+    remove.setAttribute("aria-label", `Remove ${file.name}`);
+    remove.dataset.removeUpload = index;
+    item.append(image, remove);
+    return item;
+  }));
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches && event.target.matches("#generate-form input[type=file]")) showUploads(event.target);
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("[data-remove-upload]");
+  const input = document.querySelector("#generate-form input[type=file]");
+  if (!button || !input) return;
+  const kept = new DataTransfer();
+  [...input.files].forEach((file, index) => index !== Number(button.dataset.removeUpload) && kept.items.add(file));
+  input.files = kept.files;
+  showUploads(input);
 });
 
 // Lightbox (gallery, boards, the studio's results): a click on a thumbnail opens the display-size image; arrow keys move, Esc

@@ -71,6 +71,7 @@ def card_preview(job, image=None, *, big: bool = False, tile: int = 0) -> SafeSt
     detail page's display-size picture); before there is one, its shape with the failure
     or a pending pulse. `tile`: its number in a set of variations."""
     failed = job.failed_or_canceled
+    said = "" if tile else Truncator(job.error_message).chars(160)  # a card shows the gist; its page, all
     shape = format_html('<svg class="shape" viewBox="{}" aria-hidden="true" focusable="false"></svg>', job.shape)
     if image:
         picture = format_html(
@@ -81,7 +82,7 @@ def card_preview(job, image=None, *, big: bool = False, tile: int = 0) -> SafeSt
     elif failed:
         picture = format_html(
             '<span class="failure"><strong>{}</strong>{} <span class="refunded">Nothing was charged.</span></span>',
-            job.get_status_display(), "" if tile else f" {job.error_message}",
+            job.get_status_display(), f" {job.error_message}" if big else (f" {said}" if said else ""),
         )  # fmt: skip
     else:
         picture = mark_safe('<span class="pending" aria-hidden="true"></span>')
@@ -90,7 +91,7 @@ def card_preview(job, image=None, *, big: bool = False, tile: int = 0) -> SafeSt
     # The name starts with the words the picture shows (a failure's), then says where it leads.
     seen = ""
     if failed and not image:
-        seen = job.get_status_display() + ("" if tile else f" {job.error_message}") + " Nothing was charged. "
+        seen = job.get_status_display() + (f" {said}" if said else "") + " Nothing was charged. "
     label = seen + (f"Variation {tile}: " if tile else "") + ("" if seen else f"{job.get_status_display()}. ")
     label += f"Open details of: {Truncator(job.prompt).chars(60)}"
     lightbox = ""
