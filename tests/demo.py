@@ -103,8 +103,14 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
                                tags="landscape", created_by=teammate)  # fmt: skip
     details = {"canceled": canceled, "running": running, "landscape": library, "portrait": portrait}
     return Demo(
-        staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed, details=details,
-        board=board, preset=preset,
+        staff=staff,
+        member=member,
+        teammate=teammate,
+        succeeded=succeeded,
+        failed=failed,
+        details=details,
+        board=board,
+        preset=preset,
     )
 
 

@@ -239,7 +239,9 @@ def test_new_board_from_the_picker_is_made_with_the_image_on_it(client, owner, f
     nameless = client.post(reverse("board_add"), {"pick": kite.pk, "board": "new"}, HTTP_HX_REQUEST="true")
     assert "Name the new board." in nameless.text and not Board.objects.exists()
 
-    added = client.post(reverse("board_add"), {"pick": kite.pk, "board": "new", "new_board": "Kites"}, HTTP_HX_REQUEST="true")
+    added = client.post(
+        reverse("board_add"), {"pick": kite.pk, "board": "new", "new_board": "Kites"}, HTTP_HX_REQUEST="true"
+    )
     board = Board.objects.get()
     assert board.name == "Kites" and board.owner == owner and not board.private
     assert "Added 1 to" in added.text and list(board.items.all()) == [kite]

@@ -300,7 +300,9 @@ def test_the_phone_loop_four_variations_as_one_set_lightbox_download_edit_and_ca
     page.wait_for_url("**/?pick=*")
     assert page.locator("#generate-form ul.picked img").count() == 1, "the studio opens with it as a reference"
 
-    page.locator("#generate-form ul.picked").get_by_role("button", name="Remove earlier result 1").click()  # crun here takes no references
+    page.locator("#generate-form ul.picked").get_by_role(
+        "button", name="Remove earlier result 1"
+    ).click()  # crun here takes no references
     simulator.latency = 30.0
     page.get_by_label("Prompt").fill("four slow kites")
     choose_four_images(page)

@@ -96,7 +96,10 @@ def test_edits_only_shows_jobs_made_from_references(client, owner, history):
     from tests.test_references import png
 
     edit = Generation.objects.create(
-        owner=owner, prompt="the fox, edited", account=history["fox"].account, model="google/nano-banana-2",
+        owner=owner,
+        prompt="the fox, edited",
+        account=history["fox"].account,
+        model="google/nano-banana-2",
         status="succeeded",
     )
     references.link(edit, references.store(owner, uploads=[images.check(png())], results=[], written=[]))

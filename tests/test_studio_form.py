@@ -113,7 +113,9 @@ def test_a_second_channel_is_another_row_of_its_model_not_a_model(owner_client, 
     assert models == [("Nano Banana", "Nano Banana"), ("Nano Banana 2", "Nano Banana 2")]
 
     data = {"prompt": "a kite", "model": "Nano Banana 2", "routing": "auto", "aspect_ratio": "1:1", "resolution": "2K"}
-    crun_account.catalogue.filter(model_id="google/nano-banana-2-v2").update(prices={"1K": "0.03", "2K": "0.05", "4K": "0.09"})
+    crun_account.catalogue.filter(model_id="google/nano-banana-2-v2").update(
+        prices={"1K": "0.03", "2K": "0.05", "4K": "0.09"}
+    )
     submit(owner_client, {**data, "google_search": "on"})  # only the main channel grounds with Search
     submit(owner_client, data)  # the cheaper channel fits
     assert list(Generation.objects.order_by("pk").values_list("model", flat=True)) == [

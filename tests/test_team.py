@@ -70,7 +70,9 @@ def test_a_new_member_chooses_a_password_through_a_link_that_works_once(staff_cl
 
     form = client.get(link, follow=True)  # Django's view moves the token into the session first
     assert "Choose your password" in form.text
-    chosen = client.post(form.redirect_chain[-1][0], {"new_password1": "a long new secret 42", "new_password2": "a long new secret 42"})
+    chosen = client.post(
+        form.redirect_chain[-1][0], {"new_password1": "a long new secret 42", "new_password2": "a long new secret 42"}
+    )
     assert chosen.status_code == 302 and chosen.url == reverse("login")
     assert client.login(username="nora", password="a long new secret 42")
     client.logout()
@@ -89,7 +91,9 @@ def test_a_deactivated_member_cannot_sign_in_and_comes_back_when_reactivated(sta
     assert not owner.is_active
     assert not client.login(username=owner.username, password=PASSWORD)
     assert f"{owner.username}: Deactivated." in staff_client.get(reverse("team")).text
-    assert staff_client.post(reverse("member_active", args=[staff.pk]), {"active": "0"}).status_code == 403, "not oneself"
+    assert staff_client.post(reverse("member_active", args=[staff.pk]), {"active": "0"}).status_code == 403, (
+        "not oneself"
+    )
 
     staff_client.post(reverse("member_active", args=[owner.pk]), {"active": "1"})
     assert client.login(username=owner.username, password=PASSWORD)

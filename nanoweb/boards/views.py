@@ -126,14 +126,20 @@ def board_add(request: Request) -> HttpResponse:
     if request.POST.get("board") == NEW:  # "New board…" in the picker: made here, then filled
         form = BoardForm({"name": request.POST.get("new_board", ""), "private": False})
         if not form.is_valid():
-            problem = "Name the new board." if not request.POST.get("new_board", "").strip() else " ".join(form.errors["name"])
+            problem = (
+                "Name the new board."
+                if not request.POST.get("new_board", "").strip()
+                else " ".join(str(error) for error in form.errors["name"])
+            )
             if request.htmx:  # said where the status of the picker shows (htmx swaps no error answer)
                 return render(request, "boards/add.html#added", {"problem": problem})
             return HttpResponse(problem, status=400, content_type="text/plain")
         form.instance.owner = request.user
         board = form.save()
     else:
-        board = get_object_or_404(boards, pk=request.POST.get("board") if request.POST.get("board", "").isdigit() else 0)
+        board = get_object_or_404(
+            boards, pk=request.POST.get("board") if request.POST.get("board", "").isdigit() else 0
+        )
     added, refused = items.add(board, chosen, by=request.user)
     if request.htmx:
         return render(request, "boards/add.html#added", {"board": board, "added": added, "refused": refused})

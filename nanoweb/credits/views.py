@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 from functools import wraps
+from typing import cast
 
 from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
@@ -158,7 +159,7 @@ HISTORY = 30
 
 
 def log_member(request: HttpRequest, person, flag: int, message: str) -> None:
-    LogEntry.objects.log_actions(request.user.pk, [person], flag, message, single_object=True)
+    LogEntry.objects.log_actions(cast(int, request.user.pk), [person], flag, message, single_object=True)
 
 
 @require_GET

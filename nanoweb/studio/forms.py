@@ -153,9 +153,11 @@ class GenerationForm(forms.Form):
             self.results_field.queryset = GeneratedImage.objects.filter(generation__in=Generation.visible(user))
             # "Use this prompt" brings the uploads of a job this user may see (results come as results).
             links = GenerationReference.objects.filter(generation__in=Generation.visible(user))
-            cast(forms.ModelMultipleChoiceField, self.fields["reused_references"]).queryset = ReferenceImage.objects.filter(
-                pk__in=links.values("reference"), result__isnull=True
-            ).exclude(file="")
+            cast(
+                forms.ModelMultipleChoiceField, self.fields["reused_references"]
+            ).queryset = ReferenceImage.objects.filter(pk__in=links.values("reference"), result__isnull=True).exclude(
+                file=""
+            )
             # New results are one's own: they may go on any board one sees.
             cast(forms.ModelChoiceField, self.fields["board"]).queryset = Board.visible(user)
         names = routing.model_names()
@@ -173,9 +175,9 @@ class GenerationForm(forms.Form):
         self.rows = [row for row in rows if str(row.account_id) == chosen] or rows
         pinned = next((account for account in self.accounts if str(account.pk) == chosen), None)
         if pinned:  # a pinned account is said to be one: it has no failover
-            self.fields["routing"].help_text = (
-                f"Pinned to {pinned.name}: only this account, no failover. Automatic tries the best account."
-            )
+            self.fields[
+                "routing"
+            ].help_text = f"Pinned to {pinned.name}: only this account, no failover. Automatic tries the best account."
         if self.is_bound:  # what a refused choice says
             self.fields["model"].error_messages["invalid_choice"] = lazy(self.model_refusal, str)()
             self.fields["routing"].error_messages["invalid_choice"] = lazy(self.routing_refusal, str)(chosen)
@@ -312,7 +314,9 @@ class GenerationForm(forms.Form):
                 self.errors.pop(name, None)
             return cleaned
         offer = self.offer
-        references = sum(len(cleaned.get(name) or []) for name in ("reference_files", "reference_results", "reused_references"))
+        references = sum(
+            len(cleaned.get(name) or []) for name in ("reference_files", "reference_results", "reused_references")
+        )
         if references > offer.max_references:
             self.add_error("reference_files", too_many_references(offer.max_references, references))
         if not offer.google_search and cleaned.get("google_search"):

@@ -384,7 +384,11 @@ def live_updates(request: Request, view: str) -> HttpResponse:
 
 def budget_line(request: Request) -> str:
     """The studio's "You have … left" line, swapped in out of band."""
-    context = {"available": ledger.available(request.user), "standing": ledger.standing(request.user), "budget_oob": True}
+    context = {
+        "available": ledger.available(request.user),
+        "standing": ledger.standing(request.user),
+        "budget_oob": True,
+    }
     return render_to_string("studio/studio.html#budget", context, request)
 
 
