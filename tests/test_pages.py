@@ -113,7 +113,7 @@ def test_no_page_is_wider_than_a_phone(new_page, live_server, demo, who):
     assert page.evaluate("() => document.activeElement.id") == "main"
     header = page.evaluate(HEADER_CONTROLS)
     staff_links = ["Team", "Credits", "Providers", "Admin"] if who == "staff" else []
-    links = ["nanoweb", "Studio", "Gallery", "Boards", "Prompts", *staff_links, "Sign out"]
+    links = ["nanoweb", "Studio", "Gallery", "Boards", "Prompts", *staff_links, "Colours: Auto", "Sign out"]
     assert sorted(header) == sorted(links), header
     assert all(0 <= left and right <= SIZES["phone"]["width"] for left, right in header.values()), header
 

@@ -197,3 +197,24 @@ def test_on_a_phone_the_lightbox_shows_its_actions_without_scrolling_and_swipes(
       box.dispatchEvent(new TouchEvent('touchend', {touches: [], changedTouches: at(120), bubbles: true}));
     }""")
     assert lightbox.locator("[data-lightbox-position]").inner_text() == "2 of 3"
+
+
+def test_the_header_switches_the_colour_scheme_from_the_first_paint(new_page, live_server, owner):
+    page = new_page(viewport=PHONE, color_scheme="light")
+    sign_in(page, live_server, owner.username)
+    page.wait_for_url(live_server.url + "/")
+    background = "() => getComputedStyle(document.documentElement).backgroundColor"
+    assert page.evaluate(background) == "rgb(246, 247, 249)"
+    page.get_by_role("button", name="Colours: Auto").click()
+    page.get_by_role("button", name="Colours: Dark").wait_for()
+    assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    assert page.evaluate(background) == "rgb(15, 17, 21)"
+    page.goto(live_server.url + "/gallery")  # kept, and drawn dark by the server's page itself
+    assert page.evaluate(background) == "rgb(15, 17, 21)"
+    page.get_by_role("button", name="Colours: Dark").click()
+    page.get_by_role("button", name="Colours: Light").wait_for()
+    page.emulate_media(color_scheme="dark")
+    assert page.evaluate(background) == "rgb(246, 247, 249)", "light even where the system is dark"
+    page.get_by_role("button", name="Colours: Light").click()
+    page.get_by_role("button", name="Colours: Auto").wait_for()
+    assert page.evaluate(background) == "rgb(15, 17, 21)", "auto follows the system again"

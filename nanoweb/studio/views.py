@@ -561,3 +561,18 @@ def private_image(request: Request, file: FieldFile, **response_options: Any) ->
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+THEMES = {"auto": "dark", "dark": "light", "light": "auto"}  # each press moves to the next
+
+
+@require_POST
+def set_theme(request: Request) -> HttpResponse:
+    """The colour scheme this browser shows: the system's (auto), dark or light, kept in a cookie
+    so that the page is drawn in it from the first paint."""
+    chosen = request.POST.get("theme", "")
+    if chosen not in THEMES:
+        return HttpResponse("Choose auto, dark or light.", status=400, content_type="text/plain")
+    response = back_to(request, "studio")
+    response.set_cookie("theme", chosen, max_age=365 * 24 * 3600, samesite="Lax", secure=request.is_secure())
+    return response
