@@ -218,3 +218,70 @@ def test_the_header_switches_the_colour_scheme_from_the_first_paint(new_page, li
     page.get_by_role("button", name="Colours: Light").click()
     page.get_by_role("button", name="Colours: Auto").wait_for()
     assert page.evaluate(background) == "rgb(15, 17, 21)", "auto follows the system again"
+
+
+TEXT_FITS = """select => {
+  const style = getComputedStyle(select);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+  const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20;  // the arrow
+  return [...select.options].map(option => [option.text, context.measureText(option.text).width <= room]);
+}"""
+
+
+def test_model_and_account_names_are_not_cut_beside_each_other(page, live_server, owner, make_account):
+    for kind, name in [("crun", "crun.ai (simulator)"), ("nanophoto", "nanophoto.ai (simulator)"),
+                       ("gemini", "Gemini API (simulator)")]:  # fmt: skip
+        make_account(kind, name=name)
+    page.set_viewport_size(LAPTOP)
+    sign_in(page, live_server, owner.username)
+    page.wait_for_url(live_server.url + "/")
+    for label in ["Model", "Account"]:
+        fits = page.get_by_label(label, exact=True).evaluate(TEXT_FITS)
+        assert all(fit for _, fit in fits), f"{label}: {fits}"
+
+
+def test_a_set_card_is_as_tall_as_its_tiles_beside_a_tall_card(page, live_server, owner, crun_account):
+    from nanoweb.providers.simulator.render import image
+
+    [tall] = start_job(owner, crun_account, "google/nano-banana-2", "a tall lighthouse", aspect_ratio="9:16")
+    store_result(tall, image("tall", 432, 768))
+    succeed(tall)
+    pair = start_job(owner, crun_account, "google/nano-banana-2", "two kites", count=2)
+    for job in pair:
+        store_result(job, image("kite", 640, 640))
+        succeed(job)
+    page.set_viewport_size(LAPTOP)
+    sign_in(page, live_server, owner.username)
+    page.wait_for_url(live_server.url + "/")
+    heights = page.locator("article.card.set").evaluate(
+        "card => [card.getBoundingClientRect().height, [...card.children].reduce((sum, part) => sum + part.getBoundingClientRect().height, 0)]"
+    )
+    tall_card = page.locator("article.card", has_text="a tall lighthouse").bounding_box()
+    assert tall_card["height"] > heights[0] + 100, "the tall card is beside it, taller"
+    assert abs(heights[0] - heights[1]) <= 3, f"no empty area under the tiles: {heights}"
+
+
+def test_uploaded_references_show_as_thumbnails_each_with_its_own_remove(
+    page, live_server, owner, crun_account, tmp_path
+):
+    from tests.test_references import png
+
+    files = []
+    for color in ["red", "blue"]:
+        files.append(tmp_path / f"{color}.png")
+        files[-1].write_bytes(png(color=color))
+    sign_in(page, live_server, owner.username)
+    page.wait_for_url(live_server.url + "/")
+    page.locator("#generate-form input[type=file]").set_input_files([str(path) for path in files])
+    uploads = page.locator("#uploads")
+    assert uploads.locator("img").count() == 2
+    until(
+        page,
+        "() => [...document.querySelectorAll('#uploads img')].every(img => img.complete && img.naturalWidth === 64)",
+    )
+    uploads.get_by_role("button", name="Remove red.png").click()
+    assert uploads.locator("img").evaluate_all("images => images.map(image => image.alt)") == ["blue.png"]
+    assert page.evaluate(
+        "() => [...document.querySelector('#generate-form input[type=file]').files].map(f => f.name)"
+    ) == ["blue.png"]
