@@ -45,9 +45,10 @@ class FeedFilters(forms.Form):
         queryset=ProviderAccount.objects.order_by("name"), required=False, empty_label="Any provider"
     )
     model = forms.ChoiceField(required=False, label="Model")
+    # What failed, was canceled or still runs is its owner's business: one sees one's own.
     status = forms.ChoiceField(
-        required=False, choices=[("", "Done"), ("failed", "Failed"), ("canceled", "Canceled"), ("running", "Running")],
-        help_text="Failed, canceled and running jobs: your own.",
+        required=False,
+        choices=[("", "Done"), ("failed", "Failed (mine)"), ("canceled", "Canceled (mine)"), ("running", "Running (mine)")],
     )  # fmt: skip
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
