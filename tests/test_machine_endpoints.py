@@ -26,4 +26,6 @@ def test_only_sign_in_and_the_machine_endpoints_are_open_without_a_session():
         "refs/<str:token>",
         "healthz",
     }
-    assert {route for route, view in open_views.items() if view not in machine_views} == {"login", "admin/login/"}
+    # Signing in, and a new member's invitation (a one-time token link: Django's password reset).
+    signing_in = {"login", "admin/login/", "welcome/<uidb64>/<token>"}
+    assert {route for route, view in open_views.items() if view not in machine_views} == signing_in
