@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PASSWORD
-from tests.demo import pages, seed, sign_in_as, visit
+from tests.demo import STATUS, pages, seed, sign_in_as, visit
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ SIZES = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "hei
 # Staff see what members see, and these pages, or these differently (a failure's provider detail).
 STAFF_ALSO = {"credits", "person", "providers", "team", "detail-failed"}
 HEADER_CONTROLS = """() => Object.fromEntries([...document.querySelectorAll("header a, header button")]
-  .map(e => [e.innerText.replace("◐", "").trim(), [e.getBoundingClientRect().left, e.getBoundingClientRect().right]]))"""
+  .map(e => [e.innerText.replace("◐", "").replace(/\\s+/g, " ").trim(), [e.getBoundingClientRect().left, e.getBoundingClientRect().right]]))"""
 LOAD_ALL_IMAGES = """async () => {
   const images = [...document.images];
   images.forEach(image => { image.loading = "eager"; });
@@ -53,6 +53,9 @@ def demo(transactional_db, make_account, settings):
 
 def test_no_page_has_a_serious_accessibility_problem(new_page, live_server, demo):
     page = new_page()
+    errors: list[str] = []  # what the browser's console reports as an error, page by page
+    page.on("pageerror", lambda error: errors.append(f"{page.url}: {error}"))
+    page.on("console", lambda message: message.type == "error" and errors.append(f"{page.url}: {message.text}"))
     # axe arrives as one more script of this site, so the Content-Security-Policy stays as it is.
     axe = AXE.read_bytes()
     page.context.route(
@@ -84,6 +87,9 @@ def test_no_page_has_a_serious_accessibility_problem(new_page, live_server, demo
         for scheme in ["light", "dark"]:
             page.emulate_media(color_scheme=scheme)
             found[f"{size} {scheme}, staff gallery with a selection and the lightbox open"] = page.evaluate(SERIOUS)
+    # The error pages' own status is reported as a failed load; nothing else may be.
+    expected = [f"status of {status} (" for status in STATUS.values()]
+    assert not [error for error in errors if not any(status in error for status in expected)], errors
     problems = {url: violations for url, violations in found.items() if violations}
     summary = "\n".join(
         f"{url}: {v['rule']} ({v['impact']}) on {len(v['nodes'])}: {', '.join(v['nodes'][:4])}"

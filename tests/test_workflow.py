@@ -130,7 +130,9 @@ def test_a_teammates_gallery_opens_on_finished_images(page, live_server, owner, 
     assert "raw provider text" not in page.content()
     status = page.get_by_label("Status")
     options = status.locator("option").evaluate_all("options => options.map(option => option.textContent)")
-    assert options == ["Done", "Failed (mine)", "Canceled (mine)", "Running (mine)"], "a member's words, finished images first"
+    assert options == ["Done", "Failed (mine)", "Canceled (mine)", "Running (mine)"], (
+        "a member's words, finished images first"
+    )
 
 
 def test_new_board_from_the_picker_puts_the_image_on_it(page, live_server, owner, crun_account):
