@@ -253,3 +253,12 @@ def test_an_empty_board_shows_no_filters_and_no_zip(client, owner):
     page = client.get(board.get_absolute_url())
     assert "Nothing on this board yet" in page.text
     assert "Download as ZIP" not in page.text and 'role="search"' not in page.text
+
+
+def test_a_search_from_the_form_keeps_the_boards_it_matches(client, owner):
+    board = Board.objects.create(name="Spring campaign", owner=owner)
+    client.force_login(owner)
+    full = client.get(reverse("gallery"), {"q": "spring"})
+    part = client.get(reverse("gallery"), {"q": "spring"}, HTTP_HX_REQUEST="true")  # the filters' own request
+    line = f'Boards: <a href="{board.get_absolute_url()}">Spring campaign</a>'
+    assert line in full.text and line in part.text
