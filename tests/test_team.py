@@ -117,3 +117,8 @@ def test_staff_grant_budget_with_a_reason_on_the_team_page_and_the_ledger_shows_
 
     csv = page.request.get(live_server.url + reverse("ledger_csv")).text()
     assert "the spring campaign" in csv
+
+
+def test_a_budget_change_is_in_who_did_what(staff_client, owner):
+    staff_client.post(reverse("edit_budget", args=[owner.pk]), {"amount": "12.5", "period": "week"})
+    assert f"{owner.username}: Budget set to 12.50 USD per week." in staff_client.get(reverse("team")).text

@@ -78,6 +78,8 @@ def edit_budget(request: HttpRequest, user_id: int) -> HttpResponse:
     form = BudgetForm(request.POST, instance=budget)
     if form.is_valid():
         form.save()
+        budget = form.instance
+        log_member(request, user, CHANGE, f"Budget set to {ledger.money(budget.amount)} {budget.get_period_display()}.")
         form = BudgetForm(instance=form.instance)
     standing = ledger.standing(user)
     # 200 even with errors: htmx swaps the cell, and the message stands next to the field.
