@@ -61,8 +61,9 @@ def test_a_new_member_chooses_a_password_through_a_link_that_works_once(staff_cl
     from django.test import Client
 
     client = Client()
-    response = staff_client.post(reverse("add_member"), {"username": "nora", "email": "nora@example.com"})
-    assert response.status_code == 201 and "nora is on the team." in response.text
+    response = staff_client.post(reverse("add_member"), {"username": "nora", "email": "nora@example.com"}, follow=True)
+    assert response.redirect_chain == [(reverse("team"), 302)] and "nora is on the team." in response.text
+    assert "nora is on the team." not in staff_client.get(reverse("team")).text, "the link is shown once"
     link = re.search(r'<code class="invite-link">http://testserver(/welcome/[^<]+)</code>', response.text).group(1)
     nora = django_user_model.objects.get(username="nora")
     assert not nora.has_usable_password() and not nora.is_staff

@@ -167,7 +167,12 @@ def log_member(request: HttpRequest, person, flag: int, message: str) -> None:
 @require_GET
 @staff_required
 def team(request: HttpRequest) -> HttpResponse:
-    return render(request, "credits/team.html", team_context(request))
+    # A member just added: their invitation link, shown once (a reload does not add them again).
+    invite = request.session.pop("invite", None)
+    invited = get_user_model().objects.filter(pk=invite["user"]).first() if invite else None
+    days = round(settings.PASSWORD_RESET_TIMEOUT / 86400)
+    extra = {"invited": invited, "invite": invite["link"], "invite_days": days} if invited and invite else {}
+    return render(request, "credits/team.html", team_context(request, **extra))
 
 
 @require_POST
@@ -202,9 +207,8 @@ def add_member(request: HttpRequest) -> HttpResponse:
     person.set_unusable_password()
     person.save()
     log_member(request, person, ADDITION, "Added from the Team page.")
-    days = round(settings.PASSWORD_RESET_TIMEOUT / 86400)
-    context = team_context(request, invited=person, invite=invite_link(request, person), invite_days=days)
-    return render(request, "credits/team.html", context, status=201)
+    request.session["invite"] = {"user": person.pk, "link": invite_link(request, person)}
+    return redirect("team")
 
 
 def invite_link(request: HttpRequest, person) -> str:
