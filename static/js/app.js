@@ -87,7 +87,10 @@ document.addEventListener("click", (event) => {
   const input = document.querySelector("#generate-form input[type=file]");
   if (!button || !input) return;
   const kept = new DataTransfer();
-  [...input.files].forEach((file, index) => index !== Number(button.dataset.removeUpload) && kept.items.add(file));
+  const removed = Number(button.dataset.removeUpload);
+  [...input.files].forEach((file, index) => {
+    if (index !== removed) kept.items.add(file);
+  });
   input.files = kept.files;
   showUploads(input);
 });
