@@ -731,7 +731,7 @@ def busy(figures: dict) -> None:
                 polled = side.submit(
                     start_jobs, 30, model="Nano Banana 2", resolution="1K", account=nanophoto, spread=10
                 )
-                pushed = start_jobs(30, model="Nano Banana", resolution="1K", account=crun, spread=10)
+                pushed = start_jobs(30, model="Nano Banana", resolution="", account=crun, spread=10)
                 polled_pks = polled.result()
             return {
                 "callbacks": overhead_figures(stack, wait_done(pushed, timeout=120))["p95"],

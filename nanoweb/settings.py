@@ -280,6 +280,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
+        "img-src": [SELF, "blob:"],  # blob: previews of the reference images one is about to upload
         "object-src": [NONE],
         "base-uri": [NONE],
         "form-action": [SELF],

@@ -18,7 +18,7 @@ from nanoweb.boards.models import Board
 from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget
 from nanoweb.providers.base import ErrorKind, ProviderError
-from nanoweb.providers.models import ProviderAccount
+from nanoweb.providers.models import Attempt, ProviderAccount
 from nanoweb.providers.simulator.render import image as render_image
 from nanoweb.studio.jobs import pipeline
 from nanoweb.studio.models import Generation, Rating, SavedPrompt
@@ -36,6 +36,7 @@ class Demo:
     teammate: object
     succeeded: Generation
     failed: Generation
+    details: dict[str, Generation]  # a result's page in each state a person meets
     board: Board
     preset: SavedPrompt
 
@@ -67,16 +68,25 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     Rating.objects.create(user=member, generation=rated, stars=4)
     Rating.objects.create(user=staff, generation=rated, stars=5)
     library = finished(member, account, "brutalist concrete library at dusk, warm windows", "16:9")
-    finished(member, account, "portrait of a lighthouse keeper, oil painting", "9:16", private=True)
+    portrait = finished(member, account, "portrait of a lighthouse keeper, oil painting", "9:16", private=True)
     [failed] = start_job(member, account, MODEL, "a neon city street in the rain", aspect_ratio="16:9", resolution="2K")
-    failed.fail(Status.QUEUED, ProviderError(ErrorKind.GENERATION_FAILED, "the simulator was told to fail"))
-    [canceled] = start_job(member, account, MODEL, "a paper boat on a pond")
+    # A provider's long words without a space (a JSON error, a URL): the page must still fit a phone.
+    said = '{"error":{"code":"INVALID_ARGUMENT","message":"the_simulator_was_told_to_fail_' + "x" * 120 + '"}}'
+    Attempt.objects.create(generation=failed, account=account, model_id=MODEL, outcome=Attempt.Outcome.FAILED,
+                           error_kind="generation_failed", message=said)  # fmt: skip
+    failed.fail(Status.QUEUED, ProviderError(ErrorKind.GENERATION_FAILED, said), provider_said=True)
+    [canceled] = start_job(member, account, MODEL, "a paper boat on a pond", aspect_ratio="9:16")
     pipeline.cancel(canceled)
     variations = start_job(member, account, MODEL, "a ceramic teapot shaped like a whale, studio photo",
                            aspect_ratio="4:3", resolution="1K", count=2)  # fmt: skip
     for index, job in enumerate(variations):
         store_result(job, render_image(f"{job.prompt} #{index + 1}", *SIZES["4:3"]))
         succeed(job, progress=100)
+    # A set with one failed variation: a tile that says so.
+    origami = start_job(member, account, MODEL, "an origami crane on a desk", aspect_ratio="3:2", count=2)
+    store_result(origami[0], render_image(origami[0].prompt, *SIZES["3:2"]))
+    succeed(origami[0], progress=100)
+    origami[1].fail(Status.QUEUED, ProviderError(ErrorKind.CONTENT_BLOCKED, "blocked by the simulator"))
     [running] = start_job(member, account, MODEL, "a hot air balloon over lavender fields", aspect_ratio="1:1")
     running.advance(Status.QUEUED, Status.SUBMITTING)
     running.advance(Status.SUBMITTING, Status.SUBMITTED)
@@ -100,8 +110,16 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     )
     WebhookDelivery.objects.create(endpoint=endpoint, event="job.succeeded", generation=succeeded, body="{}",
                                    attempts=1, delivered_at=timezone.now(), last_status=200, last_answer="ok")  # fmt: skip
+    details = {"canceled": canceled, "running": running, "landscape": library, "portrait": portrait}
     return Demo(
-        staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed, board=board, preset=preset
+        staff=staff,
+        member=member,
+        teammate=teammate,
+        succeeded=succeeded,
+        failed=failed,
+        details=details,
+        board=board,
+        preset=preset,
     )
 
 
@@ -110,16 +128,18 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
     included (the last needs the test URLs, `tests.urls`)."""
     if who == "nobody":
         return {"login": "/login"}
-    common = {"studio": "/", "gallery": "/gallery", "boards": "/boards", "board": demo.board.get_absolute_url(),
+    common = {"studio": "/", "gallery": "/gallery", "gallery-failed": "/gallery?status=failed", "boards": "/boards", "board": demo.board.get_absolute_url(),
               "detail-succeeded": demo.succeeded.get_absolute_url(),
               "detail-failed": demo.failed.get_absolute_url(), "prompts": "/prompts",
               "404": "/generations/999999", "500": "/broken", "zip-empty": "/gallery/download",
               "preset": f"/prompts/{demo.preset.pk}/edit", "tokens": "/account/tokens",
-              "webhooks": "/account/webhooks"}  # fmt: skip
+              "webhooks": "/account/webhooks",
+              **{f"detail-{state}": job.get_absolute_url() for state, job in demo.details.items()}}  # fmt: skip
     if who == "member":
         return {**common, "403": "/credits/review"}
     return {
         **common,
+        "team": "/team",
         "credits": "/credits/review",
         "person": f"/credits/review/people/{demo.member.pk}",
         "providers": "/providers/health",

@@ -89,6 +89,13 @@ def main(folder: Path) -> None:
                         page.evaluate(LOAD_ALL_IMAGES)  # a full-page shot shows what lies below the fold
                         page.screenshot(path=folder / f"{size}-{scheme}-{who}-{name}.png", full_page=True)
                         count += 1
+                    if who == "member":  # the lightbox, open on the gallery's first image
+                        visit(page, base_url, "gallery", "/gallery")
+                        page.locator("#feed a[data-lightbox]").first.click()
+                        page.locator("#lightbox [data-lightbox-stars] button").first.wait_for()
+                        page.evaluate(LOAD_ALL_IMAGES)
+                        page.screenshot(path=folder / f"{size}-{scheme}-{who}-lightbox.png")
+                        count += 1
                 context.close()
         browser.close()
     server.terminate()

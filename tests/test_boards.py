@@ -229,3 +229,37 @@ def test_adding_works_from_a_card_a_detail_page_and_without_javascript(client, o
     assert f'aria-label="Take off {spring.name}"' in detail.text, "its owner may take it off"
     assert client.post(reverse("board_add"), {"board": spring.pk}).status_code == 400, "nothing chosen"
     assert client.post(reverse("board_add"), {"board": "x", "pick": kite.pk}).status_code == 404
+
+
+def test_new_board_from_the_picker_is_made_with_the_image_on_it(client, owner, finish):
+    kite = finish(owner, "a kite")
+    client.force_login(owner)
+    form = client.get(reverse("board_add"), {"pick": kite.pk}, HTTP_HX_REQUEST="true")
+    assert '<option value="new" selected>New board…</option>' in form.text, "no board yet: the picker offers a new one"
+
+    nameless = client.post(reverse("board_add"), {"pick": kite.pk, "board": "new"}, HTTP_HX_REQUEST="true")
+    assert "Name the new board." in nameless.text and not Board.objects.exists()
+
+    added = client.post(
+        reverse("board_add"), {"pick": kite.pk, "board": "new", "new_board": "Kites"}, HTTP_HX_REQUEST="true"
+    )
+    board = Board.objects.get()
+    assert board.name == "Kites" and board.owner == owner and not board.private
+    assert "Added 1 to" in added.text and list(board.items.all()) == [kite]
+
+
+def test_an_empty_board_shows_no_filters_and_no_zip(client, owner):
+    board = Board.objects.create(name="Empty", owner=owner)
+    client.force_login(owner)
+    page = client.get(board.get_absolute_url())
+    assert "Nothing on this board yet" in page.text
+    assert "Download as ZIP" not in page.text and 'role="search"' not in page.text
+
+
+def test_a_search_from_the_form_keeps_the_boards_it_matches(client, owner):
+    board = Board.objects.create(name="Spring campaign", owner=owner)
+    client.force_login(owner)
+    full = client.get(reverse("gallery"), {"q": "spring"})
+    part = client.get(reverse("gallery"), {"q": "spring"}, HTTP_HX_REQUEST="true")  # the filters' own request
+    line = f'Boards: <a href="{board.get_absolute_url()}">Spring campaign</a>'
+    assert line in full.text and line in part.text

@@ -180,8 +180,8 @@ def test_a_member_picks_a_model_and_sees_why_the_job_waits(page, live_server, wo
     make_account("crun", faults="+errors=429+retry_after=4+case=browser", name="crun")
     sign_in(page, live_server, owner.username)
 
-    page.get_by_label("Model").select_option("Nano Banana (v2 channel)")  # crun's only
-    until(page, "() => document.querySelector('#id_routing option[value=\"auto\"]') !== null")
+    page.get_by_label("Account").select_option(label="crun")
+    until(page, "() => document.querySelector('#options').textContent.includes('Pinned to crun')")
     page.wait_for_load_state("networkidle")  # the options may refresh once more; a post meanwhile is refused
     page.get_by_label("Prompt").fill("a kite over the dunes")
     page.get_by_role("button", name="Generate").click()
@@ -207,7 +207,7 @@ def test_a_member_adds_results_to_a_board_from_the_lightbox_and_opens_the_board(
     lightbox = page.locator("dialog#lightbox")
     lightbox.wait_for(state="visible")
     page.wait_for_function("(img => img.complete && img.naturalWidth === 64)(document.querySelector('#lightbox img'))")
-    lightbox.get_by_label("Board").select_option(label="Swatches")
+    lightbox.get_by_label("Board", exact=True).select_option(label="Swatches")
     lightbox.get_by_role("button", name="Add to board").click()
     status = lightbox.locator("#lightbox-status")
     status.get_by_text("Added 1 to").wait_for()
@@ -298,9 +298,11 @@ def test_the_phone_loop_four_variations_as_one_set_lightbox_download_edit_and_ca
     second.click()
     lightbox.get_by_role("link", name="Edit this image").click()
     page.wait_for_url("**/?pick=*")
-    assert page.locator("#references ul.picked img").count() == 1, "the studio opens with it as a reference"
+    assert page.locator("#generate-form ul.picked img").count() == 1, "the studio opens with it as a reference"
 
-    page.locator("#references").get_by_role("button", name="Remove").click()  # crun here takes no references
+    page.locator("#generate-form ul.picked").get_by_role(
+        "button", name="Remove earlier result 1"
+    ).click()  # crun here takes no references
     simulator.latency = 30.0
     page.get_by_label("Prompt").fill("four slow kites")
     choose_four_images(page)

@@ -149,9 +149,9 @@ def test_options_no_single_account_offers_together_are_refused(owner_client, mak
 def test_the_gallery_filters_by_catalogue_model(owner_client, owner, make_account):
     crun, gemini = make_account("crun"), make_account("gemini")
     Generation.objects.create(owner=owner, prompt="one", account=crun, model="google/nano-banana-2",
-                              model_name="Nano Banana 2")  # fmt: skip
+                              model_name="Nano Banana 2", status="succeeded")  # fmt: skip
     Generation.objects.create(owner=owner, prompt="two", account=gemini, model="gemini-2.5-flash-image",
-                              model_name="Nano Banana")  # fmt: skip
+                              model_name="Nano Banana", status="succeeded")  # fmt: skip
     page = owner_client.get(reverse("gallery"), {"model": "Nano Banana"}).text
     assert "two" in page and ">one<" not in page
     assert '<option value="Nano Banana 2">' in page

@@ -62,14 +62,17 @@ def outcomes(job: Generation) -> list[tuple[str, str, str]]:
 def test_routing_orders_by_priority_then_price_and_skips_paused_and_unfit_accounts(owner, make_account):
     crun, gemini, nanophoto = make_account("crun"), make_account("gemini"), make_account("nanophoto")
     nb2 = Options(aspect_ratio="16:9", resolution="1K")
-    kinds = [row.account.kind for row in routing.candidates(routing.Need("Nano Banana 2", nb2))]
-    assert kinds == ["crun", "gemini", "nanophoto"], "equal priority and price: by name"
+    rows = [(row.account.kind, row.model_id) for row in routing.candidates(routing.Need("Nano Banana 2", nb2))]
+    assert rows == [
+        ("crun", "google/nano-banana-2"), ("crun", "google/nano-banana-2-v2"),  # its second channel, a row
+        ("gemini", "gemini-3.1-flash-image"), ("nanophoto", "nano-banana-2"),
+    ], "equal priority and price: by name"  # fmt: skip
 
     gemini.priority = 1
     gemini.save()
     nanophoto.catalogue.filter(name="Nano Banana 2").update(prices={"1K": "0.01", "2K": "0.1", "4K": "0.2"})
     kinds = [row.account.kind for row in routing.candidates(routing.Need("Nano Banana 2", nb2))]
-    assert kinds == ["gemini", "nanophoto", "crun"]
+    assert kinds == ["gemini", "nanophoto", "crun", "crun"]
 
     crun.pause("out of credit")
     square = Options(aspect_ratio="1:1", resolution="1K")

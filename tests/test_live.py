@@ -40,7 +40,8 @@ def test_only_the_changed_cards_come_back_as_out_of_band_swaps(owner_client, own
     assert response.status_code == 200
     html = response.text
     assert f'id="job-{quiet.pk}"' not in html
-    assert html.count('hx-swap-oob="true"') == 2
+    assert html.count('hx-swap-oob="true"') == 3, "two cards, and the budget line the refund moved"
+    assert '<span class="muted" id="budget-left" hx-swap-oob="true">· You have 20.00 USD left this month' in html
     assert f'id="job-{finished.pk}"' in html and "The provider is down." in html
     assert f'data-live="{finished.pk}.' not in html, "a finished card is no longer watched"
     assert f'data-live="{progressed.pk}.1"' in html and 'value="40"' in html

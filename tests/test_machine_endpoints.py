@@ -35,6 +35,7 @@ def test_only_sign_in_and_the_machine_endpoints_are_open_without_a_session():
         "admin/login/",
         "sso/<slug:provider_id>/login",  # single sign-on: the button, and the provider's redirect back
         "sso/<slug:provider_id>/callback",
+        "welcome/<uidb64>/<token>",  # a new member's invitation (a one-time token link: Django's password reset)
     }
 
 

@@ -41,3 +41,40 @@ def test_with_a_public_base_url_push_providers_use_callbacks(admin_client, make_
         "synchronous call"
         in admin_client.get(reverse("admin:providers_provideraccount_change", args=[make_account("gemini").pk])).text
     )
+
+
+def test_staff_duplicate_a_catalogue_row_into_a_new_model_id(admin_client, crun_account):
+    from urllib.parse import parse_qs, urlparse
+
+    from nanoweb.providers.models import CatalogueEntry
+
+    row = crun_account.catalogue.get(model_id="google/nano-banana-2")
+    changelist = reverse("admin:providers_catalogueentry_changelist")
+    answer = admin_client.post(changelist, {"action": "duplicate", "_selected_action": [row.pk]})
+    assert answer.status_code == 302 and answer.url.startswith(reverse("admin:providers_catalogueentry_add"))
+    initial = {key: values[0] for key, values in parse_qs(urlparse(answer.url).query).items()}
+    assert initial["name"] == "Nano Banana 2" and "model_id" not in initial
+    assert initial["prices"] == "1K=0.067, 2K=0.101, 4K=0.151" and "16:9" in initial["aspect_ratios"]
+
+    form = admin_client.get(answer.url).text  # the add form starts as the copy
+    assert 'value="1K=0.067, 2K=0.101, 4K=0.151"' in form
+    saved = admin_client.post(
+        reverse("admin:providers_catalogueentry_add"), {**initial, "model_id": "google/nano-banana-3"}
+    )
+    assert saved.status_code == 302
+    copy = CatalogueEntry.objects.get(model_id="google/nano-banana-3")
+    assert (copy.name, copy.prices, copy.aspect_ratios) == (row.name, row.prices, row.aspect_ratios)
+
+    listing = admin_client.get(changelist).text
+    assert '<span class="nowrap">1K 0.067</span><br><span class="nowrap">2K 0.101</span>' in listing
+
+
+def test_staff_pause_an_account_from_the_list_and_resume_it_from_the_banner(admin_client, crun_account):
+    changelist = reverse("admin:providers_provideraccount_changelist")
+    admin_client.post(changelist, {"action": "pause", "_selected_action": [crun_account.pk]})
+    crun_account.refresh_from_db()
+    assert crun_account.paused and crun_account.paused_reason == "paused by root."
+
+    banner = admin_client.get(reverse("studio")).text
+    assert 'data-confirm="Resume crun (sim)? Automatic routing sends it new jobs again."' in banner
+    assert '<button class="button secondary small" type="submit">Resume crun (sim)</button>' in banner

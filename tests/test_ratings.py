@@ -78,7 +78,9 @@ def test_pages_sorted_by_stars_follow_on_without_repeats(client, owner, crun_acc
     from nanoweb.studio import feed
 
     made = [
-        Generation.objects.create(owner=owner, prompt=f"p{n}", account=crun_account, model="google/nano-banana")
+        Generation.objects.create(
+            owner=owner, prompt=f"p{n}", account=crun_account, model="google/nano-banana", status="succeeded"
+        )
         for n in range(feed.PAGE_SIZE + 10)
     ]
     Rating.objects.bulk_create(Rating(user=owner, generation=job, stars=1 + n % 5) for n, job in enumerate(made[:40]))

@@ -60,8 +60,12 @@ def test_the_refusal_quotes_the_whole_submission_and_the_cost_line_never_goes_ne
 
     options = owner_client.get(reverse("form_options"), data)
     assert "This submission: <strong>0.268 USD</strong>" in options.text
-    assert "not enough for this submission" in options.text
+    assert "Your budget cannot cover this submission: choose fewer images, or ask an admin for a grant." in options.text
     assert 'disabled aria-describedby="generate-reason"' in options.text
+    one = owner_client.get(reverse("form_options"), {**data, "count": "1", "resolution": "4K"})
+    assert "cannot cover this submission: choose a smaller size, or ask an admin" in one.text
+    smallest = owner_client.get(reverse("form_options"), {**data, "count": "1", "resolution": "1K"})
+    assert "0.067 USD" in smallest.text and "0.10 USD left" in smallest.text and "cannot cover" not in smallest.text
 
     LedgerEntry.objects.create(user=owner, kind=Kind.ADJUSTMENT, amount=Decimal("-0.50"), reason="correction")
     page = owner_client.get(reverse("studio"))
@@ -69,7 +73,7 @@ def test_the_refusal_quotes_the_whole_submission_and_the_cost_line_never_goes_ne
 
     Budget.objects.filter(user=owner).update(amount=Decimal("10"))
     fine = owner_client.get(reverse("form_options"), data)
-    assert "not enough" not in fine.text and "disabled" not in fine.text
+    assert "cannot cover" not in fine.text and "disabled" not in fine.text
 
 
 def test_after_a_submission_the_images_field_is_back_to_one(owner_client, crun_account):

@@ -35,7 +35,7 @@ def submit(client, data, htmx=True):
         ({"aspect_ratio": "7:3"}, "aspect_ratio", "7:3 is not offered by this model."),
         ({"resolution": "8K"}, "resolution", "8K is not offered by this model."),
         ({"output_format": "gif"}, "output_format", "gif is not offered by this model."),
-        ({"model": "Nano Banana 2 (v2 channel)", "google_search": "on"}, "google_search", "cannot ground with Google"),
+        ({"model": "Nano Banana", "google_search": "on"}, "google_search", "cannot ground with Google"),
         ({"model": "Nano Banana", "resolution": "2K"}, "resolution", "2K is not offered by this model."),
         ({"model": "dall-e-3"}, "model", "dall-e-3 is not available: choose another model."),
         ({"routing": "999"}, "routing", "That account is not available"),
@@ -79,7 +79,7 @@ def test_without_javascript_errors_rerender_the_page_and_success_redirects(owner
 
 
 def test_options_the_model_lacks_are_not_stored_even_if_posted_empty(owner_client, valid):
-    submit(owner_client, {**valid, "model": "Nano Banana (v2 channel)", "resolution": "", "output_format": ""})
+    submit(owner_client, {**valid, "model": "Nano Banana", "resolution": "", "output_format": ""})
 
     generation = Generation.objects.get()
     assert (generation.resolution, generation.output_format, generation.aspect_ratio) == ("", "", "1:1")
@@ -89,7 +89,7 @@ def test_a_prompt_is_shown_as_text_never_as_html(owner_client, valid):
     submit(owner_client, {**valid, "prompt": "<img src=x onerror=alert(1)>"})
 
     job = Generation.objects.get()
-    for url in (reverse("studio"), reverse("gallery"), reverse("generation_detail", args=[job.pk])):
+    for url in (reverse("studio"), reverse("gallery") + "?status=running", reverse("generation_detail", args=[job.pk])):
         page = owner_client.get(url)
         assert "<img src=x onerror" not in page.text, url
         assert "&lt;img src=x onerror=alert(1)&gt;" in page.text, url
@@ -100,11 +100,34 @@ def test_the_form_offers_only_what_the_chosen_model_supports(owner_client, crun_
     assert 'name="resolution"' in nb2.text and 'value="4K"' in nb2.text
     assert 'name="google_search"' in nb2.text and 'value="21:9"' in nb2.text
 
-    v1 = owner_client.get(reverse("form_options"), {"model": "Nano Banana (v2 channel)"})
+    v1 = owner_client.get(reverse("form_options"), {"model": "Nano Banana"})
     assert 'name="resolution"' not in v1.text
-    assert 'name="output_format"' not in v1.text
     assert 'name="google_search"' not in v1.text
     assert 'value="1:8"' not in v1.text
+
+
+def test_a_second_channel_is_another_row_of_its_model_not_a_model(owner_client, crun_account):
+    page = owner_client.get(reverse("studio"))
+    assert "channel" not in page.text
+    models = page.context["form"].fields["model"].choices
+    assert models == [("Nano Banana", "Nano Banana"), ("Nano Banana 2", "Nano Banana 2")]
+
+    data = {"prompt": "a kite", "model": "Nano Banana 2", "routing": "auto", "aspect_ratio": "1:1", "resolution": "2K"}
+    crun_account.catalogue.filter(model_id="google/nano-banana-2-v2").update(
+        prices={"1K": "0.03", "2K": "0.05", "4K": "0.09"}
+    )
+    submit(owner_client, {**data, "google_search": "on"})  # only the main channel grounds with Search
+    submit(owner_client, data)  # the cheaper channel fits
+    assert list(Generation.objects.order_by("pk").values_list("model", flat=True)) == [
+        "google/nano-banana-2", "google/nano-banana-2-v2",
+    ]  # fmt: skip
+
+
+def test_deprecated_models_come_after_current_ones(owner_client, make_account):
+    make_account("gemini")
+    names = [label for _, label in owner_client.get(reverse("studio")).context["form"].fields["model"].choices]
+    deprecated = [name for name in names if name.endswith("(deprecated)")]
+    assert deprecated and names[-len(deprecated) :] == deprecated, names
 
 
 def test_the_studio_page_lists_only_my_recent_jobs(owner_client, owner, teammate, crun_account):

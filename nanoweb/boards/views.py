@@ -15,6 +15,7 @@ from nanoweb.studio.views import MAX_ZIP, render_feed
 from nanoweb.web import Request, back_to, ids_in, zip_response
 
 MAX_PICKS = 1000
+NEW = "new"  # the picker's "New board…"
 
 
 def visible_board(request: Request, pk: int) -> Board:
@@ -121,9 +122,25 @@ def board_add(request: Request) -> HttpResponse:
     if request.method == "GET":
         context = {"picks": chosen, "board_choices": boards, "chosen_board": request.GET.get("board", "")}
         return render(request, "boards/add.html#add_form" if request.htmx else "boards/add.html", context)
-    board = get_object_or_404(boards, pk=request.POST.get("board") if request.POST.get("board", "").isdigit() else 0)
     if not chosen:
         return HttpResponse("Choose at least one result.", status=400, content_type="text/plain")
+    if request.POST.get("board") == NEW:  # "New board…" in the picker: made here, then filled
+        form = BoardForm({"name": request.POST.get("new_board", ""), "private": False})
+        if not form.is_valid():
+            problem = (
+                "Name the new board."
+                if not request.POST.get("new_board", "").strip()
+                else " ".join(str(error) for error in form.errors["name"])
+            )
+            if request.htmx:  # said where the status of the picker shows (htmx swaps no error answer)
+                return render(request, "boards/add.html#added", {"problem": problem})
+            return HttpResponse(problem, status=400, content_type="text/plain")
+        form.instance.owner = request.user
+        board = form.save()
+    else:
+        board = get_object_or_404(
+            boards, pk=request.POST.get("board") if request.POST.get("board", "").isdigit() else 0
+        )
     added, refused = items.add(board, chosen, by=request.user)
     if request.htmx:
         return render(request, "boards/add.html#added", {"board": board, "added": added, "refused": refused})

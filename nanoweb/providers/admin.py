@@ -6,7 +6,12 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 
 from nanoweb.providers import status
 from nanoweb.providers.models import CatalogueEntry, ProviderAccount, refresh_catalogue
@@ -55,7 +60,7 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     list_filter = ["kind", "enabled"]
     readonly_fields = ["paused_at", "paused_reason", "balance_now", "completion", "references", "errors_24h"]
     inlines = [CatalogueInline]
-    actions = ["resume", "refresh_catalogue"]
+    actions = ["pause", "resume", "refresh_catalogue"]
 
     @admin.display(boolean=True, description="key set")
     def has_key(self, account: ProviderAccount) -> bool:
@@ -77,6 +82,11 @@ class ProviderAccountAdmin(admin.ModelAdmin):
     def errors_24h(self, account: ProviderAccount) -> str:
         errors = status.recent_errors(account) if account.pk else {}
         return ", ".join(f"{kind or 'unknown'}: {n}" for kind, n in errors.items()) or "none"
+
+    @admin.action(description="Pause the selected accounts (no new jobs until resumed)")
+    def pause(self, request: HttpRequest, queryset: QuerySet[ProviderAccount]) -> None:
+        paused = sum(account.pause(f"paused by {request.user.get_username()}.") for account in queryset)
+        self.message_user(request, f"Paused {paused} account(s); jobs already there finish.", messages.SUCCESS)
 
     @admin.action(description="Resume the selected accounts (take new jobs again)")
     def resume(self, request: HttpRequest, queryset: QuerySet[ProviderAccount]) -> None:
@@ -149,10 +159,32 @@ class CatalogueEntryAdmin(admin.ModelAdmin):
     list_editable = ["enabled"]
     search_fields = ["name", "model_id"]
     list_select_related = ["account"]
+    actions = ["duplicate"]
+    save_as = True  # "Save as new" on a row's page: a copy under another model id
 
     @admin.display(description="prices")
     def price_list(self, entry: CatalogueEntry) -> str:
-        return PricesField().prepare_value(entry.prices)
+        """One resolution a line, never cut: `1K 0.067`."""
+        return format_html_join(
+            mark_safe("<br>"),
+            '<span class="nowrap">{} {}</span>',
+            ((size or "each", amount) for size, amount in entry.prices.items()),
+        )
+
+    @admin.action(description="Duplicate the selected model (a new model id, starting as a copy of this row)")
+    def duplicate(self, request: HttpRequest, queryset: QuerySet[CatalogueEntry]) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Choose one model to duplicate.", messages.WARNING)
+            return None
+        entry = queryset.get()
+        form = CatalogueEntryForm(instance=entry)
+        values = {name: form[name].value() for name in form.fields if name != "model_id"}
+        values = {
+            name: ("on" if value else "") if isinstance(value, bool) else PricesField().prepare_value(ListField().prepare_value(value))
+            for name, value in values.items() if value not in (None, "")
+        }  # fmt: skip
+        values["name"] = entry.name
+        return redirect(f"{reverse('admin:providers_catalogueentry_add')}?{urlencode(values)}")
 
     @admin.display(description="offered to members")
     def offered(self, entry: CatalogueEntry) -> str:

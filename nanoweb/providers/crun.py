@@ -53,9 +53,10 @@ class CrunAdapter(Adapter):
             aspect_ratios=NB2_RATIOS, resolutions=("1K", "2K", "4K"),
             output_formats=("png", "jpg"), max_references=14, google_search=True,
         ),
-        # The cheaper v2 channel ignores google_search and output_format.
+        # The v2 channel (another row of the same model: routing takes it when its options fit)
+        # ignores google_search and output_format.
         ModelSpec(
-            "google/nano-banana-2-v2", "Nano Banana 2 (v2 channel)",
+            "google/nano-banana-2-v2", "Nano Banana 2",
             aspect_ratios=NB2_RATIOS, resolutions=("1K", "2K", "4K"), max_references=14,
         ),
         # Nano Banana (v1) takes at most 3 reference images.
@@ -63,9 +64,9 @@ class CrunAdapter(Adapter):
             "google/nano-banana", "Nano Banana", family="Nano Banana",
             aspect_ratios=NB_RATIOS, output_formats=("png", "jpg"), max_references=3,
         ),
-        # The v1 v2 channel ignores output_format and is fixed at 1K.
+        # Its v2 channel ignores output_format and is fixed at 1K.
         ModelSpec(
-            "google/nano-banana-v2", "Nano Banana (v2 channel)", family="Nano Banana",
+            "google/nano-banana-v2", "Nano Banana", family="Nano Banana",
             aspect_ratios=NB_RATIOS, max_references=3,
         ),
     )  # fmt: skip

@@ -3,7 +3,8 @@
 Every create is an Attempt row; an accepted attempt follows its job to the end. So per
 account and window: the jobs it was tried for, how many of those it served to a result
 (success rate = succeeded / ended there, a job moved on to another account counting as
-not served), the time members waited for a result (job created → image stored, by
+not served; a job the model made no image for because of its prompt is the prompt's failure,
+not the account's, and is left out), the time members waited for a result (job created → image stored, by
 resolution), failures by kind, the last error and the rate-limit hits.
 """
 
@@ -29,6 +30,8 @@ ACCOUNT_TROUBLE = {
     ErrorKind.AUTH, ErrorKind.OUT_OF_CREDIT, ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE,
     ErrorKind.UNKNOWN_MODEL, ErrorKind.BLOCKED_ADDRESS, ErrorKind.MALFORMED,
 }  # fmt: skip
+# The model made no image because of what it was asked: not the account's doing.
+PROMPT_FAILURES = {ErrorKind.GENERATION_FAILED, ErrorKind.CONTENT_BLOCKED}
 
 
 @dataclass
@@ -67,7 +70,7 @@ def figures(window: str, now: datetime | None = None) -> list[AccountHealth]:
     found = {account.pk: AccountHealth(account) for account in ProviderAccount.objects.order_by("name")}
     counts = attempts.values("account").annotate(
         jobs=Count("generation", distinct=True),
-        ended=Count("id", filter=Q(outcome__in=Attempt.FINAL)),
+        ended=Count("id", filter=Q(outcome__in=Attempt.FINAL) & ~Q(error_kind__in=PROMPT_FAILURES)),
         succeeded=Count("id", filter=Q(outcome=Attempt.Outcome.SUCCEEDED)),
         rate_limited=Count("id", filter=Q(error_kind=ErrorKind.RATE_LIMITED)),
     )

@@ -45,7 +45,11 @@ class FeedFilters(forms.Form):
         queryset=ProviderAccount.objects.order_by("name"), required=False, empty_label="Any provider"
     )
     model = forms.ChoiceField(required=False, label="Model")
-    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Generation.Status.choices])
+    # What failed, was canceled or still runs is its owner's business: one sees one's own.
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "Done"), ("failed", "Failed (mine)"), ("canceled", "Canceled (mine)"), ("running", "Running (mine)")],
+    )  # fmt: skip
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
     stars = forms.ChoiceField(required=False, choices=STAR_CHOICES, label="My rating")
@@ -85,8 +89,13 @@ class FeedFilters(forms.Form):
             found = found.filter(account=data["provider"])
         if data["model"]:
             found = found.filter(model_name=data["model"])
-        if data["status"]:
-            found = found.filter(status=data["status"])
+        # The team's finished images by default; what failed, was canceled or still runs is its owner's business.
+        if not data["status"]:
+            found = found.filter(status=Generation.Status.SUCCEEDED)
+        elif data["status"] == "running":
+            found = found.filter(owner=user).exclude(status__in=Generation.TERMINAL)
+        else:
+            found = found.filter(owner=user, status=data["status"])
         if data["since"]:
             found = found.filter(created_at__gte=start_of(data["since"]))
         if data["until"]:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 
 from django import forms
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import lazy
 
@@ -16,7 +17,7 @@ from nanoweb.providers import routing
 from nanoweb.providers.models import CatalogueEntry, Options, ProviderAccount
 from nanoweb.providers.routing import Need
 from nanoweb.studio.jobs.spec import JobSpec
-from nanoweb.studio.models import GeneratedImage, Generation, SavedPrompt
+from nanoweb.studio.models import GeneratedImage, Generation, GenerationReference, ReferenceImage, SavedPrompt
 
 MAX_PROMPT = 20_000
 NOT_OFFERED = "%(value)s is not offered by this model."
@@ -148,6 +149,10 @@ class GenerationForm(forms.Form):
         queryset=GeneratedImage.objects.none(), required=False, widget=forms.MultipleHiddenInput,
         error_messages={"invalid_choice": "A chosen earlier result is not available."},
     )  # fmt: skip
+    reused_references = forms.ModelMultipleChoiceField(
+        queryset=ReferenceImage.objects.none(), required=False, widget=forms.MultipleHiddenInput,
+        error_messages={"invalid_choice": "A reference image of the earlier job is not available."},
+    )  # fmt: skip
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -156,12 +161,21 @@ class GenerationForm(forms.Form):
         self.fields.update((extra.name, extra.field(user)) for extra in FORM_EXTRAS)
         if user is not None:  # any result this user may see can be edited further
             self.results_field.queryset = GeneratedImage.objects.filter(generation__in=Generation.visible(user))
+            # "Use this prompt" brings the uploads of a job this user may see (results come as results).
+            links = GenerationReference.objects.filter(generation__in=Generation.visible(user))
+            cast(
+                forms.ModelMultipleChoiceField, self.fields["reused_references"]
+            ).queryset = ReferenceImage.objects.filter(pk__in=links.values("reference"), result__isnull=True).exclude(
+                file=""
+            )
         names = routing.model_names()
         self.model_name = self._value("model")
         if not self.model_name and not self.is_bound:
             self.model_name = self._default_model(names)
-        deprecated = set(routing.offered().filter(deprecated=True).values_list("name", flat=True))
-        set_choices(self.fields["model"], [(n, f"{n} (deprecated)" if n in deprecated else n) for n in names])
+        # A name is deprecated when none of its rows is current; those come after the current ones.
+        current = set(routing.offered().filter(deprecated=False).values_list("name", flat=True))
+        names.sort(key=lambda n: n not in current)
+        set_choices(self.fields["model"], [(n, n if n in current else f"{n} (deprecated)") for n in names])
         rows = [
             row for row in routing.offered().filter(name=self.model_name) if not (row.account.paused or row.incomplete)
         ]
@@ -169,6 +183,11 @@ class GenerationForm(forms.Form):
         set_choices(self.fields["routing"], [(AUTOMATIC, "Automatic"), *((str(a.pk), a.name) for a in self.accounts)])
         chosen = self._value("routing")
         self.rows = [row for row in rows if str(row.account_id) == chosen] or rows
+        pinned = next((account for account in self.accounts if str(account.pk) == chosen), None)
+        if pinned:  # a pinned account is said to be one: it has no failover
+            self.fields[
+                "routing"
+            ].help_text = f"Pinned to {pinned.name}: only this account, no failover. Automatic tries the best account."
         if self.is_bound:  # what a refused choice says
             self.fields["model"].error_messages["invalid_choice"] = lazy(self.model_refusal, str)()
             self.fields["routing"].error_messages["invalid_choice"] = lazy(self.routing_refusal, str)(chosen)
@@ -235,6 +254,16 @@ class GenerationForm(forms.Form):
         count = self._value("count")
         return rows[0].price(need.options.resolution) * (int(count) if count in {"1", "2", "3", "4"} else 1)
 
+    def ways_to_spend_less(self) -> list[str]:
+        """What the person could change for a cheaper submission (nothing at the minimum)."""
+        ways = []
+        if self._value("count") in {"2", "3", "4"}:
+            ways.append("fewer images")
+        resolution = self._chosen_options().resolution
+        if resolution in self.offer.resolutions and self.offer.resolutions.index(resolution) > 0:
+            ways.append("a smaller size")
+        return ways
+
     def unoffered_fields_with_errors(self) -> list[forms.BoundField]:
         """Errors on options the page does not show for this model (a tampered or stale form)."""
         offer = self.offer
@@ -252,6 +281,17 @@ class GenerationForm(forms.Form):
         ids = [v for v in (field.value() or []) if str(v).isdigit()]
         queryset = self.results_field.queryset
         return list(queryset.filter(pk__in=ids)) if queryset is not None else []
+
+    def reused_shown(self) -> list[tuple[int, str]]:
+        """The reused uploads chosen, with an address to show each (through a job it belongs to)."""
+        ids = [int(v) for v in (self["reused_references"].value() or []) if str(v).isdigit()]
+        queryset = cast(forms.ModelMultipleChoiceField, self.fields["reused_references"]).queryset
+        if not ids or queryset is None:
+            return []
+        links = GenerationReference.objects.filter(reference__in=queryset.filter(pk__in=ids))
+        shown = {link.reference_id: reverse("generation_reference", args=[link.generation_id, link.position])
+                 for link in links}  # fmt: skip
+        return [(pk, shown[pk]) for pk in ids if pk in shown]
 
     def model_refusal(self) -> str:
         """Why the chosen model cannot be used, in a member's words."""
@@ -284,7 +324,9 @@ class GenerationForm(forms.Form):
                 self.errors.pop(name, None)
             return cleaned
         offer = self.offer
-        references = len(cleaned.get("reference_files") or []) + len(cleaned.get("reference_results") or [])
+        references = sum(
+            len(cleaned.get(name) or []) for name in ("reference_files", "reference_results", "reused_references")
+        )
         if references > offer.max_references:
             self.add_error("reference_files", too_many_references(offer.max_references, references))
         if not offer.google_search and cleaned.get("google_search"):
@@ -321,6 +363,7 @@ class GenerationForm(forms.Form):
             count=data.get("count") or 1,
             reference_files=tuple(data.get("reference_files") or ()),
             reference_results=tuple(data.get("reference_results") or ()),
+            reused_references=tuple(data.get("reused_references") or ()),
         )
 
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("generations/<int:pk>/private", views.toggle_private, name="toggle_private"),
     path("generations/<int:pk>/delete", views.delete_generation, name="delete_generation"),
     path("gallery", views.gallery, name="gallery"),
+    path("theme", views.set_theme, name="theme"),
     path("gallery/download", views.download_zip, name="download_zip"),
     path("prompts", views.prompt_library, name="prompt_library"),
     path("prompts/<int:pk>/edit", views.edit_preset, name="edit_preset"),

@@ -133,9 +133,10 @@ def card(request: Request, generation: Generation, *, oob: bool = False) -> str:
 
 
 def last_choices(request: Request) -> dict:
-    """Start the form where this user left it: same provider, model and options."""
+    """Start the form where this user left it: same model and options, routed automatically
+    (a pinned account is chosen again each time, never carried over silently)."""
     last = Generation.objects.filter(owner=request.user).order_by("-created_at").first()
-    return choices_of(last) if last else {}
+    return {**choices_of(last), "routing": AUTOMATIC} if last else {}
 
 
 def form_context(request: Request, form: GenerationForm, **extra) -> dict:
@@ -164,12 +165,23 @@ def choices_of(generation: Generation) -> dict:
     }
 
 
+def as_references(request: Request, source: Generation) -> dict:
+    """The form's reference fields for the references of `source` this user may see."""
+    shown = [ref for _, ref in references.shown_to(request.user, source) if not ref.deleted]
+    return {
+        "reference_results": [ref.result_id for ref in shown if ref.result_id],
+        "reused_references": [ref.pk for ref in shown if not ref.result_id],
+    }
+
+
 @require_GET
 def studio(request: Request) -> HttpResponse:
     initial = last_choices(request)
-    if "from" in request.GET:  # "Use this prompt": every parameter of that generation
+    focus = False
+    if "from" in request.GET:  # "Use this prompt": every parameter of that generation, and its references
         source = visible_generation(request, int(request.GET["from"]) if request.GET["from"].isdigit() else 0)
-        initial = {**choices_of(source), "prompt": source.prompt}
+        initial = {**choices_of(source), **as_references(request, source), "prompt": source.prompt}
+        focus = True
     if "prompt" in request.GET:  # a preset from the prompt library: its prompt, model and options
         saved = get_object_or_404(
             SavedPrompt.visible(request.user), pk=request.GET["prompt"] if request.GET["prompt"].isdigit() else 0
@@ -182,7 +194,13 @@ def studio(request: Request) -> HttpResponse:
         initial["reference_results"] = list(
             GeneratedImage.objects.filter(generation__in=picked, index=0).values_list("pk", flat=True)
         )
+        first = picked.order_by("pk").first()
+        if first:  # the frame of the image edited: its model, shape and size, routed automatically
+            initial = {**initial, **choices_of(first), "routing": AUTOMATIC, "prompt": ""}
+        focus = True
     form = GenerationForm(initial=initial, user=request.user)
+    if focus:  # the next thing to do is to write
+        form.fields["prompt"].widget.attrs["autofocus"] = True
     return render(
         request,
         "studio/studio.html",
@@ -271,7 +289,9 @@ def generation_cancel(request: Request, pk: int) -> HttpResponse:
     pipeline.cancel(generation)
     generation.refresh_from_db()
     if request.htmx:
-        return HttpResponse(card(request, generation))
+        in_studio = request.htmx.current_url_abs_path == reverse("studio")  # where the budget line is
+        mine = in_studio and generation.owner_id == request.user.pk
+        return HttpResponse(card(request, generation) + (budget_line(request) if mine else ""))
     return redirect(generation)
 
 
@@ -327,7 +347,19 @@ def live_updates(request: Request, view: str) -> HttpResponse:
             if job.group is not None:
                 sets_done.add(job.group)
     parts += [render_to_string("studio/studio.html#gone", {"pk": pk, "view": view}, request) for pk in gone]
+    if view == "card" and any(job.is_terminal for job in jobs):  # a refund (or a charge) moved what is left
+        parts.append(budget_line(request))
     return HttpResponse("".join(parts))
+
+
+def budget_line(request: Request) -> str:
+    """The studio's "You have … left" line, swapped in out of band."""
+    context = {
+        "available": ledger.available(request.user),
+        "standing": ledger.standing(request.user),
+        "budget_oob": True,
+    }
+    return render_to_string("studio/studio.html#budget", context, request)
 
 
 def render_feed(
@@ -349,10 +381,15 @@ def gallery(request: Request) -> HttpResponse:
     return render_feed(request, "studio/gallery.html", {})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def rate(request: Request, pk: int) -> HttpResponse:
-    """Set this person's stars for a result (1–5), or clear them (0)."""
+    """Set this person's stars for a result (1–5), or clear them (0). GET: the stars as they
+    are (the lightbox asks for those of the image it shows)."""
     generation = visible_generation(request, pk)
+    where = "lightbox" if request.GET.get("where", request.POST.get("where")) == "lightbox" else ""
+    if request.method == "GET":
+        feed.decorate([generation], request.user)
+        return render(request, "studio/card.html#rating", {"job": generation, "where": where})
     stars = request.POST.get("stars", "")
     if stars not in {"0", *map(str, Rating.STARS)}:
         return HttpResponse("Give 1 to 5 stars, or 0 to clear.", status=400, content_type="text/plain")
@@ -362,7 +399,7 @@ def rate(request: Request, pk: int) -> HttpResponse:
         Rating.objects.update_or_create(user=request.user, generation=generation, defaults={"stars": int(stars)})
     if request.htmx:
         feed.decorate([generation], request.user)
-        return render(request, "studio/card.html#rating", {"job": generation})
+        return render(request, "studio/card.html#rating", {"job": generation, "where": where})
     return back_to(request, generation)
 
 
@@ -482,4 +519,19 @@ def private_image(request: Request, file: FieldFile, **response_options: Any) ->
     response = get_conditional_response(request, etag=etag) or FileResponse(file.open("rb"), **response_options)
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+THEMES = {"auto": "dark", "dark": "light", "light": "auto"}  # each press moves to the next
+
+
+@require_POST
+def set_theme(request: Request) -> HttpResponse:
+    """The colour scheme this browser shows: the system's (auto), dark or light, kept in a cookie
+    so that the page is drawn in it from the first paint."""
+    chosen = request.POST.get("theme", "")
+    if chosen not in THEMES:
+        return HttpResponse("Choose auto, dark or light.", status=400, content_type="text/plain")
+    response = back_to(request, "studio")
+    response.set_cookie("theme", chosen, max_age=365 * 24 * 3600, samesite="Lax", secure=request.is_secure())
     return response

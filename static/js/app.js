@@ -25,6 +25,7 @@ function addReferenceFiles(files) {
   for (const file of input.files) all.items.add(file);
   for (const file of files) if (file.type.startsWith("image/")) all.items.add(file);
   input.files = all.files;
+  showUploads(input);
 }
 document.addEventListener("dragover", (event) => {
   const box = event.target.closest && event.target.closest("#generate-form");
@@ -54,12 +55,44 @@ document.addEventListener("htmx:afterSwap", (event) => {
     document.querySelector("#jobs > article")?.scrollIntoView({ block: "nearest" });
   }
 });
-// After a job is created, the uploaded files are the job's: empty the input for the next one.
-document.addEventListener("htmx:afterRequest", (event) => {
-  if (event.detail.elt.id === "generate-form" && event.detail.xhr.status === 201) {
-    const input = event.detail.elt.querySelector("input[type=file]");
-    if (input) input.value = "";
+// Uploaded references show as thumbnails, each with its own Remove, like earlier results picked.
+// Both stay after Generate, for the next try at the same edit.
+function showUploads(input) {
+  let list = document.getElementById("uploads");
+  if (!list) {
+    list = document.createElement("ul");
+    list.id = "uploads";
+    list.className = "picked";
+    list.setAttribute("aria-label", "Images to upload");
+    input.before(list);
   }
+  for (const image of list.querySelectorAll("img")) URL.revokeObjectURL(image.src);
+  list.replaceChildren(...[...input.files].map((file, index) => {
+    const item = document.createElement("li");
+    const image = document.createElement("img");
+    Object.assign(image, { src: URL.createObjectURL(file), alt: file.name, width: 56, height: 56 });
+    const remove = document.createElement("button");
+    Object.assign(remove, { type: "button", className: "link small", textContent: "Remove" });
+    remove.setAttribute("aria-label", `Remove ${file.name}`);
+    remove.dataset.removeUpload = index;
+    item.append(image, remove);
+    return item;
+  }));
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches && event.target.matches("#generate-form input[type=file]")) showUploads(event.target);
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("[data-remove-upload]");
+  const input = document.querySelector("#generate-form input[type=file]");
+  if (!button || !input) return;
+  const kept = new DataTransfer();
+  const removed = Number(button.dataset.removeUpload);
+  [...input.files].forEach((file, index) => {
+    if (index !== removed) kept.items.add(file);
+  });
+  input.files = kept.files;
+  showUploads(input);
 });
 
 // Lightbox (gallery, boards, the studio's results): a click on a thumbnail opens the display-size image; arrow keys move, Esc
@@ -86,6 +119,10 @@ document.addEventListener("htmx:afterRequest", (event) => {
     const all = links();
     box.querySelector("[data-lightbox-move='-1']").disabled = all.indexOf(link) <= 0;
     box.querySelector("[data-lightbox-move='1']").disabled = all.indexOf(link) >= all.length - 1;
+    box.querySelector("[data-lightbox-position]").textContent = `${all.indexOf(link) + 1} of ${all.length}`;
+    const stars = box.querySelector("[data-lightbox-stars]");
+    stars.replaceChildren(); // this image's stars, as they are now
+    if (link.dataset.rate) htmx.ajax("GET", `${link.dataset.rate}?where=lightbox`, { target: stars, swap: "innerHTML" });
     const status = box.querySelector("#lightbox-status");
     if (status) status.textContent = "";
     if (!box.open) box.showModal();
@@ -114,6 +151,25 @@ document.addEventListener("htmx:afterRequest", (event) => {
     const button = event.target.closest && event.target.closest("[data-lightbox-move], [data-lightbox-close]");
     if (event.target === box || (button && "lightboxClose" in button.dataset)) box.close();
     else if (button && box.contains(button)) move(Number(button.dataset.lightboxMove));
+  });
+  // Stars given in the viewer show on the image's card too.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (!event.detail.target.matches("[data-lightbox-stars]") || event.detail.requestConfig?.verb !== "post") return;
+    const rated = event.detail.target.querySelector("[data-rating-of]");
+    const card = rated && document.querySelector(`[data-card-rating="${rated.dataset.ratingOf}"]`);
+    if (card) htmx.ajax("GET", rated.getAttribute("action"), { target: card, swap: "outerHTML" });
+  });
+  // A swipe on a phone moves to the previous or next image.
+  let touch = null;
+  document.addEventListener("touchstart", (event) => {
+    touch = dialog()?.open && event.touches.length === 1 ? event.touches[0] : null;
+  }, { passive: true });
+  document.addEventListener("touchend", (event) => {
+    if (!touch) return;
+    const dx = event.changedTouches[0].clientX - touch.clientX;
+    const dy = event.changedTouches[0].clientY - touch.clientY;
+    touch = null;
+    if (Math.abs(dx) > 50 && Math.abs(dx) > 2 * Math.abs(dy)) move(dx < 0 ? 1 : -1);
   });
   // Focus goes back to the thumbnail the viewer was opened from.
   document.addEventListener("close", (event) => {
@@ -242,3 +298,12 @@ document.addEventListener("htmx:afterRequest", (event) => {
   });
   document.addEventListener("DOMContentLoaded", showToggle);
 })();
+
+// "New board…" in a board picker asks for the new board's name beside it.
+document.addEventListener("change", (event) => {
+  const picker = event.target.closest && event.target.closest("[data-board-picker]");
+  const name = picker?.parentElement.querySelector("[data-new-board]");
+  if (!name) return;
+  name.hidden = picker.value !== "new";
+  if (!name.hidden) name.querySelector("input").focus();
+});

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import template
-from django.utils.html import format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from nanoweb.boards import items
 from nanoweb.boards.models import Board
@@ -21,8 +21,10 @@ MATCHING_SHOWN = 6  # boards named beside a gallery search: a handful of names
 
 @register.simple_tag
 def board_options(choices: Iterable[Board], selected: Any = "") -> SafeString:
-    """The `<option>`s of a board menu (the boards one may see: `board_choices`), `selected` chosen."""
-    return format_html_join(
+    """The `<option>`s of a board menu (the boards one may see: `board_choices`), `selected` chosen,
+    and last "New board…" (chosen when there is no board yet: its name is asked beside the menu)."""
+    choices = list(choices)
+    existing = format_html_join(
         "",
         '<option value="{}"{}>{}{}</option>',
         (
@@ -31,6 +33,8 @@ def board_options(choices: Iterable[Board], selected: Any = "") -> SafeString:
             for board in choices
         ),
     )  # fmt: skip
+    new = format_html('<option value="new"{}>New board…</option>', "" if choices else mark_safe(" selected"))
+    return existing + new
 
 
 @register.simple_tag(takes_context=True)

@@ -47,16 +47,17 @@ def allowed(context: template.Context, job: Generation) -> Allowed:
 
 
 @register.simple_tag
-def star_buttons(stars: Stars, pk: int) -> SafeString:
+def star_buttons(stars: Stars, pk: int, where: str = "") -> SafeString:
     """Five buttons: press one to give that many stars, press your current rating to clear it.
     (No text from people in them: numbers and fixed words only.) Each has an id of its job and
-    number, so that htmx gives the keyboard focus back to the same star after the swap."""
+    number (and where it is: the lightbox has its own), so that htmx gives the keyboard focus back
+    to the same star after the swap."""
     buttons = []
     for n in range(1, 6):
         current = n == stars.mine
         label = f"Your rating: {n} of 5 (press to clear)" if current else f"Rate {n} of 5"
         buttons.append(
-            f'<button class="star{" on" if n <= stars.mine else ""}" id="rate-{int(pk)}-{n}" type="submit" '
+            f'<button class="star{" on" if n <= stars.mine else ""}" id="{where or "rate"}-{int(pk)}-{n}" type="submit" '
             'name="stars" '
             f'value="{0 if current else n}" aria-pressed="{"true" if current else "false"}" aria-label="{label}">'
             f"{'★' if n <= stars.mine else '☆'}</button>"
@@ -77,6 +78,7 @@ def card_preview(job, image=None, *, big: bool = False, tile: int = 0) -> SafeSt
     detail page's display-size picture); before there is one, its shape with the failure
     or a pending pulse. `tile`: its number in a set of variations."""
     failed = job.failed_or_canceled
+    said = "" if tile else Truncator(job.error_message).chars(160)  # a card shows the gist; its page, all
     shape = format_html('<svg class="shape" viewBox="{}" aria-hidden="true" focusable="false"></svg>', job.shape)
     if image:
         picture = format_html(
@@ -86,23 +88,25 @@ def card_preview(job, image=None, *, big: bool = False, tile: int = 0) -> SafeSt
         )  # fmt: skip
     elif failed:
         picture = format_html(
-            '<span class="failure"><strong>{}</strong>{}<span class="refunded">Nothing was charged.</span></span>',
-            job.get_status_display(), "" if tile else f" {job.error_message}",
+            '<span class="failure"><strong>{}</strong>{} <span class="refunded">Nothing was charged.</span></span>',
+            job.get_status_display(), f" {job.error_message}" if big else (f" {said}" if said else ""),
         )  # fmt: skip
     else:
         picture = mark_safe('<span class="pending" aria-hidden="true"></span>')
     if big:
         return format_html('<div class="preview big">{}{}</div>', "" if image else shape, picture)
-    label = f"Variation {tile}: " if tile else ""
-    label += job.get_status_display()
-    if failed:
-        label += f": {job.error_message} Nothing was charged"
-    label += f". Open details of: {Truncator(job.prompt).chars(60)}"
+    # The name starts with the words the picture shows (a failure's), then says where it leads.
+    seen = ""
+    if failed and not image:
+        seen = job.get_status_display() + (f" {said}" if said else "") + " Nothing was charged. "
+    label = seen + (f"Variation {tile}: " if tile else "") + ("" if seen else f"{job.get_status_display()}. ")
+    label += f"Open details of: {Truncator(job.prompt).chars(60)}"
     lightbox = ""
     if image:
         lightbox = format_html(
-            ' data-lightbox="{}" data-original="{}" data-pick="{}" data-caption="{}"',
+            ' data-lightbox="{}" data-original="{}" data-pick="{}" data-caption="{}" data-rate="{}"',
             pk_url("image_display", image.pk), pk_url("image_original", image.pk), job.pk, job.prompt[:200],
+            pk_url("rate", job.pk),
         )  # fmt: skip
     return format_html(
         '<a class="preview" href="{}" aria-label="{}"{}>{}{}</a>',
