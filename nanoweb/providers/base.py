@@ -86,6 +86,7 @@ class ProviderError(Exception):
         retryable: bool | None = None,
         retry_after: float | None = None,
         ambiguous: bool = False,
+        transport: bool = False,
     ):
         self.kind = kind
         self.detail = detail[:2000]
@@ -94,11 +95,19 @@ class ProviderError(Exception):
         # The request may have reached the provider (a timeout, a dropped connection):
         # a create that failed so may still have started a job.
         self.ambiguous = ambiguous
+        # The detail is nanoweb's own account (no answer came: a transport failure), not the
+        # provider's words: staff read it, members only our sentence.
+        self.transport = transport
         super().__init__(f"{kind}: {self.detail}")
 
     @property
     def message(self) -> str:
         return ERROR_MESSAGES[self.kind]
+
+    @property
+    def said(self) -> str:
+        """The provider's own words, which members may read ("" when it said nothing)."""
+        return "" if self.transport else self.detail
 
 
 class State(enum.StrEnum):
@@ -239,13 +248,13 @@ class Adapter:
         try:
             return http.request(method, self.url(path), **kwargs)
         except http.BlockedAddress as exc:  # a configuration error: nothing was sent
-            raise ProviderError(ErrorKind.BLOCKED_ADDRESS, str(exc), retryable=False) from exc
+            raise ProviderError(ErrorKind.BLOCKED_ADDRESS, str(exc), retryable=False, transport=True) from exc
         except http.ConnectFailed as exc:  # nothing was sent
-            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc)) from exc
+            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc), transport=True) from exc
         except http.Timeout as exc:
-            raise ProviderError(ErrorKind.UNAVAILABLE, f"timed out: {exc}", ambiguous=True) from exc
+            raise ProviderError(ErrorKind.UNAVAILABLE, f"timed out: {exc}", ambiguous=True, transport=True) from exc
         except http.OutboundError as exc:
-            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc), ambiguous=True) from exc
+            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc), ambiguous=True, transport=True) from exc
 
 
 def json_body(response: http.Response) -> dict[str, Any]:

@@ -18,7 +18,7 @@ class AttemptInline(admin.TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
-    fields = ("account", "model_id", "started_at", "ended_at", "outcome", "error_kind", "message")
+    fields = ("account", "model_id", "started_at", "ended_at", "outcome", "error_kind", "message", "detail")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:

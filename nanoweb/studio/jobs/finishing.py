@@ -161,7 +161,7 @@ def fetch(result: dict[str, str]) -> bytes:
     try:
         return http.download(result["url"])[0]
     except http.OutboundError as exc:
-        raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
+        raise ProviderError(ErrorKind.BAD_RESULT, str(exc), transport=True) from exc
 
 
 def store_image(generation: Generation, index: int, data: bytes) -> GeneratedImage:

@@ -322,12 +322,12 @@ def create(generation: Generation, adapter: Adapter) -> Submitted | None:
 
 
 def end_attempt(
-    attempt: Attempt | None, outcome: str, kind: str = "", message: str = "", *, ambiguous: bool = False
+    attempt: Attempt | None, outcome: str, error: ProviderError | None = None, *, ambiguous: bool = False
 ) -> None:
     """Record how a create ended; `ambiguous`: the provider may have started the job anyway."""
     if attempt is not None:
         Attempt.objects.filter(pk=attempt.pk).update(
-            outcome=outcome, error_kind=kind, message=message, ended_at=timezone.now(), ambiguous=ambiguous
+            outcome=outcome, ended_at=timezone.now(), ambiguous=ambiguous, **Attempt.error_fields(error)
         )
 
 
@@ -356,29 +356,30 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
     if error.kind in PAUSE:
         account.pause(f"{error.message} ({error.detail[:200]})")
     if error.ambiguous and not adapter.idempotent:
-        end_attempt(attempt, Attempt.Outcome.FAILED, error.kind, error.detail)
-        error.detail += " (not sent again: the provider may have started the job, and it cannot dedupe a repeat)"
-        generation.fail(current, error, provider_said=True)
+        end_attempt(attempt, Attempt.Outcome.FAILED, error)
+        not_again = "(not sent again: the provider may have started the job, and it cannot dedupe a repeat)"
+        generation.fail(current, error, provider_said=True, note=not_again)
         return
     why = waiting_reason(account.name, error)
     near = error.retry_after is not None and error.retry_after <= NEAR_RETRY_SECONDS
     refused = error.kind in MOVE_ON and not (error.kind == ErrorKind.RATE_LIMITED and near) and not error.ambiguous
     if refused and fail_over(generation, current, f"{why}; trying another account"):
-        end_attempt(attempt, Attempt.Outcome.MOVED, error.kind, error.detail)
+        end_attempt(attempt, Attempt.Outcome.MOVED, error)
         return
     delay = max(error.retry_after or 0.0, backoff(generation.attempts))
     if error.retryable and error.kind not in PAUSE and within_retry_window(generation, delay):
-        end_attempt(attempt, Attempt.Outcome.RETRIED, error.kind, error.detail, ambiguous=error.ambiguous)
+        end_attempt(attempt, Attempt.Outcome.RETRIED, error, ambiguous=error.ambiguous)
         moved = generation.advance(
             current, Status.QUEUED, claim="", next_poll_at=timezone.now() + timedelta(seconds=delay), waiting_reason=why
         )
         if moved:
             log.info("generation %s: %s, submitting again in %.1f s", generation.pk, error, delay)
         return
-    end_attempt(attempt, Attempt.Outcome.FAILED, error.kind, error.detail)
+    end_attempt(attempt, Attempt.Outcome.FAILED, error)
+    note = ""
     if refused and generation.attempt_log.filter(ambiguous=True).exists():
-        error.detail += " (not moved to another account: an earlier create here may still be running)"
-    generation.fail(current, error, provider_said=True)
+        note = "(not moved to another account: an earlier create here may still be running)"
+    generation.fail(current, error, provider_said=True, note=note)
 
 
 def waiting_reason(account: str, error: ProviderError) -> str:

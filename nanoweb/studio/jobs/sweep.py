@@ -322,9 +322,8 @@ def recover_held(generation: Generation, token: str) -> None:
     attempt = generation.attempt_log.filter(outcome=Attempt.Outcome.SENDING).last()
     if generation.status == Status.SUBMITTING and generation.account.adapter_class.idempotent:
         if generation.advance(Status.SUBMITTING, Status.QUEUED, claim="", next_poll_at=timezone.now()):
-            pipeline.end_attempt(
-                attempt, Attempt.Outcome.RETRIED, ErrorKind.INTERNAL, "interrupted while sending", ambiguous=True
-            )
+            interrupted = ProviderError(ErrorKind.INTERNAL, "interrupted while sending")
+            pipeline.end_attempt(attempt, Attempt.Outcome.RETRIED, interrupted, ambiguous=True)
         return
     why = (
         "interrupted while submitting; not sent again: the provider may have started the job"
