@@ -9,9 +9,10 @@ from nanoweb.boards import items
 from nanoweb.boards.forms import BoardForm
 from nanoweb.boards.models import Board
 from nanoweb.lib import paging, search
+from nanoweb.lib.params import id_of, ids_in
 from nanoweb.studio import feed
 from nanoweb.studio.models import Generation
-from nanoweb.studio.views import MAX_ZIP, Request, back_to, ids_in, render_feed, zip_response
+from nanoweb.studio.views import MAX_ZIP, Request, back_to, render_feed, zip_response
 
 MAX_PICKS = 1000
 
@@ -120,7 +121,7 @@ def board_add(request: Request) -> HttpResponse:
     if request.method == "GET":
         context = {"picks": chosen, "board_choices": boards, "chosen_board": request.GET.get("board", "")}
         return render(request, "boards/add.html#add_form" if request.htmx else "boards/add.html", context)
-    board = get_object_or_404(boards, pk=request.POST.get("board") if request.POST.get("board", "").isdigit() else 0)
+    board = get_object_or_404(boards, pk=id_of(request.POST.get("board", "")) or 0)
     if not chosen:
         return HttpResponse("Choose at least one result.", status=400, content_type="text/plain")
     added, refused = items.add(board, chosen, by=request.user)

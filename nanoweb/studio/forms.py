@@ -12,7 +12,8 @@ from django.utils import timezone
 from django.utils.functional import lazy
 
 from nanoweb.boards.models import Board
-from nanoweb.lib import images
+from nanoweb.lib import images, params
+from nanoweb.lib.params import id_of, ids_in
 from nanoweb.providers import routing
 from nanoweb.providers.models import CatalogueEntry, Options, ProviderAccount
 from nanoweb.providers.routing import Need
@@ -131,7 +132,7 @@ class GenerationForm(forms.Form):
         error_messages={"invalid_choice": "Choose 1 to 4 images."},
     )  # fmt: skip
     reference_files = MultipleImageField(label="Reference images", required=False)
-    reference_results = forms.ModelMultipleChoiceField(
+    reference_results = params.ModelMultipleChoiceField(
         queryset=GeneratedImage.objects.none(), required=False, widget=forms.MultipleHiddenInput,
         error_messages={"invalid_choice": "A chosen earlier result is not available."},
     )  # fmt: skip
@@ -143,7 +144,7 @@ class GenerationForm(forms.Form):
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.results_field = cast(forms.ModelMultipleChoiceField, self.fields["reference_results"])
+        self.results_field = cast(params.ModelMultipleChoiceField, self.fields["reference_results"])
         if user is not None:  # any result this user may see can be edited further
             self.results_field.queryset = GeneratedImage.objects.filter(generation__in=Generation.visible(user))
             # New results are one's own: they may go on any board one sees.
@@ -218,7 +219,7 @@ class GenerationForm(forms.Form):
     def price(self) -> Decimal | None:
         """What the submission chosen so far would cost on the first account to be tried."""
         chosen = self._value("routing")
-        need = Need(self.model_name, self._chosen_options(), account=int(chosen) if chosen.isdigit() else None)
+        need = Need(self.model_name, self._chosen_options(), account=id_of(chosen) if chosen else None)
         rows = routing.candidates(need) or self.rows
         if not rows:
             return None
@@ -239,7 +240,7 @@ class GenerationForm(forms.Form):
     def picked_results(self) -> list[GeneratedImage]:
         """Earlier results chosen as references (for showing them in the form)."""
         field = self["reference_results"]
-        ids = [v for v in (field.value() or []) if str(v).isdigit()]
+        ids = ids_in(field.value() or [])
         queryset = self.results_field.queryset
         return list(queryset.filter(pk__in=ids)) if queryset is not None else []
 
@@ -259,11 +260,10 @@ class GenerationForm(forms.Form):
         return None if chosen == AUTOMATIC else int(chosen)
 
     def routing_refusal(self, chosen: str) -> str:
-        """Why a hand-picked account cannot take this job, in a member's words."""
-        account = ProviderAccount.objects.filter(pk=chosen).first() if chosen.isdigit() else None
-        if account and account.paused:
-            return f"{account.name} is paused ({account.paused_reason}): choose Automatic or another account."
-        if account and account.enabled:
+        """Why a hand-picked account cannot take this job, in a member's words: a paused or disabled
+        one is simply not available (why it was paused is for staff)."""
+        account = ProviderAccount.objects.filter(pk=id_of(chosen) or 0).first()
+        if account and account.enabled and not account.paused:
             return f"{account.name} does not serve {self.model_name}: choose Automatic or another account."
         return "That account is not available: choose Automatic or one of the listed accounts."
 
