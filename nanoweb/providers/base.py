@@ -10,6 +10,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from nanoweb.lib import http
@@ -233,6 +234,21 @@ class Adapter:
     def balance(self) -> str | None:
         """The account's balance as the vendor reports it, or None without an endpoint."""
         return None
+
+    def check_account(self) -> bool:
+        """A cheap call that needs a working key (the balance; Gemini: the model list): True when
+        the account answered, False when the vendor offers no such call. A refusal raises
+        ProviderError, and a balance of nothing is an OUT_OF_CREDIT one."""
+        if not self.has_balance:
+            return False
+        left = self.balance()
+        try:
+            empty = left is not None and Decimal(left) <= 0
+        except ArithmeticError:
+            empty = False
+        if empty:
+            raise ProviderError(ErrorKind.OUT_OF_CREDIT, f"balance {left}")
+        return True
 
     def verify_callback(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Whether a callback is authentic. Unsigned protocols cannot tell: the callback only

@@ -99,6 +99,12 @@ class GeminiAdapter(Adapter):
             raise _error(response.status_code, answer, retry_after(response))
         return Submitted(status=parse_answer(answer))
 
+    def check_account(self) -> bool:
+        response = self.call("GET", "/models", headers={"x-goog-api-key": self.api_key}, params={"pageSize": 1})
+        if response.status_code != 200:
+            raise _error(response.status_code, json_body(response), retry_after(response))
+        return True
+
 
 def parse_answer(answer: dict[str, Any]) -> ProviderStatus:
     """Images may sit in any part of any candidate; HTTP 200 can still be a refusal. Gemini 3

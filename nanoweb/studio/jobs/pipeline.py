@@ -353,7 +353,7 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
     account = generation.account
     if error.kind == ErrorKind.NOT_FOUND:  # at create: the model id, not a job
         error = ProviderError(ErrorKind.UNKNOWN_MODEL, error.detail)
-    if error.kind in PAUSE:
+    if error.kind in PAUSE and pause_confirmed(adapter):
         account.pause(f"{error.message} ({error.detail[:200]})")
     if error.ambiguous and not adapter.idempotent:
         end_attempt(attempt, Attempt.Outcome.FAILED, error)
@@ -380,6 +380,18 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
     if refused and generation.attempt_log.filter(ambiguous=True).exists():
         note = "(not moved to another account: an earlier create here may still be running)"
     generation.fail(current, error, provider_said=True, note=note)
+
+
+def pause_confirmed(adapter: Adapter) -> bool:
+    """Whether a key or credit refusal is about the account beyond doubt: a cheap call with the
+    key (balance, model list) is refused the same way. Some vendors answer one prompt's refusal
+    with a 403: that fails (or moves) the job alone, never the team's account. Without such a
+    call the account is not paused; health routing tries it after the others meanwhile."""
+    try:
+        adapter.check_account()
+    except ProviderError as check:
+        return check.kind in PAUSE
+    return False
 
 
 def waiting_reason(account: str, error: ProviderError) -> str:
