@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "django_q",  # after nanoweb.studio, whose qcluster command takes the place of django-q2's
     "axes",
     "nanoweb.boards",
+    "nanoweb.quotas",
 ]
 
 MIDDLEWARE = [
@@ -332,6 +333,12 @@ MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)  # per referenc
 # The pixels all the images of one submission may decode to: bounds the work one request can
 # cause (about 2 s of decoding at most), yet takes 14 phone photos of 12 Mpx.
 MAX_UPLOAD_PIXELS = env_int("MAX_UPLOAD_PIXELS", 200_000_000)
+# The bytes all the reference images of one submission may have together (what one request holds
+# in memory, and what an inline request carries; Gemini's requests stop at about 20 MB).
+MAX_REFERENCE_BYTES = env_int("MAX_REFERENCE_BYTES", 40 * 1024 * 1024)
+# What each member's uploaded references may take on disk, unless staff set another quota
+# (admin: Storage quotas).
+STORAGE_QUOTA_BYTES = env_int("STORAGE_QUOTA_BYTES", 1024 * 1024 * 1024)
 REFERENCE_LINK_SECONDS = env_int("REFERENCE_LINK_SECONDS", 3600)
 # A monitor sending "Authorization: Bearer <HEALTH_TOKEN>" gets /healthz's details (as staff do).
 HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")

@@ -233,8 +233,13 @@ def browser():
 
 @pytest.fixture
 def csp_violations() -> list[str]:
-    """What the browser refused under the Content-Security-Policy during the test."""
+    """What the browser refused under the Content-Security-Policy during the test, and any other
+    error it reported (a console error such as htmx's, an uncaught exception)."""
     return []
+
+
+def complained(message) -> bool:
+    return message.type == "error" or "Content Security Policy" in message.text
 
 
 @pytest.fixture
@@ -249,16 +254,14 @@ def new_page(browser, csp_violations):
         context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
-        page.on(
-            "console",
-            lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text),
-        )
+        page.on("console", lambda message: complained(message) and csp_violations.append(message.text))
+        page.on("pageerror", lambda error: csp_violations.append(f"uncaught: {error}"))
         return page
 
     yield new
     for context in contexts:
         context.close()
-    assert not csp_violations, f"the page broke its Content-Security-Policy: {csp_violations}"
+    assert not csp_violations, f"the browser reported a CSP violation or an error: {csp_violations}"
 
 
 @pytest.fixture

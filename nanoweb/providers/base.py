@@ -7,6 +7,8 @@ vendor's answers into a unified `ProviderStatus`. It never touches the database.
 from __future__ import annotations
 
 import enum
+import functools
+from base64 import b64encode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -153,6 +155,19 @@ class ModelSpec:
         return {size: table.get(size, table.get("1K", "0.067")) for size in self.resolutions}
 
 
+@dataclass(frozen=True, eq=False)
+class InlineImage:
+    """A reference image sent in the request itself. Its base64 text is made once, however many
+    requests carry it: the jobs of one set share these objects (pipeline.inline_images)."""
+
+    data: bytes = field(repr=False)
+    mime_type: str
+
+    @functools.cached_property
+    def base64(self) -> str:
+        return b64encode(self.data).decode()
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
@@ -162,8 +177,8 @@ class GenerationRequest:
     output_format: str = ""
     google_search: bool = False
     reference_urls: tuple[str, ...] = ()
-    # (bytes, MIME type) for APIs that take references inline rather than by URL.
-    reference_images: tuple[tuple[bytes, str], ...] = ()
+    # For APIs that take references inline rather than by URL.
+    reference_images: tuple[InlineImage, ...] = ()
     callback_url: str = ""
     idempotency_key: str = ""
 
@@ -212,6 +227,9 @@ class Adapter:
     idempotent: ClassVar[bool] = False
     # Reference images go in the request itself; otherwise the provider fetches them by URL.
     inline_references: ClassVar[bool] = False
+    # The most reference bytes one request may carry inline (the vendor's request limit, less
+    # base64's third and room for the rest); None: no stated limit.
+    max_inline_bytes: ClassVar[int | None] = None
     # The fewest seconds between two requests about one job (the vendor's documented
     # polling interval); the pipeline's schedule (studio/schedule.py) never reads sooner.
     min_poll_interval: ClassVar[float] = 1.0

@@ -17,8 +17,10 @@ from nanoweb.lib.params import id_of, ids_in
 from nanoweb.providers import routing
 from nanoweb.providers.models import CatalogueEntry, Options, ProviderAccount
 from nanoweb.providers.routing import Need
+from nanoweb.quotas.models import quota_bytes
 from nanoweb.studio.jobs.spec import JobSpec
 from nanoweb.studio.models import GeneratedImage, Generation, SavedPrompt
+from nanoweb.studio.references import uploaded_bytes
 
 MAX_PROMPT = 20_000
 NOT_OFFERED = "%(value)s is not offered by this model."
@@ -38,6 +40,10 @@ def too_many_references(limit: int, given: int) -> str:
     if not limit:
         return "This model does not take reference images."
     return f"This model takes at most {limit} reference images; you gave {given}."
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
 
 
 class MultipleImageField(forms.FileField):
@@ -65,6 +71,12 @@ class MultipleImageField(forms.FileField):
                     f"{upload.name} is too large ({upload.size / 1024 / 1024:.1f} MB); "
                     f"the limit is {settings.MAX_UPLOAD_BYTES // 1024 // 1024} MB."
                 )
+        total_bytes = sum(upload.size for upload in files)
+        if total_bytes > settings.MAX_REFERENCE_BYTES:
+            raise forms.ValidationError(
+                f"These images are {megabytes(total_bytes)} together; "
+                f"one submission takes at most {megabytes(settings.MAX_REFERENCE_BYTES)}."
+            )
         named = [(upload.name, upload.read()) for upload in files]
         total = sum(self._readable(name, images.pixels, data) for name, data in named)
         if total > settings.MAX_UPLOAD_PIXELS:
@@ -144,6 +156,7 @@ class GenerationForm(forms.Form):
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+        self.user = user
         self.results_field = cast(params.ModelMultipleChoiceField, self.fields["reference_results"])
         if user is not None:  # any result this user may see can be edited further
             self.results_field.queryset = GeneratedImage.objects.filter(generation__in=Generation.visible(user))
@@ -283,10 +296,27 @@ class GenerationForm(forms.Form):
             return cleaned
         if offer.resolutions and not cleaned.get("resolution"):  # the price depends on it
             cleaned["resolution"] = self.fields["resolution"].initial
+        uploads = cleaned.get("reference_files") or []
+        if uploads and self.user is not None:
+            size, used, quota = sum(len(u.data) for u in uploads), uploaded_bytes(self.user), quota_bytes(self.user)
+            if used + size > quota:
+                self.add_error(
+                    "reference_files",
+                    f"Your uploaded images take {megabytes(used)} of your {megabytes(quota)}; these need "
+                    f"{megabytes(size)} more: use earlier results or smaller images, or ask staff for more room.",
+                )
+                return cleaned
         need = self.job_spec().need
         if not routing.candidates(need):
             unsupported = {row.unsupported(need.options, need.references) for row in self.rows} - {""}
-            if references and not unsupported:
+            if references and all(routing.too_large_inline(row, need.reference_bytes) for row in self.rows):
+                limit = min(row.account.adapter_class.max_inline_bytes or 0 for row in self.rows)
+                self.add_error(
+                    "reference_files",
+                    f"These reference images are {megabytes(need.reference_bytes)} together; the accounts "
+                    f"serving this model take at most {megabytes(limit)}: send fewer or smaller ones.",
+                )
+            elif references and not unsupported:
                 self.add_error(
                     "reference_files",
                     "No account serving this model can take reference images here: choose another model or ask an admin.",

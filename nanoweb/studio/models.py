@@ -197,11 +197,13 @@ class Generation(models.Model):
 
     def need(self) -> Need:
         """What routing must find for this job, e.g. another account when this one refuses."""
+        references = self.reference_links.aggregate(n=models.Count("pk"), size=models.Sum("reference__bytes"))
         return Need(
             self.model_name,
             self.options,
-            self.reference_links.count(),
+            references["n"],
             account=None if self.automatic else self.account_id,
+            reference_bytes=references["size"] or 0,
         )
 
     def catalogue_row(self) -> CatalogueEntry | None:
