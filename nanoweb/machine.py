@@ -18,7 +18,8 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import FileResponse, Http404, HttpRequest, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -74,7 +75,15 @@ def may_see_health_details(request: HttpRequest) -> bool:
     return bool(settings.HEALTH_TOKEN) and secrets.compare_digest(given.encode(), settings.HEALTH_TOKEN.encode())
 
 
+@login_not_required
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """Pages without our icon link (the admin's) make the browser ask for /favicon.ico."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("hooks/<str:token>", provider_callback, name="provider_callback"),
     path("refs/<str:token>", reference_link, name="reference_link"),
     path("healthz", healthz, name="healthz"),

@@ -120,3 +120,23 @@ def test_members_cannot_reach_the_quota_admin(client, owner, staff):
     client.force_login(owner)
     response = client.get(reverse("admin:quotas_storagequota_changelist"))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_an_inline_account_has_only_a_share_of_its_calls_in_flight_carrying_references(
+    owner, owner_client, make_account, monkeypatch
+):
+    from nanoweb.lib.ratelimit import RateLimiter
+    from nanoweb.studio.jobs import sweep
+
+    account = make_account("gemini")
+    account.max_in_flight = 8  # two of them may carry references
+    account.save()
+    assert post(owner_client, account, GEMINI_31, [padded(0, 0)], count="4").status_code == 201
+    assert post(owner_client, account, GEMINI_31, count="2").status_code == 201
+    monkeypatch.setattr(pipeline, "limiter", RateLimiter())
+
+    claimed, _ = sweep.claim_due("sweep", limit=20)
+    with_references = [job for job, _ in claimed if job.reference_links.exists()]
+    assert (len(claimed), len(with_references)) == (4, 2), "both prompts alone, two of the four with a reference"
+    for _, permit in claimed:
+        permit.release()
