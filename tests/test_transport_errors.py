@@ -111,3 +111,25 @@ def test_the_admin_refuses_a_base_url_with_user_info(admin_client):
     assert response.status_code == 200
     assert "user name or password" in response.content.decode()
     assert not ProviderAccount.objects.filter(name="gw").exists()
+
+
+def test_error_texts_stored_before_the_fix_lose_their_credentials(db, owner, make_account):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from nanoweb.providers.models import Attempt
+
+    leaked = (
+        "gateway said: cannot connect to user:secret@gateway:8499: url: /internal/crun-proxy?token=s3cr3t/x (Caused"
+    )
+    account = make_account("crun")
+    job = Generation.objects.create(owner=owner, prompt="p", account=account, model="m", status="failed",
+                                    error_message=leaked, error_detail=leaked)  # fmt: skip
+    Attempt.objects.create(generation=job, account=account, model_id="m", message=leaked)
+    import_module("nanoweb.studio.migrations.0018_scrub_credentials_from_errors").scrub_errors(apps, None)
+    import_module("nanoweb.providers.migrations.0008_transport_detail_and_plain_base_urls").scrub_attempts(apps, None)
+
+    job.refresh_from_db()
+    for text in (job.error_message, job.error_detail, Attempt.objects.get().message):
+        assert shown(text, CREDENTIALS) == [] and "cannot connect to gateway:8499" in text

@@ -47,7 +47,7 @@ class BlockedAddress(OutboundError):
 # Error texts name the host and port only: a URL's user info and query string (where keys and
 # signatures travel) are cut from anything an exception says, urllib3's own messages included.
 _USER_INFO = re.compile(r"(?<=//)[^/?#@\s'\"]*@")
-_QUERY = re.compile(r"\?[^\s'\"()]*")
+_QUERY = re.compile(r"\?[^\s'\"()=]*=[^\s'\"()]*")
 
 
 def scrub(text: str) -> str:
