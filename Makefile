@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 run: setup
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py demo_setup
-	DEBUG=1 $(PY) manage.py runstudio
+	DEBUG=1 TRUSTED_PROXIES=$${TRUSTED_PROXIES-127.0.0.1,::1} $(PY) manage.py runstudio
 
 # Production mode (DEBUG off): set SECRET_KEY, ALLOWED_HOSTS and friends first (README).
 serve: setup

@@ -20,7 +20,8 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -96,7 +97,15 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     return HttpResponse(metrics.page(), content_type=CONTENT_TYPE_LATEST)
 
 
+@login_not_required
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """Pages without our icon link (the admin's) make the browser ask for /favicon.ico."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("hooks/<str:token>", provider_callback, name="provider_callback"),
     path("refs/<str:token>", reference_link, name="reference_link"),
     path("healthz", healthz, name="healthz"),

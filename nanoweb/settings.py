@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "nanoweb.boards",
     "ninja",  # its docs page's scripts and styles from our static files, not a CDN
     "nanoweb.api",
+    "nanoweb.quotas",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +200,9 @@ AUTHENTICATION_BACKENDS = ["nanoweb.signin.LoginThrottleBackend", "django.contri
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# And across addresses: this many wrong passwords for one username within the lockout period lock
+# it out from everywhere (signin.py), so that guessing from many addresses gains little.
+LOGIN_USERNAME_FAILURE_LIMIT = env_int("LOGIN_USERNAME_FAILURE_LIMIT", 20)
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the wait the page announces holds
@@ -266,8 +270,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not 
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # believed from TRUSTED_PROXIES only
 # The reverse proxies whose X-Forwarded-Proto and X-Forwarded-For are believed: addresses or
-# networks. By default a proxy on this host.
-TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+# networks. None by default: a client on this host (or a proxy nobody named) cannot pick the
+# address the sign-in throttle counts.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 for _proxy in TRUSTED_PROXIES:
     try:
         ipaddress.ip_network(_proxy, strict=False)
@@ -333,6 +338,12 @@ MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 20 * 1024 * 1024)  # per referenc
 # The pixels all the images of one submission may decode to: bounds the work one request can
 # cause (about 2 s of decoding at most), yet takes 14 phone photos of 12 Mpx.
 MAX_UPLOAD_PIXELS = env_int("MAX_UPLOAD_PIXELS", 200_000_000)
+# The bytes all the reference images of one submission may have together (what one request holds
+# in memory, and what an inline request carries; Gemini's requests stop at about 20 MB).
+MAX_REFERENCE_BYTES = env_int("MAX_REFERENCE_BYTES", 40 * 1024 * 1024)
+# What each member's uploaded references may take on disk, unless staff set another quota
+# (admin: Storage quotas).
+STORAGE_QUOTA_BYTES = env_int("STORAGE_QUOTA_BYTES", 1024 * 1024 * 1024)
 REFERENCE_LINK_SECONDS = env_int("REFERENCE_LINK_SECONDS", 3600)
 # A monitor sending "Authorization: Bearer <HEALTH_TOKEN>" gets /healthz's details (as staff do).
 HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")

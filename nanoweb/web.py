@@ -43,10 +43,6 @@ def back_to(request: HttpRequest, fallback: Any) -> HttpResponse:
     return redirect(fallback)
 
 
-def ids_in(values: list[str]) -> list[int]:
-    return [int(value) for value in values if value.isdigit()]
-
-
 def zip_response(archive: IO[bytes], *, count: int, name: str = "") -> FileResponse:
     """A ZIP of `count` results to download, named after `name` and the time."""
     filename = "-".join(filter(None, ["nanoweb", slugify(name), f"{timezone.localtime():%Y%m%d-%H%M}"]))

@@ -243,8 +243,17 @@ def browser():
 
 @pytest.fixture
 def csp_violations() -> list[str]:
-    """What the browser refused under the Content-Security-Policy during the test."""
+    """What the browser refused under the Content-Security-Policy during the test, and any other
+    error it reported (a console error such as htmx's, an uncaught exception)."""
     return []
+
+
+def complained(message, page) -> bool:
+    """A CSP report or a console error; a page visited on purpose may be an error page, and its
+    own status is no error of the page (a resource it loads that fails is)."""
+    if message.type != "error" and "Content Security Policy" not in message.text:
+        return False
+    return not (message.text.startswith("Failed to load resource") and message.location.get("url") == page.url)
 
 
 @pytest.fixture
@@ -259,16 +268,14 @@ def new_page(browser, csp_violations):
         context = browser.new_context(**options)
         contexts.append(context)
         page = context.new_page()
-        page.on(
-            "console",
-            lambda message: "Content Security Policy" in message.text and csp_violations.append(message.text),
-        )
+        page.on("console", lambda message: complained(message, page) and csp_violations.append(message.text))
+        page.on("pageerror", lambda error: csp_violations.append(f"uncaught: {error}"))
         return page
 
     yield new
     for context in contexts:
         context.close()
-    assert not csp_violations, f"the page broke its Content-Security-Policy: {csp_violations}"
+    assert not csp_violations, f"the browser reported a CSP violation or an error: {csp_violations}"
 
 
 @pytest.fixture

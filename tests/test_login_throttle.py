@@ -94,3 +94,16 @@ def test_tests_still_sign_in_directly(client, owner):
     assert client.get(reverse("studio")).status_code == 200
     client.logout()
     assert not client.login(username=owner.username, password="wrong")
+
+
+def test_guessing_one_username_from_many_addresses_locks_it_out_everywhere(client, owner, settings):
+    assert settings.LOGIN_USERNAME_FAILURE_LIMIT == 20
+    answers = [
+        sign_in(Client(), LOGIN, owner.username, f"guess-{n}", address=f"198.51.100.{n // 4}").status_code
+        for n in range(40)
+    ]
+    assert answers.count(200) == 20, "four guesses from each address, until twenty in all"
+    refused = sign_in(Client(), LOGIN, owner.username, PASSWORD, address="192.0.2.50")
+    assert refused.status_code == 429
+    assert f"signing in as {owner.username} is paused for 15 minutes" in refused.text
+    assert sign_in(Client(), LOGIN, "tom", "wrong", address="192.0.2.50").status_code == 200, "others unaffected"

@@ -10,7 +10,7 @@ import json
 import pytest
 from PIL import Image
 
-from nanoweb.providers.base import ErrorKind, GenerationRequest, ProviderError, State
+from nanoweb.providers.base import ErrorKind, GenerationRequest, InlineImage, ProviderError, State
 from nanoweb.studio.jobs import finishing, pipeline
 from nanoweb.studio.models import Generation
 from tests.conftest import wait_for
@@ -138,7 +138,7 @@ def test_gemini_wire_format_with_inline_references(make_account, simulator):
     Image.new("RGB", (8, 8), "red").save(reference, "PNG")
     result = adapter.create(
         GenerationRequest("make it blue", "gemini-3.1-flash-image", aspect_ratio="4:5", resolution="1K",
-                          google_search=True, reference_images=((reference.getvalue(), "image/png"),))
+                          google_search=True, reference_images=(InlineImage(reference.getvalue(), "image/png"),))
     )  # fmt: skip
     sent = request_to(simulator, ":generateContent")
     assert sent.path == "/gemini/v1beta/models/gemini-3.1-flash-image:generateContent"

@@ -9,10 +9,11 @@ from nanoweb.boards import items
 from nanoweb.boards.forms import BoardForm
 from nanoweb.boards.models import Board
 from nanoweb.lib import paging, search
+from nanoweb.lib.params import id_of, ids_in
 from nanoweb.studio import feed, history
 from nanoweb.studio.models import Generation
 from nanoweb.studio.views import MAX_ZIP, render_feed
-from nanoweb.web import Request, back_to, ids_in, zip_response
+from nanoweb.web import Request, back_to, zip_response
 
 MAX_PICKS = 1000
 NEW = "new"  # the picker's "New board…"
@@ -138,9 +139,7 @@ def board_add(request: Request) -> HttpResponse:
         form.instance.owner = request.user
         board = form.save()
     else:
-        board = get_object_or_404(
-            boards, pk=request.POST.get("board") if request.POST.get("board", "").isdigit() else 0
-        )
+        board = get_object_or_404(boards, pk=id_of(request.POST.get("board", "")) or 0)
     added, refused = items.add(board, chosen, by=request.user)
     if request.htmx:
         return render(request, "boards/add.html#added", {"board": board, "added": added, "refused": refused})

@@ -8,13 +8,14 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 
 from nanoweb.credits.models import Budget
+from nanoweb.lib import params
 
 MAX_DAYS = 366
 
 
 class RangeForm(forms.Form):
-    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    start = params.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = params.DateField(widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         cleaned = super().clean()

@@ -7,6 +7,7 @@ too), pooled connections, and a retry of connection failures for requests safe t
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import time
 from typing import Any
@@ -50,6 +51,23 @@ class NotThereYet(OutboundError):
 LATE_FILE_STATUSES = {404, 408, 425, 429} | set(range(500, 600))
 
 
+# Error texts name the host and port only: a URL's user info and query string (where keys and
+# signatures travel) are cut from anything an exception says, urllib3's own messages included.
+_USER_INFO = re.compile(r"(?<=//)[^/?#@\s'\"]*@")
+_QUERY = re.compile(r"\?[^\s'\"()=]*=[^\s'\"()]*")
+
+
+def scrub(text: str) -> str:
+    """`text` without user info or query strings in the URLs it quotes."""
+    return _QUERY.sub("", _USER_INFO.sub("", text))
+
+
+def host(url: str) -> str:
+    """The host and port of `url`, for error texts."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
 def _session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
@@ -71,7 +89,7 @@ def check_address(url: str) -> None:
     """
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise BlockedAddress(f"not an http(s) URL: {url[:200]}")
+        raise BlockedAddress(f"not an http(s) URL: {scrub(url)[:200]}")
     if settings.ALLOW_PRIVATE_OUTBOUND:
         return
     try:
@@ -138,12 +156,12 @@ def _send(method: str, url: str, *, attempts: int, max_bytes: int, timeout: floa
             if attempt + 1 == attempts:
                 refused = isinstance(exc, requests.ConnectTimeout) or _never_connected(exc)
                 error = ConnectFailed if refused else OutboundError
-                raise error(f"cannot connect to {urlsplit(url).netloc}: {exc}") from exc
+                raise error(f"cannot connect to {host(url)}: {scrub(str(exc))}") from exc
             time.sleep(0.2 * 2**attempt)
         except requests.Timeout as exc:
-            raise Timeout(f"{urlsplit(url).netloc} did not answer in {timeout:.0f} s") from exc
+            raise Timeout(f"{host(url)} did not answer in {timeout:.0f} s") from exc
         except requests.RequestException as exc:
-            raise OutboundError(str(exc)) from exc
+            raise OutboundError(scrub(str(exc))) from exc
     raise AssertionError("unreachable")
 
 
@@ -159,7 +177,7 @@ def download(url: str, *, max_bytes: int | None = None) -> tuple[bytes, str]:
     response = request("GET", url, max_bytes=max_bytes or settings.MAX_RESULT_BYTES, redirects=MAX_REDIRECTS)
     if response.status_code != 200:
         error = NotThereYet if response.status_code in LATE_FILE_STATUSES else OutboundError
-        raise error(f"HTTP {response.status_code} from {urlsplit(url).hostname}")
+        raise error(f"HTTP {response.status_code} from {host(url)}")
     return response.content, response.headers.get("Content-Type", "")
 
 

@@ -79,8 +79,61 @@ def _facts(image: Image.Image, data: bytes) -> dict:
 
 
 def check(data: bytes) -> CheckedImage:
+    """An upload, checked by decoding it in full, and kept without whatever follows the image in
+    its file (a video a phone appended, or padding meant to fill disks and workers)."""
     with _open(data) as image:
+        data = data[: image_end(data, image.format or "")]
         return CheckedImage(data=data, **_facts(image, data))
+
+
+def image_end(data: bytes, format: str) -> int:
+    """Where the image ends in `data` (a PNG's IEND chunk, a WebP's RIFF length, a JPEG's end of
+    image marker); len(data) when the structure does not say."""
+    end = {"PNG": _png_end, "WEBP": _webp_end, "JPEG": _jpeg_end}[format](data)
+    return min(end, len(data)) if end else len(data)
+
+
+def _png_end(data: bytes) -> int:
+    position = 8
+    while position + 8 <= len(data):
+        length, kind = int.from_bytes(data[position : position + 4], "big"), data[position + 4 : position + 8]
+        position += 12 + length
+        if kind == b"IEND":
+            return position
+    return 0
+
+
+def _webp_end(data: bytes) -> int:
+    return int.from_bytes(data[4:8], "little") + 8
+
+
+def _jpeg_end(data: bytes) -> int:
+    """After the segments (each says its length), entropy-coded data runs to the next marker
+    (0xFF not followed by 0x00 or a restart marker); the image ends after EOI (FFD9)."""
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return 0
+        marker = data[position + 1]
+        if marker == 0xD9:
+            return position + 2
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            position += 2
+            continue
+        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == 0xDA:  # start of scan: skip its entropy-coded data
+            while (position := data.find(b"\xff", position)) != -1 and position + 1 < len(data):
+                following = data[position + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+                    position += 1 if following == 0xFF else 2
+                    continue
+                break
+            if position == -1:
+                return 0
+    return 0
 
 
 def check_complete(data: bytes) -> CheckedImage:

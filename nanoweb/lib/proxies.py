@@ -29,8 +29,10 @@ def trusted(address: str) -> bool:
 class TrustedProxyMiddleware:
     """From a trusted proxy: X-Forwarded-Proto stands (SECURE_PROXY_SSL_HEADER reads it), and
     REMOTE_ADDR becomes the client the proxies name: the last address in X-Forwarded-For that is
-    not itself a trusted proxy (what comes before it, the client could have made up). From
-    anyone else both headers are dropped, so they can neither fake HTTPS nor a sign-in address."""
+    not itself a trusted proxy (what comes before it, the client could have made up). An entry
+    with a port (`203.0.113.1:1234`, `[2001:db8::1]:443`) names its address; one that names no
+    address (`unknown`) ends the walk at the address that connected to it. From anyone else both
+    headers are dropped, so they can neither fake HTTPS nor a sign-in address."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -38,9 +40,9 @@ class TrustedProxyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         meta = request.META
         if trusted(meta.get("REMOTE_ADDR", "")):
-            for address in reversed(meta.get("HTTP_X_FORWARDED_FOR", "").split(",")):
-                address = address.strip()
-                if not _is_address(address):
+            for entry in reversed(meta.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+                address = address_in(entry)
+                if address is None:
                     break
                 meta["REMOTE_ADDR"] = address
                 if not trusted(address):
@@ -51,9 +53,14 @@ class TrustedProxyMiddleware:
         return self.get_response(request)
 
 
-def _is_address(text: str) -> bool:
+def address_in(entry: str) -> str | None:
+    """The IP address an X-Forwarded-For entry names (with or without a port), or None."""
+    text = entry.strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.partition(":")[0]
     try:
-        ipaddress.ip_address(text)
+        return str(ipaddress.ip_address(text))
     except ValueError:
-        return False
-    return True
+        return None

@@ -14,13 +14,17 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
 from nanoweb.providers import status
-from nanoweb.providers.models import CatalogueEntry, ProviderAccount, refresh_catalogue
+from nanoweb.providers.models import CatalogueEntry, ProviderAccount, no_user_info, refresh_catalogue
 
 
 class ProviderAccountForm(forms.ModelForm):
     """The API key is write-only: the field is always rendered empty; empty keeps the old key."""
 
-    base_url = forms.URLField(assume_scheme="https", help_text=ProviderAccount._meta.get_field("base_url").help_text)
+    base_url = forms.URLField(
+        assume_scheme="https",
+        validators=[no_user_info],
+        help_text=ProviderAccount._meta.get_field("base_url").help_text,
+    )
     api_key = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),

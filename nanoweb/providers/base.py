@@ -7,9 +7,12 @@ vendor's answers into a unified `ProviderStatus`. It never touches the database.
 from __future__ import annotations
 
 import enum
+import functools
+from base64 import b64encode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from nanoweb.lib import http
@@ -86,6 +89,7 @@ class ProviderError(Exception):
         retryable: bool | None = None,
         retry_after: float | None = None,
         ambiguous: bool = False,
+        transport: bool = False,
     ):
         self.kind = kind
         self.detail = detail[:2000]
@@ -94,11 +98,19 @@ class ProviderError(Exception):
         # The request may have reached the provider (a timeout, a dropped connection):
         # a create that failed so may still have started a job.
         self.ambiguous = ambiguous
+        # The detail is nanoweb's own account (no answer came: a transport failure), not the
+        # provider's words: staff read it, members only our sentence.
+        self.transport = transport
         super().__init__(f"{kind}: {self.detail}")
 
     @property
     def message(self) -> str:
         return ERROR_MESSAGES[self.kind]
+
+    @property
+    def said(self) -> str:
+        """The provider's own words, which members may read ("" when it said nothing)."""
+        return "" if self.transport else self.detail
 
 
 class State(enum.StrEnum):
@@ -143,6 +155,19 @@ class ModelSpec:
         return {size: table.get(size, table.get("1K", "0.067")) for size in self.resolutions}
 
 
+@dataclass(frozen=True, eq=False)
+class InlineImage:
+    """A reference image sent in the request itself. Its base64 text is made once, however many
+    requests carry it: the jobs of one set share these objects (pipeline.inline_images)."""
+
+    data: bytes = field(repr=False)
+    mime_type: str
+
+    @functools.cached_property
+    def base64(self) -> str:
+        return b64encode(self.data).decode()
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
@@ -152,8 +177,8 @@ class GenerationRequest:
     output_format: str = ""
     google_search: bool = False
     reference_urls: tuple[str, ...] = ()
-    # (bytes, MIME type) for APIs that take references inline rather than by URL.
-    reference_images: tuple[tuple[bytes, str], ...] = ()
+    # For APIs that take references inline rather than by URL.
+    reference_images: tuple[InlineImage, ...] = ()
     callback_url: str = ""
     idempotency_key: str = ""
 
@@ -202,6 +227,9 @@ class Adapter:
     idempotent: ClassVar[bool] = False
     # Reference images go in the request itself; otherwise the provider fetches them by URL.
     inline_references: ClassVar[bool] = False
+    # The most reference bytes one request may carry inline (the vendor's request limit, less
+    # base64's third and room for the rest); None: no stated limit.
+    max_inline_bytes: ClassVar[int | None] = None
     # The fewest seconds between two requests about one job (the vendor's documented
     # polling interval); the pipeline's schedule (studio/schedule.py) never reads sooner.
     min_poll_interval: ClassVar[float] = 1.0
@@ -225,6 +253,21 @@ class Adapter:
         """The account's balance as the vendor reports it, or None without an endpoint."""
         return None
 
+    def check_account(self) -> bool:
+        """A cheap call that needs a working key (the balance; Gemini: the model list): True when
+        the account answered, False when the vendor offers no such call. A refusal raises
+        ProviderError, and a balance of nothing is an OUT_OF_CREDIT one."""
+        if not self.has_balance:
+            return False
+        left = self.balance()
+        try:
+            empty = left is not None and Decimal(left) <= 0
+        except ArithmeticError:
+            empty = False
+        if empty:
+            raise ProviderError(ErrorKind.OUT_OF_CREDIT, f"balance {left}")
+        return True
+
     def verify_callback(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Whether a callback is authentic. Unsigned protocols cannot tell: the callback only
         wakes the job, and the status is then read with our key, so a forgery changes nothing."""
@@ -239,13 +282,13 @@ class Adapter:
         try:
             return http.request(method, self.url(path), **kwargs)
         except http.BlockedAddress as exc:  # a configuration error: nothing was sent
-            raise ProviderError(ErrorKind.BLOCKED_ADDRESS, str(exc), retryable=False) from exc
+            raise ProviderError(ErrorKind.BLOCKED_ADDRESS, str(exc), retryable=False, transport=True) from exc
         except http.ConnectFailed as exc:  # nothing was sent
-            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc)) from exc
+            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc), transport=True) from exc
         except http.Timeout as exc:
-            raise ProviderError(ErrorKind.UNAVAILABLE, f"timed out: {exc}", ambiguous=True) from exc
+            raise ProviderError(ErrorKind.UNAVAILABLE, f"timed out: {exc}", ambiguous=True, transport=True) from exc
         except http.OutboundError as exc:
-            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc), ambiguous=True) from exc
+            raise ProviderError(ErrorKind.UNAVAILABLE, str(exc), ambiguous=True, transport=True) from exc
 
 
 def json_body(response: http.Response) -> dict[str, Any]:

@@ -49,6 +49,8 @@ class GeminiAdapter(Adapter):
     inline_references = True
     # Calls in flight at once: each holds a connection for 10-60 s; Google limits requests per minute.
     max_in_flight = 16
+    # A request stops at about 20 MB; base64 makes 14 MB of images 18.7 MB.
+    max_inline_bytes = 14 * 1024 * 1024
     # Output is PNG only (nothing to send). Google renames and retires ids: the catalogue is where they change.
     default_models = (
         ModelSpec(
@@ -77,8 +79,7 @@ class GeminiAdapter(Adapter):
             image_config["imageSize"] = request.resolution
         parts: list[dict[str, Any]] = [{"text": request.prompt}]
         parts += [
-            {"inline_data": {"mime_type": mime, "data": base64.b64encode(data).decode()}}
-            for data, mime in request.reference_images
+            {"inline_data": {"mime_type": image.mime_type, "data": image.base64}} for image in request.reference_images
         ]
         body: dict[str, Any] = {
             "contents": [{"role": "user", "parts": parts}],
@@ -98,6 +99,12 @@ class GeminiAdapter(Adapter):
         if response.status_code != 200:
             raise _error(response.status_code, answer, retry_after(response))
         return Submitted(status=parse_answer(answer))
+
+    def check_account(self) -> bool:
+        response = self.call("GET", "/models", headers={"x-goog-api-key": self.api_key}, params={"pageSize": 1})
+        if response.status_code != 200:
+            raise _error(response.status_code, json_body(response), retry_after(response))
+        return True
 
 
 def parse_answer(answer: dict[str, Any]) -> ProviderStatus:

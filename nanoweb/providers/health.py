@@ -94,7 +94,9 @@ def figures(window: str, now: datetime | None = None) -> list[AccountHealth]:
     for health in found.values():
         if health.failures:
             last = attempts.filter(account=health.account).exclude(error_kind="").order_by("-started_at", "-id")[0]
-            health.last_error = LastError(last.ended_at or last.started_at, last.error_kind, last.message)
+            health.last_error = LastError(
+                last.ended_at or last.started_at, last.error_kind, last.message or last.detail
+            )
     return list(found.values())
 
 

@@ -4,16 +4,27 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from nanoweb.providers.base import Adapter, ModelSpec
+from nanoweb.providers.base import Adapter, ModelSpec, ProviderError
 from nanoweb.providers.registry import ADAPTERS, adapter_class
 
 MAX_PRICE = Decimal("100")  # per image; anything above is a typo, not a price
+
+
+def no_user_info(url: str) -> None:
+    """A base URL carries no credentials: they would travel in error texts and logs (the key
+    field is the one write-only place for a secret)."""
+    if "@" in urlsplit(url).netloc:
+        raise ValidationError(
+            "Put no user name or password in the base URL: the API key field is where credentials go.",
+            code="user_info",
+        )
 
 
 class ProviderAccount(models.Model):
@@ -21,7 +32,9 @@ class ProviderAccount(models.Model):
 
     kind = models.CharField(max_length=20, choices=[(k, a.label) for k, a in ADAPTERS.items()])
     name = models.CharField(max_length=80, unique=True)
-    base_url = models.URLField(help_text="The vendor's API root; change it for proxies, staging or the simulator.")
+    base_url = models.URLField(
+        validators=[no_user_info], help_text="The vendor's API root; change it for proxies, staging or the simulator."
+    )
     api_key = models.CharField(max_length=500)
     enabled = models.BooleanField(default=True)
     priority = models.PositiveSmallIntegerField(
@@ -293,6 +306,7 @@ class Attempt(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.SENDING)
     error_kind = models.CharField(max_length=20, blank=True)
     message = models.TextField(blank=True, help_text="The provider's own words.")
+    detail = models.TextField(blank=True, help_text="What nanoweb saw on the wire, for staff (no answer came).")
     # The provider may have started the job although the call failed (a timeout, a 5xx after
     # sending): the job then never moves to another account, which would charge it again.
     ambiguous = models.BooleanField(default=False)
@@ -303,3 +317,11 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account} {self.get_outcome_display()} at {self.started_at:%H:%M:%S}"
+
+    @staticmethod
+    def error_fields(error: ProviderError | None) -> dict[str, str]:
+        """How an error is recorded: the provider's words (members read them), else nanoweb's own
+        account of it (staff only)."""
+        if error is None:
+            return {"error_kind": "", "message": "", "detail": ""}
+        return {"error_kind": error.kind, "message": error.said, "detail": "" if error.said else error.detail}

@@ -27,6 +27,7 @@ class Need:
     options: Options
     references: int = 0
     account: int | None = None  # a specific account; None routes automatically
+    reference_bytes: int = 0
 
 
 def offered() -> QuerySet[CatalogueEntry]:
@@ -49,6 +50,12 @@ def needs_public_address(row: CatalogueEntry, references: int) -> bool:
     return bool(references) and row.account.fetches_references and not settings.PUBLIC_BASE_URL
 
 
+def too_large_inline(row: CatalogueEntry, reference_bytes: int) -> bool:
+    """The account takes references inline and these are more than one of its requests carries."""
+    limit = row.account.adapter_class.max_inline_bytes
+    return not row.account.fetches_references and limit is not None and reference_bytes > limit
+
+
 def candidates(need: Need, *, exclude: Iterable[int] = ()) -> list[CatalogueEntry]:
     """The rows that can serve this need, best first (not the accounts in `exclude`)."""
     rows = offered().filter(name=need.model, account__paused_at__isnull=True).exclude(account__in=list(exclude))
@@ -60,6 +67,7 @@ def candidates(need: Need, *, exclude: Iterable[int] = ()) -> list[CatalogueEntr
         if not row.unsupported(need.options, need.references)
         and not needs_public_address(row, need.references)
         and not row.incomplete
+        and not too_large_inline(row, need.reference_bytes)
     ]
     struggling = health.struggling({row.account_id for row in fit})
     fit.sort(

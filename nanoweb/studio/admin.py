@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from nanoweb.providers.models import Attempt
+from nanoweb.quotas.models import StorageQuota, quota_bytes
 from nanoweb.studio import history
 from nanoweb.studio.models import GeneratedImage, Generation
+from nanoweb.studio.references import uploaded_bytes
 
 
 class GeneratedImageInline(admin.TabularInline):
@@ -19,7 +21,7 @@ class AttemptInline(admin.TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
-    fields = ("account", "model_id", "started_at", "ended_at", "outcome", "error_kind", "message")
+    fields = ("account", "model_id", "started_at", "ended_at", "outcome", "error_kind", "message", "detail")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -58,3 +60,22 @@ class GenerationAdmin(admin.ModelAdmin):
         for generation in queryset.filter(deleted_at__isnull=True):
             history.delete(generation)
         self.message_user(request, "Deleted: files removed, running jobs canceled and refunded.", messages.SUCCESS)
+
+
+# Storage quotas are the quotas package's; their use is the studio's uploads (quotas sit below the studio).
+@admin.register(StorageQuota)
+class StorageQuotaAdmin(admin.ModelAdmin):
+    """Staff see each member's quota beside what their uploads take, and change it."""
+
+    list_display = ["user", "megabytes", "used"]
+    list_editable = ["megabytes"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]
+    readonly_fields = ["used"]
+
+    @admin.display(description="used now")
+    def used(self, quota: StorageQuota) -> str:
+        if not quota.user_id:
+            return "—"
+        used, limit = uploaded_bytes(quota.user), quota_bytes(quota.user)
+        return f"{used / 1024 / 1024:.1f} MB of {limit / 1024 / 1024:.0f} MB"

@@ -19,7 +19,7 @@ from django.core.validators import RegexValidator
 from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
-from nanoweb.lib import paging, search
+from nanoweb.lib import paging, params, search
 from nanoweb.providers.models import CatalogueEntry, ProviderAccount
 from nanoweb.studio.models import GeneratedImage, Generation, GenerationReference, Rating
 
@@ -50,8 +50,8 @@ class FeedFilters(forms.Form):
         required=False,
         choices=[("", "Done"), ("failed", "Failed (mine)"), ("canceled", "Canceled (mine)"), ("running", "Running (mine)")],
     )  # fmt: skip
-    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
-    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+    since = params.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    until = params.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
     stars = forms.ChoiceField(required=False, choices=STAR_CHOICES, label="My rating")
     order = forms.ChoiceField(
         required=False, choices=[("", "Best match"), ("newest", "Newest"), ("stars", "My rating")], label="Order"

@@ -12,12 +12,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import lazy
 
-from nanoweb.lib import images
+from nanoweb.lib import images, params
+from nanoweb.lib.params import id_of, ids_in
 from nanoweb.providers import routing
 from nanoweb.providers.models import CatalogueEntry, Options, ProviderAccount
 from nanoweb.providers.routing import Need
+from nanoweb.quotas.models import quota_bytes
 from nanoweb.studio.jobs.spec import JobSpec
 from nanoweb.studio.models import GeneratedImage, Generation, GenerationReference, ReferenceImage, SavedPrompt
+from nanoweb.studio.references import uploaded_bytes
 
 MAX_PROMPT = 20_000
 NOT_OFFERED = "%(value)s is not offered by this model."
@@ -37,6 +40,10 @@ def too_many_references(limit: int, given: int) -> str:
     if not limit:
         return "This model does not take reference images."
     return f"This model takes at most {limit} reference images; you gave {given}."
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
 
 
 class MultipleImageField(forms.FileField):
@@ -64,6 +71,12 @@ class MultipleImageField(forms.FileField):
                     f"{upload.name} is too large ({upload.size / 1024 / 1024:.1f} MB); "
                     f"the limit is {settings.MAX_UPLOAD_BYTES // 1024 // 1024} MB."
                 )
+        total_bytes = sum(upload.size for upload in files)
+        if total_bytes > settings.MAX_REFERENCE_BYTES:
+            raise forms.ValidationError(
+                f"These images are {megabytes(total_bytes)} together; "
+                f"one submission takes at most {megabytes(settings.MAX_REFERENCE_BYTES)}."
+            )
         named = [(upload.name, upload.read()) for upload in files]
         total = sum(self._readable(name, images.pixels, data) for name, data in named)
         if total > settings.MAX_UPLOAD_PIXELS:
@@ -145,7 +158,7 @@ class GenerationForm(forms.Form):
         error_messages={"invalid_choice": "Choose 1 to 4 images."},
     )  # fmt: skip
     reference_files = MultipleImageField(label="Reference images", required=False)
-    reference_results = forms.ModelMultipleChoiceField(
+    reference_results = params.ModelMultipleChoiceField(
         queryset=GeneratedImage.objects.none(), required=False, widget=forms.MultipleHiddenInput,
         error_messages={"invalid_choice": "A chosen earlier result is not available."},
     )  # fmt: skip
@@ -157,7 +170,8 @@ class GenerationForm(forms.Form):
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.results_field = cast(forms.ModelMultipleChoiceField, self.fields["reference_results"])
+        self.user = user
+        self.results_field = cast(params.ModelMultipleChoiceField, self.fields["reference_results"])
         self.fields.update((extra.name, extra.field(user)) for extra in FORM_EXTRAS)
         if user is not None:  # any result this user may see can be edited further
             self.results_field.queryset = GeneratedImage.objects.filter(generation__in=Generation.visible(user))
@@ -247,7 +261,7 @@ class GenerationForm(forms.Form):
     def price(self) -> Decimal | None:
         """What the submission chosen so far would cost on the first account to be tried."""
         chosen = self._value("routing")
-        need = Need(self.model_name, self._chosen_options(), account=int(chosen) if chosen.isdigit() else None)
+        need = Need(self.model_name, self._chosen_options(), account=id_of(chosen) if chosen else None)
         rows = routing.candidates(need) or self.rows
         if not rows:
             return None
@@ -278,7 +292,7 @@ class GenerationForm(forms.Form):
     def picked_results(self) -> list[GeneratedImage]:
         """Earlier results chosen as references (for showing them in the form)."""
         field = self["reference_results"]
-        ids = [v for v in (field.value() or []) if str(v).isdigit()]
+        ids = ids_in(field.value() or [])
         queryset = self.results_field.queryset
         return list(queryset.filter(pk__in=ids)) if queryset is not None else []
 
@@ -309,11 +323,10 @@ class GenerationForm(forms.Form):
         return None if chosen == AUTOMATIC else int(chosen)
 
     def routing_refusal(self, chosen: str) -> str:
-        """Why a hand-picked account cannot take this job, in a member's words."""
-        account = ProviderAccount.objects.filter(pk=chosen).first() if chosen.isdigit() else None
-        if account and account.paused:
-            return f"{account.name} is paused ({account.paused_reason}): choose Automatic or another account."
-        if account and account.enabled:
+        """Why a hand-picked account cannot take this job, in a member's words: a paused or disabled
+        one is simply not available (why it was paused is for staff)."""
+        account = ProviderAccount.objects.filter(pk=id_of(chosen) or 0).first()
+        if account and account.enabled and not account.paused:
             return f"{account.name} does not serve {self.model_name}: choose Automatic or another account."
         return "That account is not available: choose Automatic or one of the listed accounts."
 
@@ -335,10 +348,27 @@ class GenerationForm(forms.Form):
             return cleaned
         if offer.resolutions and not cleaned.get("resolution"):  # the price depends on it
             cleaned["resolution"] = self.fields["resolution"].initial
+        uploads = cleaned.get("reference_files") or []
+        if uploads and self.user is not None:
+            size, used, quota = sum(len(u.data) for u in uploads), uploaded_bytes(self.user), quota_bytes(self.user)
+            if used + size > quota:
+                self.add_error(
+                    "reference_files",
+                    f"Your uploaded images take {megabytes(used)} of your {megabytes(quota)}; these need "
+                    f"{megabytes(size)} more: use earlier results or smaller images, or ask staff for more room.",
+                )
+                return cleaned
         need = self.job_spec().need
         if not routing.candidates(need):
             unsupported = {row.unsupported(need.options, need.references) for row in self.rows} - {""}
-            if references and not unsupported:
+            if references and all(routing.too_large_inline(row, need.reference_bytes) for row in self.rows):
+                limit = min(row.account.adapter_class.max_inline_bytes or 0 for row in self.rows)
+                self.add_error(
+                    "reference_files",
+                    f"These reference images are {megabytes(need.reference_bytes)} together; the accounts "
+                    f"serving this model take at most {megabytes(limit)}: send fewer or smaller ones.",
+                )
+            elif references and not unsupported:
                 self.add_error(
                     "reference_files",
                     "No account serving this model can take reference images here: choose another model or ask an admin.",

@@ -222,11 +222,13 @@ class Generation(models.Model):
 
     def need(self) -> Need:
         """What routing must find for this job, e.g. another account when this one refuses."""
+        references = self.reference_links.aggregate(n=models.Count("pk"), size=models.Sum("reference__bytes"))
         return Need(
             self.model_name,
             self.options,
-            self.reference_links.count(),
+            references["n"],
             account=None if self.automatic else self.account_id,
+            reference_bytes=references["size"] or 0,
         )
 
     def catalogue_row(self) -> CatalogueEntry | None:
@@ -314,8 +316,12 @@ class Generation(models.Model):
                     transaction.on_commit(functools.partial(events.job_ended, self.pk, new), robust=True)
         return bool(updated)
 
+    # What `fail` is recording, for the attempt that ends with the job.
+    _failing: ProviderError | None = None
+
     def _close_attempt(self) -> None:
-        """The attempt that was out (sending, or accepted by the provider) ends with the job."""
+        """The attempt that was out (sending, or accepted by the provider) ends with the job; a
+        failure as `fail` recorded it (the provider's words, or a detail for staff only)."""
         outcome: dict[str, str] = {
             self.Status.SUCCEEDED: Attempt.Outcome.SUCCEEDED,
             self.Status.CANCELED: Attempt.Outcome.CANCELED,
@@ -323,24 +329,32 @@ class Generation(models.Model):
         Attempt.objects.filter(generation=self, outcome__in=[Attempt.Outcome.SENDING, Attempt.Outcome.ACCEPTED]).update(
             outcome=outcome.get(self.status, Attempt.Outcome.FAILED),
             ended_at=self.finished_at,
-            error_kind="" if self.status == self.Status.SUCCEEDED else self.error_kind,
-            message="" if self.status == self.Status.SUCCEEDED else self.error_detail,
+            **Attempt.error_fields(self._failing if self.status == self.Status.FAILED else None),
         )
 
     def fail(
-        self, old: str | frozenset[str], error: ProviderError, *, provider_said: bool = False, **fields: Any
+        self,
+        old: str | frozenset[str],
+        error: ProviderError,
+        *,
+        provider_said: bool = False,
+        note: str = "",
+        **fields: Any,
     ) -> bool:
         """End the job failed. With `provider_said`, the reason members read quotes the
-        provider's own words (its last error), not only our sentence about them."""
+        provider's own words (its last error), not only our sentence about them; a `note` of ours
+        follows them."""
         message = error.message
-        if provider_said and error.detail:
-            message = f"{message} {self.account.name} said: {error.detail}"
+        if provider_said and error.said:
+            message = f"{message} {self.account.name} said: {error.said}"
+        message = f"{message} {note}".strip()
+        self._failing = error if provider_said else ProviderError(error.kind, error.detail, transport=True)
         return self.advance(
             old,
             self.Status.FAILED,
             error_kind=error.kind,
             error_message=message[:300],
-            error_detail=error.detail,
+            error_detail=f"{error.detail} {note}".strip(),
             retryable=error.retryable,
             waiting_reason="",
             **fields,

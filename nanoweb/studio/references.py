@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
+from django.db.models import Sum
 from django.urls import reverse
 
 from nanoweb.lib import images
@@ -41,6 +42,12 @@ def store(
         reference.save()
         refs.append(reference)
     return refs
+
+
+def uploaded_bytes(owner) -> int:
+    """What this member's uploaded references take on disk (earlier results are no copies)."""
+    uploads = ReferenceImage.objects.filter(owner=owner).exclude(file="")
+    return uploads.aggregate(total=Sum("bytes"))["total"] or 0
 
 
 def link(generation: Generation, refs: list[ReferenceImage]) -> None:

@@ -20,11 +20,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 
 from nanoweb.credits import ledger
+from nanoweb.lib.params import id_of, ids_in
 from nanoweb.studio import feed, history, references
 from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
 from nanoweb.studio.jobs import pipeline, spec
 from nanoweb.studio.models import Action, GeneratedImage, Generation, Rating, SavedPrompt
-from nanoweb.web import Request, back_to, ids_in, zip_response
+from nanoweb.web import Request, back_to, zip_response
 
 RECENT_JOBS = 24
 MAX_WATCHED = 100  # jobs one page may watch through its live channel
@@ -179,15 +180,13 @@ def studio(request: Request) -> HttpResponse:
     initial = last_choices(request)
     focus = False
     if "from" in request.GET:  # "Use this prompt": every parameter of that generation, and its references
-        source = visible_generation(request, int(request.GET["from"]) if request.GET["from"].isdigit() else 0)
+        source = visible_generation(request, id_of(request.GET["from"]) or 0)
         initial = {**choices_of(source), **as_references(request, source), "prompt": source.prompt}
         focus = True
     if "prompt" in request.GET:  # a preset from the prompt library: its prompt, model and options
-        saved = get_object_or_404(
-            SavedPrompt.visible(request.user), pk=request.GET["prompt"] if request.GET["prompt"].isdigit() else 0
-        )
+        saved = get_object_or_404(SavedPrompt.visible(request.user), pk=id_of(request.GET["prompt"]) or 0)
         initial = {**initial, **saved.choices, "prompt": saved.prompt}
-    if request.GET.get("board", "").isdigit():  # "Make images for this board"
+    if id_of(request.GET.get("board", "")):  # "Make images for this board"
         initial["board"] = request.GET["board"]
     if "pick" in request.GET:  # "Edit this image" / "Edit selected": those results as references
         picked = Generation.visible(request.user).filter(pk__in=ids_in(request.GET.getlist("pick")))
@@ -317,8 +316,9 @@ def watched_versions(value: str) -> dict[int, int]:
     versions = {}
     for pair in value.split(",")[:MAX_WATCHED]:
         pk, _, version = pair.partition(".")
-        if pk.isdigit() and version.isdigit():
-            versions[int(pk)] = int(version)
+        job, seen = id_of(pk), id_of(version)
+        if job is not None and seen is not None:
+            versions[job] = seen
     return versions
 
 
@@ -439,7 +439,7 @@ def prompt_library(request: Request) -> HttpResponse:
             return redirect("prompt_library")
     else:
         source_id = request.GET.get("from", "")  # "Save as a preset" from a detail page: its prompt and options
-        source = Generation.visible(request.user).filter(pk=source_id).first() if source_id.isdigit() else None
+        source = Generation.visible(request.user).filter(pk=id_of(source_id) or 0).first() if source_id else None
         form = SavedPromptForm(initial={**choices_of(source), "prompt": source.prompt} if source else None)
     saved = SavedPrompt.visible(request.user).select_related("created_by")
     query = request.GET.get("q", "").strip()

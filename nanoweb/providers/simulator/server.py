@@ -11,6 +11,7 @@ appended to the API key (`sim-key+name=value+...`, every request of an account):
   fail[=reason]        the generation fails              latency=S     the job takes S seconds
   done_at=T            the job completes at unix time T (benchmarks: many jobs done in one instant)
   error=CODE           create answers that error         status_error=CODE[xN]  status reads do (N times)
+                       (in the key, the balance and model list answer it too: a bad key, no credit)
   errors=C1,C2,...     the account's n-th create answers Cn, later ones succeed (a fault sequence)
   retry_after=S        429 answers carry Retry-After     html / status_html     an HTML 502 page instead
   slow=S               every answer waits S seconds      missing=FIELD  the status answer lacks FIELD
@@ -392,6 +393,13 @@ def injected_fault(sim: Simulator, request: Request, phase: str, errors: Callabl
     if response.status == 429 and "retry_after" in found:
         response.headers["Retry-After"] = found["retry_after"]
     return response
+
+
+def account_fault(request: Request, errors: Callable[[str, Request], Response]) -> Response | None:
+    """What a cheap account call (balance, model list) answers: the key's `error=` directive, as
+    a bad key or an empty account would; a prompt's directives never reach it."""
+    code = directives(request).get("error", "")
+    return errors(code, request) if code else None
 
 
 def _prompt_of(request: Request) -> str:

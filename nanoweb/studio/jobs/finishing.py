@@ -184,7 +184,9 @@ def try_again_later(generation: Generation, answer: str) -> None:
     now = timezone.now()
     waited = (now - (generation.saving_since or now)).total_seconds()
     if waited >= settings.RESULT_FETCH_SECONDS:
-        error = ProviderError(ErrorKind.BAD_RESULT, f"the provider's file was not there after {waited:.0f} s: {answer}")
+        error = ProviderError(
+            ErrorKind.BAD_RESULT, f"the provider's file was not there after {waited:.0f} s: {answer}", transport=True
+        )
         generation.fail(Status.FINISHING, error)
         return
     # Soon at first (most CDNs catch up within seconds), then every 4 s, the last at the window's end.
@@ -209,7 +211,7 @@ def fetch(result: dict[str, str]) -> bytes:
     except (http.NotThereYet, http.Timeout, http.ConnectFailed) as exc:
         raise NotThereYet(str(exc)) from exc
     except (http.TooLarge, http.BlockedAddress) as exc:
-        raise ProviderError(ErrorKind.BAD_RESULT, str(exc)) from exc
+        raise ProviderError(ErrorKind.BAD_RESULT, str(exc), transport=True) from exc
     except http.OutboundError as exc:  # the connection broke midway: the file may come whole next time
         raise NotThereYet(str(exc)) from exc
 

@@ -27,7 +27,9 @@ class JobSpec:
     @property
     def need(self) -> Need:
         references = len(self.reference_files) + len(self.reference_results) + len(self.reused_references)
-        return Need(self.model, self.options, references, self.account)
+        size = sum(len(upload.data) for upload in self.reference_files)
+        size += sum(result.bytes for result in self.reference_results) + sum(r.bytes for r in self.reused_references)
+        return Need(self.model, self.options, references, self.account, reference_bytes=size)
 
 
 def again(generation: Generation, references: list[ReferenceImage]) -> JobSpec:

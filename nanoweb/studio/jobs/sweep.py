@@ -38,7 +38,7 @@ from nanoweb.providers.base import ErrorKind, ProviderError
 from nanoweb.providers.models import Attempt
 from nanoweb.studio.jobs import finishing, leases, pipeline, schedule
 from nanoweb.studio.jobs.pipeline import SWEEP
-from nanoweb.studio.models import Generation, Lease
+from nanoweb.studio.models import Generation, GenerationReference, Lease
 
 log = logging.getLogger(__name__)
 Status = Generation.Status
@@ -56,6 +56,9 @@ SCHEDULING_FIELDS = (
 )  # fmt: skip
 # Jobs an account has out at the provider: what its `max_in_flight` counts.
 IN_FLIGHT = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
+# Of an inline account's `max_in_flight`, the share that may carry references (Gemini: 16 calls, 4
+# with up to 14 MB of images each).
+INLINE_SHARE = 4
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 
@@ -263,6 +266,8 @@ def claim_due(
         room = min(room, call_limit - calls) if synchronous else min(room, limit - steps)
         if limit_out := account.in_flight_limit:  # submits only: reads of jobs already out always go
             due = within_in_flight(due, limit_out - out.get(account.pk, 0))
+            if account.adapter_class.inline_references:
+                due = within_inline_share(due, account.pk, max(1, limit_out // INLINE_SHARE))
         picked = [generation for generation, _ in schedule.allocate(due, lambda pair: pair[1], room, likely_soon)]
         chosen += picked
         if synchronous:
@@ -284,6 +289,27 @@ def within_in_flight(due: list[tuple[Generation, float]], free: int) -> list[tup
     kept = []
     for pair in due:
         if pair[0].status == Status.QUEUED:
+            if free <= 0:
+                continue
+            free -= 1
+        kept.append(pair)
+    return kept
+
+
+def within_inline_share(
+    due: list[tuple[Generation, float]], account: int, limit: int
+) -> list[tuple[Generation, float]]:
+    """The due steps, with submits that carry references inline only as far as `limit` such
+    calls in flight at the account allow (each holds its images in bytes, base64 and JSON)."""
+    queued = [generation.pk for generation, _ in due if generation.status == Status.QUEUED]
+    heavy = set(GenerationReference.objects.filter(generation__in=queued).values_list("generation_id", flat=True))
+    if not heavy:
+        return due
+    out = Generation.objects.filter(account_id=account, status__in=IN_FLIGHT, reference_links__isnull=False)
+    free = limit - out.distinct().count()
+    kept = []
+    for pair in due:
+        if pair[0].pk in heavy:
             if free <= 0:
                 continue
             free -= 1
@@ -321,9 +347,8 @@ def recover_held(generation: Generation, token: str) -> None:
     idempotent = generation.account.adapter_class.idempotent
     if generation.status == Status.SUBMITTING and idempotent and pipeline.within_retry_window(generation, 0.0):
         if generation.advance(Status.SUBMITTING, Status.QUEUED, claim="", next_poll_at=timezone.now()):
-            pipeline.end_attempt(
-                attempt, Attempt.Outcome.RETRIED, ErrorKind.INTERNAL, "interrupted while sending", ambiguous=True
-            )
+            interrupted = ProviderError(ErrorKind.INTERNAL, "interrupted while sending")
+            pipeline.end_attempt(attempt, Attempt.Outcome.RETRIED, interrupted, ambiguous=True)
         return
     why = (
         "interrupted while submitting; not sent again: "

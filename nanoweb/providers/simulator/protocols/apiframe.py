@@ -12,6 +12,7 @@ from nanoweb.providers.simulator.server import (
     Request,
     Response,
     Simulator,
+    account_fault,
     fetch_references,
     injected_fault,
     json_response,
@@ -105,6 +106,8 @@ def get_job(sim: Simulator, request: Request, match: re.Match) -> Response:
 def me(sim: Simulator, request: Request, match: re.Match) -> Response:
     if not request.key_is(sim.api_key):
         return error("401", request)
+    if fault := account_fault(request, error):
+        return fault
     spent = sum(j.params["cost"] for j in sim.jobs.values() if j.protocol == "apiframe" and j.state == "succeeded")
     return json_response(200, {"team": {"credits": 5000 - spent, "maxConcurrentJobs": 10}})
 

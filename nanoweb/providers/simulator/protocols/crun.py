@@ -11,6 +11,7 @@ from nanoweb.providers.simulator.server import (
     Request,
     Response,
     Simulator,
+    account_fault,
     fetch_references,
     injected_fault,
     json_response,
@@ -126,6 +127,8 @@ def task_info(sim: Simulator, request: Request, match: re.Match) -> Response:
 def balance(sim: Simulator, request: Request, match: re.Match) -> Response:
     if not request.key_is(sim.api_key):
         return error("401", request)
+    if fault := account_fault(request, error):
+        return fault
     spent = sum(j.params["credits"] for j in sim.jobs.values() if j.protocol == "crun" and j.state == "succeeded")
     return envelope(200, "success", {"balance": 10000 - spent, "updated_at": int(time.time())})
 

@@ -9,7 +9,15 @@ import time
 from typing import Any
 
 from nanoweb.providers.simulator import render
-from nanoweb.providers.simulator.server import Request, Response, Simulator, injected_fault, json_response, size_for
+from nanoweb.providers.simulator.server import (
+    Request,
+    Response,
+    Simulator,
+    account_fault,
+    injected_fault,
+    json_response,
+    size_for,
+)
 
 PREFIX = "/gemini/v1beta"
 RATIOS_31 = {"1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9"}
@@ -99,5 +107,15 @@ def generate_content(sim: Simulator, request: Request, match: re.Match) -> Respo
     })  # fmt: skip
 
 
+def list_models(sim: Simulator, request: Request, match: re.Match) -> Response:
+    if not request.key_is(sim.api_key):
+        return error("400", request, "API key not valid. Please pass a valid API key.")
+    if fault := account_fault(request, error):
+        return fault
+    models = [{"name": f"models/{model}", "supportedGenerationMethods": ["generateContent"]} for model in MODELS]
+    return json_response(200, {"models": models})
+
+
 def register(sim: Simulator) -> None:
     sim.route("POST", PREFIX + r"/models/(?P<model>[\w.-]+):generateContent", generate_content)
+    sim.route("GET", PREFIX + "/models", list_models)

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class QuotasConfig(AppConfig):
+    name = "nanoweb.quotas"
+    label = "quotas"
+    verbose_name = "Storage quotas"
