@@ -717,8 +717,8 @@ def forms(figures: dict, *, posts: int = 100) -> None:
 
 def busy(figures: dict) -> None:
     """Does a busy synchronous account hold other accounts back? 30 crun jobs with callbacks
-    and 30 polled nanophoto jobs, over 10 s at 10 s latency: first alone, then while 40 Gemini
-    calls of 10 s each are in flight (the Gemini account allows 40 at once)."""
+    and 30 polled nanophoto jobs, over 10 s at 10 s latency: first alone, then while the Gemini
+    account has 40 calls of 10 s each in flight all along (four new ones a second)."""
     with Stack(latency=10, callbacks=True) as stack:
         crun = bench_account("bench crun", "crun")
         nanophoto = bench_account("bench nanophoto", "nanophoto", rate_limit=10)
@@ -727,7 +727,7 @@ def busy(figures: dict) -> None:
         gemini.save()
 
         def load() -> dict[str, float]:
-            with ThreadPoolExecutor(2) as side:
+            with ThreadPoolExecutor(1) as side:
                 polled = side.submit(
                     start_jobs, 30, model="Nano Banana 2", resolution="1K", account=nanophoto, spread=10
                 )
@@ -738,17 +738,36 @@ def busy(figures: dict) -> None:
                 "polls": overhead_figures(stack, wait_done(polled_pks, timeout=120))["p95"],
             }
 
+        def keep_busy(stop: threading.Event, calls: list[int]) -> None:
+            while not stop.wait(0.25):
+                calls += start_jobs(
+                    1, model="Nano Banana 2", resolution="1K", account=gemini, suffix=" [sim:latency=10]"
+                )
+
         load()  # a first round: the accounts learn their durations
         alone = load()
-        calls = start_jobs(40, model="Nano Banana 2", resolution="1K", account=gemini, suffix=" [sim:latency=10]")
-        time.sleep(1)  # the calls are out
+        stop, calls = threading.Event(), []
+        busy_thread = threading.Thread(target=keep_busy, args=(stop, calls))
+        busy_thread.start()
+        time.sleep(10)  # 40 calls out
+        in_flight = calls_running(gemini)
         beside = load()
+        stop.set()
+        busy_thread.join()
         gemini_jobs = wait_done(calls, timeout=120)
         for name in ("callbacks", "polls"):
             figures[f"busy_{name}_p95_alone_s"] = round(alone[name], 3)
             figures[f"busy_{name}_p95_beside_gemini_s"] = round(beside[name], 3)
             figures[f"busy_{name}_ratio"] = round(beside[name] / alone[name], 2)
+        figures["busy_gemini_calls_in_flight"] = in_flight
+        figures["busy_gemini_jobs"] = len(gemini_jobs)
         figures["busy_gemini_succeeded"] = sum(job.status == "succeeded" for job in gemini_jobs)
+
+
+def calls_running(account) -> int:
+    from nanoweb.studio.models import Generation
+
+    return Generation.objects.filter(account=account, status="running").count()
 
 
 def chaos(figures: dict, *, jobs: int = 500, seconds: float = 300, kill_every: float = 30) -> None:
