@@ -235,8 +235,10 @@ def test_only_the_owner_or_staff_cancel_a_job_and_it_is_refunded(api_as, owner, 
 
 
 def test_the_list_takes_the_gallerys_filters_and_search(api_as, owner, teammate, crun_account):
-    start_job(owner, crun_account, "google/nano-banana-2", "a red fox asleep")
-    start_job(teammate, crun_account, "google/nano-banana-2", "a blue whale")
+    # The gallery's default is the team's finished images (failed and running ones: `status=`).
+    [fox] = start_job(owner, crun_account, "google/nano-banana-2", "a red fox asleep")
+    [whale] = start_job(teammate, crun_account, "google/nano-banana-2", "a blue whale")
+    succeed(fox), succeed(whale)
     api = api_as(owner)
     assert [job["prompt"] for job in api.get("/jobs", params={"q": "foxes"}).json()["jobs"]] == ["a red fox asleep"]
     assert [job["owner"] for job in api.get("/jobs", params={"view": "mine"}).json()["jobs"]] == ["olivia"]
