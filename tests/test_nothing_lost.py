@@ -331,3 +331,18 @@ def test_try_again_with_a_deleted_reference_is_refused_at_the_click_and_charges_
     assert response.status_code == 409
     assert "reference image of this job has been deleted" in response.content.decode()
     assert Generation.objects.count() == 2 and ledger.standing(owner).spent == spent
+
+
+def test_staff_set_how_many_jobs_an_account_may_have_out_at_once(make_account):
+    from nanoweb.providers.admin import ProviderAccountForm
+
+    gemini = make_account("gemini")
+    assert gemini.in_flight_limit == 16, "Gemini's default"
+    data = {**ProviderAccountForm(instance=gemini).initial, "max_in_flight": "4", "api_key": ""}
+    form = ProviderAccountForm({k: v for k, v in data.items() if v is not None}, instance=gemini)
+    assert form.is_valid(), form.errors
+    form.save()
+
+    gemini.refresh_from_db()
+    assert gemini.in_flight_limit == 4
+    assert not ProviderAccountForm({**data, "max_in_flight": "0"}, instance=gemini).is_valid()

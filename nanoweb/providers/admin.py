@@ -33,7 +33,7 @@ class ProviderAccountForm(forms.ModelForm):
 
     class Meta:
         model = ProviderAccount
-        fields = ["name", "kind", "base_url", "api_key", "enabled", "priority", "rate_limit"]
+        fields = ["name", "kind", "base_url", "api_key", "enabled", "priority", "rate_limit", "max_in_flight"]
 
     def clean_api_key(self) -> str:
         key = self.cleaned_data["api_key"].strip()
