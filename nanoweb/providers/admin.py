@@ -24,7 +24,10 @@ class ProviderAccountForm(forms.ModelForm):
 
     class Meta:
         model = ProviderAccount
-        fields = ["name", "kind", "base_url", "api_key", "enabled", "priority", "rate_limit"]
+        fields = [
+            "name", "kind", "base_url", "api_key", "enabled", "priority", "rate_limit", "per_minute", "per_hour",
+            "max_in_flight",
+        ]  # fmt: skip
 
     def clean_api_key(self) -> str:
         key = self.cleaned_data["api_key"].strip()

@@ -209,6 +209,9 @@ class Adapter:
     reports_progress: ClassVar[bool] = False
     # Jobs the vendor lets one key have out at once (None: no stated limit); an account may set its own.
     max_in_flight: ClassVar[int | None] = None
+    # The request limits the vendor documents, by account field (rate_limit, per_minute, per_hour):
+    # what a new account starts with. Staff change them per account (vendors raise them on request).
+    documented_limits: ClassVar[dict[str, float | int]] = {}
 
     base_url: str
     api_key: str = field(repr=False)

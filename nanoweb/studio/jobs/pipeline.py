@@ -264,7 +264,7 @@ def adapter_for(generation: Generation, permit: Permit | None) -> Adapter:
     adapter = generation.account.adapter()
 
     def wait_for_the_rate_limit() -> None:
-        limiter.acquire(str(generation.account_id), generation.account.rate_limit)
+        limiter.acquire(str(generation.account_id), generation.account.limits)
 
     adapter.before_request = wait_for_the_rate_limit if permit is None else permit.use
     return adapter

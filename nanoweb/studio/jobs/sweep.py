@@ -261,7 +261,7 @@ def claim_due(
                 likely_soon += odds >= schedule.LIKELY
             elif not pipeline.deferred(generation, now):
                 due.append((generation, odds))
-        room = pipeline.limiter.room(str(account.pk), account.rate_limit)
+        room = pipeline.limiter.room(str(account.pk), account.limits)
         room = min(room, call_limit - calls) if synchronous else min(room, limit - steps)
         if limit_out := account.in_flight_limit:  # submits only: reads of jobs already out always go
             due = within_in_flight(due, limit_out - out.get(account.pk, 0))
@@ -277,7 +277,7 @@ def claim_due(
         claim=token
     ).update(claim=token)
     claimed = Generation.objects.filter(pk__in=[g.pk for g in chosen], claim=token).select_related("account")
-    permits = [(job, pipeline.limiter.promise(str(job.account_id), job.account.rate_limit)) for job in claimed]
+    permits = [(job, pipeline.limiter.promise(str(job.account_id), job.account.limits)) for job in claimed]
     return permits, next_due
 
 
