@@ -47,6 +47,7 @@ class NanophotoAdapter(Adapter):
     # "Default rate limit: 100 requests per hour per API key" (the vendor's API overview); every
     # request counts, creates and status reads alike.
     documented_limits = {"per_hour": 100}
+    typical_seconds = 10.0  # "Typical generation time: 10-30 seconds" (seed 002)
     default_models = (
         ModelSpec(
             "nano-banana-2", "Nano Banana 2",

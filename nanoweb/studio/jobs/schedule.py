@@ -14,7 +14,11 @@ rules) and gets back a time. All times are seconds since the job was submitted.
   undercut, counting the create call as the first request.
 - **The rate budget**: when an account has fewer requests left in its window than jobs
   due, the likeliest to be done go first, and reads unlikely to find anything wait while
-  likely ones are due within the next second.
+  likely ones are due within the next second. When its budget over a minute or an hour is
+  tight (`Vendor.tight`, nanophoto's 100 requests an hour), each job gets one read where
+  nearly every known job was done (no early progress read, no spaced reads of a wide
+  history); only a read that finds the job running buys it another, placed from what that
+  read said.
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ class Vendor:
     min_interval: float = 1.0  # seconds between two requests about one job
     reports_progress: bool = False
     pushes: bool = False  # completion callbacks arrive: reads are only a safety net
+    tight: bool = False  # the account's budget is short: one read a job, where it is likeliest done
+    typical: float | None = None  # the vendor's documented shortest typical duration (seconds)
 
 
 @dataclass(frozen=True)
@@ -117,39 +123,47 @@ def earliest_read(job: Job, vendor: Vendor) -> float:
     return max(job.elapsed, (job.last_read or 0.0) + vendor.min_interval)
 
 
-def duration_target(durations: Durations, running_at: float, min_interval: float) -> float | None:
+def duration_target(
+    durations: Durations, running_at: float, min_interval: float, *, tight: bool = False
+) -> float | None:
     """From the account's history alone: when to read a job known to be running at
     `running_at`.
 
     A tight distribution gets one read where nearly all of it is done; a wide one gets
-    reads spaced so that waiting and reading cost about the same (step ≈ √(2·cost·spread)).
-    None when the history has nothing to say about a job this old.
+    reads spaced so that waiting and reading cost about the same (step ≈ √(2·cost·spread));
+    with a `tight` budget, one read where nearly all of it is done, however wide. None when the history has nothing to say about a job this old.
     """
     rest = durations.after(running_at)
     if len(rest) < MIN_SAMPLES:
         return None
     low, high = rest.quantile(LOW), rest.quantile(HIGH)
+    if tight:
+        return high + margin(high)
     step = max(min_interval, math.sqrt(2 * READ_COST * (high - low)))
     target = min(high, low + step)
     return target + margin(target)
 
 
 def backoff(running_at: float, vendor: Vendor) -> float:
-    """Seconds to the next read of a job nothing predicts: often at first, rarer with age."""
+    """Seconds to the next read of a job nothing predicts: often at first, rarer with age;
+    on a tight budget the first read waits for the vendor's typical duration."""
+    if vendor.tight and running_at == 0 and vendor.typical:
+        return max(vendor.min_interval, vendor.typical)
     return max(vendor.min_interval, min(0.2 * running_at, MAX_GAP))
 
 
 def next_read(job: Job, durations: Durations, vendor: Vendor) -> float:
     """When to read this job's status next, in seconds since its submission: planned from
     its last read (so the answer does not change as time passes until the read is due),
-    at most MAX_GAP after it, and never sooner than the vendor allows."""
+    at most MAX_GAP after it (unless the budget is tight), and never sooner than the vendor
+    allows."""
     earliest = earliest_read(job, vendor)
     since = job.last_read or 0.0  # when the job was last known to be running
     if vendor.pushes:
         typical = durations.quantile(0.5) if len(durations) >= MIN_SAMPLES else 0.0
         when = max(since + PUSHED_SAFETY, 2 * typical)
     else:
-        target = duration_target(durations, since, vendor.min_interval)
+        target = duration_target(durations, since, vendor.min_interval, tight=vendor.tight)
         when = target if target is not None else since + backoff(since, vendor)
         if vendor.reports_progress and (eta := job.eta) is not None:
             # The job's own pace decides while it is plausible (within what the history has
@@ -159,7 +173,7 @@ def next_read(job: Job, durations: Durations, vendor: Vendor) -> float:
             rest = durations.after(since)
             plausible = len(rest) >= MIN_SAMPLES and by_progress <= rest.samples[-1] * PLAUSIBLE
             when = by_progress if plausible else min(when, by_progress)
-        elif vendor.reports_progress and target is not None and job.last_read is None:
+        elif vendor.reports_progress and target is not None and job.last_read is None and not vendor.tight:
             # One early read for the job's own progress, placed so that it does not delay
             # the read at the target: it corrects the history for this job (a bigger image,
             # a busy vendor) and measures when this job really finishes. Too late for
@@ -167,6 +181,8 @@ def next_read(job: Job, durations: Durations, vendor: Vendor) -> float:
             probe = target - vendor.min_interval - PROBE_SLACK
             if probe + PROBE_SLACK >= earliest:
                 when = probe
+    if vendor.tight:  # one read where the history says the job is done, however far
+        return max(earliest, when)
     return max(earliest, min(when, since + MAX_GAP))
 
 
