@@ -214,7 +214,7 @@ class RateLimiter:
             sent, horizon = {}, {}
             for key, windows in self._sent.items():
                 longest = max(windows, default=SHORT_HORIZON)
-                if times := [t for t in self._window(key, longest)] if windows else []:
+                if times := list(self._window(key, longest)) if windows else []:
                     sent[key], horizon[key] = times, longest
             return {
                 "sent": sent,
@@ -232,13 +232,15 @@ class RateLimiter:
                 seconds = float(snapshot.get("horizon", {}).get(key, SHORT_HORIZON))
                 windows = self._sent.setdefault(key, {})
                 for length in {*windows, seconds}:
-                    mine = windows.get(length, ())
-                    windows[length] = deque(sorted({*mine, *(t for t in times if time.time() - t < length)}))
+                    known = windows.get(length, deque())
+                    mine = set(known)  # the same request known to both sides counts once
+                    fresh = [t for t in times if time.time() - t < length and t not in mine]
+                    windows[length] = deque(sorted([*known, *fresh]))
             for key, until in snapshot.get("blocked", {}).items():
                 self._blocked[key] = max(self._blocked.get(key, 0.0), float(until))
-            for field, mine in (("counts", self._counts), ("refusals", self._refusals)):
+            for field, counts in (("counts", self._counts), ("refusals", self._refusals)):
                 for key, minutes in snapshot.get(field, {}).items():
-                    counter = mine.setdefault(key, Counter())
+                    counter = counts.setdefault(key, Counter())
                     for minute, n in minutes.items():
                         counter[int(minute)] = max(counter[int(minute)], int(n))
 

@@ -13,7 +13,7 @@ import random
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nanoweb.credits import ledger
-from nanoweb.lib.ratelimit import Permit, RateLimiter
+from nanoweb.lib.ratelimit import Budget, Permit, RateLimiter
 from nanoweb.providers import routing
 from nanoweb.providers.base import (
     Adapter,
@@ -39,7 +39,7 @@ from nanoweb.providers.models import Attempt
 from nanoweb.studio import references
 from nanoweb.studio.jobs import finishing, leases, schedule
 from nanoweb.studio.jobs.spec import JobSpec
-from nanoweb.studio.models import Generation
+from nanoweb.studio.models import NAMES_ITS_TIME, Generation
 
 log = logging.getLogger(__name__)
 Status = Generation.Status
@@ -48,6 +48,9 @@ IDLE_TICK = 0.05  # how often a sweep with nothing to do looks for due jobs
 HISTORY_WINDOW = 50  # recent durations per account that the schedule learns from
 HISTORY_SECONDS = 10.0  # how long a process keeps an account's history before reading it again
 limiter = RateLimiter()
+# Accounts whose budget over a minute or an hour is short, as the sweep last weighed them:
+# their jobs get one read each, where it is likeliest to find them done (schedule.Vendor.tight).
+tight_accounts: set[int] = set()
 
 
 # --- starting, cancelling, waking ------------------------------------------------
@@ -187,6 +190,8 @@ def vendor(generation: Generation) -> schedule.Vendor:
         min_interval=adapter.min_poll_interval,
         reports_progress=adapter.reports_progress,
         pushes=uses_callbacks(generation),
+        tight=generation.account_id in tight_accounts,
+        typical=adapter.typical_seconds,
     )
 
 
@@ -226,6 +231,39 @@ def deferred(generation: Generation, now: datetime) -> bool:
         next_poll_at=began + timedelta(seconds=when)
     )
     return True
+
+
+def out_of_budget(generation: Generation, budget: Budget) -> None:
+    """The account's budget over a minute or an hour is spent, and the vendor would refuse
+    (429) whatever we send before `budget.free_at`. A job to submit moves to another account
+    at once (unless pinned), or waits, its card saying why and until when; a read waits.
+    Nothing is sent, so nothing is refused."""
+    account = generation.account
+    free = datetime.fromtimestamp(budget.free_at, UTC)
+    if generation.status != Status.QUEUED:
+        Generation.objects.filter(
+            pk=generation.pk, status=generation.status, next_poll_at=generation.next_poll_at
+        ).update(next_poll_at=free)
+        return
+    assert budget.full is not None
+    why = f"{account.name} allows {account.limits.describe(budget.full)}"
+    if fail_over(generation, Status.QUEUED, f"{why}; trying another account"):
+        return
+    if free > generation.created_at + timedelta(seconds=settings.JOB_DEADLINE_SECONDS):
+        error = ProviderError(ErrorKind.RATE_LIMITED, f"{why}; none is free before this job's deadline")
+        generation.fail(Status.QUEUED, error)
+        return
+    at = timezone.localtime(free).strftime("%H:%M")
+    generation.advance(Status.QUEUED, Status.QUEUED, next_poll_at=free, waiting_reason=f"{why}{NAMES_ITS_TIME}{at}")
+
+
+def learn(generation: Generation, error: ProviderError) -> float:
+    """A 429 that came anyway teaches the account's limiter (its Retry-After, or else the
+    window); the seconds until the account may be asked again (0 for other errors)."""
+    if error.kind != ErrorKind.RATE_LIMITED:
+        return 0.0
+    until = limiter.refused(str(generation.account_id), generation.account.limits, error.retry_after)
+    return max(0.0, until - time.time())
 
 
 # --- submitting -------------------------------------------------------------------
@@ -355,6 +393,7 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
         error = ProviderError(ErrorKind.UNKNOWN_MODEL, error.detail)
     if error.kind in PAUSE:
         account.pause(f"{error.message} ({error.detail[:200]})")
+    refused_until = learn(generation, error)
     if error.ambiguous and not adapter.idempotent:
         end_attempt(attempt, Attempt.Outcome.FAILED, error.kind, error.detail)
         error.detail += " (not sent again: the provider may have started the job, and it cannot dedupe a repeat)"
@@ -366,7 +405,7 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
     if refused and fail_over(generation, current, f"{why}; trying another account"):
         end_attempt(attempt, Attempt.Outcome.MOVED, error.kind, error.detail)
         return
-    delay = max(error.retry_after or 0.0, backoff(generation.attempts))
+    delay = max(error.retry_after or 0.0, backoff(generation.attempts), refused_until)
     if error.retryable and error.kind not in PAUSE and within_retry_window(generation, delay):
         end_attempt(attempt, Attempt.Outcome.RETRIED, error.kind, error.detail, ambiguous=error.ambiguous)
         moved = generation.advance(
@@ -409,7 +448,7 @@ def fail_over(generation: Generation, current: str, why: str) -> bool:
         return False
     if generation.attempt_log.filter(ambiguous=True).exists():
         return False  # the provider may still be running an earlier create: another account would charge again
-    tried = set(generation.attempt_log.values_list("account_id", flat=True))
+    tried = {generation.account_id, *generation.attempt_log.values_list("account_id", flat=True)}
     for row in routing.candidates(generation.need(), exclude=tried):
         price = row.price(generation.resolution)
         try:
@@ -466,7 +505,9 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
         if not (error.retryable or not_yet):
             generation.fail(Generation.FOLLOWED, error, provider_said=True)
             return
-        delay = max(error.retry_after or 0, backoff(generation.poll_errors + 1), rules.min_interval)
+        delay = max(
+            error.retry_after or 0, backoff(generation.poll_errors + 1), rules.min_interval, learn(generation, error)
+        )
         reschedule(generation, delay, poll_count=F("poll_count") + 1, poll_errors=F("poll_errors") + 1)
         return
     now = timezone.now()
@@ -481,7 +522,9 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
             pushed=rules.pushes,
             history=history(generation),
         )
-        finishing.hand_over(generation, status, old=Generation.FOLLOWED, provider_seconds=estimate)
+        finishing.hand_over(
+            generation, status, old=Generation.FOLLOWED, provider_seconds=estimate, poll_count=F("poll_count") + 1
+        )
         return
     usable = rules.reports_progress and schedule.usable_progress(generation.progress, status.progress)
     progress = status.progress if usable else generation.progress

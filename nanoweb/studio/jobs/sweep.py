@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from nanoweb.lib.ratelimit import Permit
 from nanoweb.providers.base import ErrorKind, ProviderError
-from nanoweb.providers.models import Attempt
+from nanoweb.providers.models import Attempt, ProviderAccount
 from nanoweb.studio.jobs import finishing, leases, pipeline, schedule
 from nanoweb.studio.jobs.pipeline import SWEEP
 from nanoweb.studio.models import Generation, Lease
@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 Status = Generation.Status
 LEASE_SECONDS = 5.0  # a dead sweep's work is taken over after this
 RENEW_EVERY = 0.5  # seconds between renewals of a working sweep's lease
+# How often the sweep writes its limiter's state to the lease: what a successor starts from
+# if this sweep dies (an hour's budget must survive a crash), and what the health page reads.
+NOTE_LIMITS_EVERY = 5.0
 IDLE_TICK = pipeline.IDLE_TICK
 # A sweep weighs the due jobs at most this often: weighing reads every candidate, and in a
 # burst of results a claim after every finished read cost more than the reads themselves.
@@ -93,13 +96,16 @@ def sweep(token: str) -> None:
     successor = ""
     running: set[Future] = set()  # steps the hand-over waits for
     calls: set[Future] = set()  # synchronous calls: held by this process, not waited for
-    renewed = claimed_at = 0.0
+    renewed = claimed_at = noted = 0.0
     while True:
         if time.monotonic() - renewed >= RENEW_EVERY:
             if not _renew(token):
                 log.warning("sweep %s lost its lease", token[:8])
                 break
             renewed = time.monotonic()
+            if renewed - noted >= NOTE_LIMITS_EVERY:
+                note_limits(token)
+                noted = renewed
         age = time.monotonic() - began
         if age >= sweep_limit():
             break
@@ -140,6 +146,25 @@ def sweep(token: str) -> None:
     # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
     if not handed and pollable().exists():
         pipeline.wake_sweeper()
+
+
+_noted: dict[str, dict[str, list[int]]] = {}
+
+
+def note_limits(token: str) -> None:
+    """Write the limiter's state to the lease, and each account's requests per minute (what
+    its health figures show) where they changed."""
+    state = pipeline.limiter.snapshot()
+    Lease.objects.filter(name=SWEEP, holder=token).update(limiter_state=state)
+    counts, refusals = state["counts"], state["refusals"]
+    for key in {*counts, *refusals}:
+        minutes = {
+            minute: [counts.get(key, {}).get(minute, 0), refusals.get(key, {}).get(minute, 0)]
+            for minute in {*counts.get(key, {}), *refusals.get(key, {})}
+        }
+        if _noted.get(key) != minutes:
+            ProviderAccount.objects.filter(pk=int(key)).update(requests_by_minute=minutes)
+            _noted[key] = minutes
 
 
 def take_over(token: str) -> bool:
@@ -254,6 +279,14 @@ def claim_due(
     for jobs in per_account.values():
         account = jobs[0].account
         synchronous = account.adapter_class.synchronous
+        if account.limits.long_windows:  # a budget over a minute or an hour
+            budget = pipeline.limiter.budget(str(account.pk), account.limits, jobs=active_jobs(account.pk))
+            (pipeline.tight_accounts.add if budget.tight else pipeline.tight_accounts.discard)(account.pk)
+            if budget.full:  # before the vendor says so: nothing is sent until it frees
+                for generation in jobs:
+                    if due_at[generation.pk] <= now:
+                        pipeline.out_of_budget(generation, budget)
+                continue
         due, likely_soon = [], 0
         for generation in jobs:
             odds = request_odds(generation, max(now, due_at[generation.pk]))
@@ -279,6 +312,20 @@ def claim_due(
     claimed = Generation.objects.filter(pk__in=[g.pk for g in chosen], claim=token).select_related("account")
     permits = [(job, pipeline.limiter.promise(str(job.account_id), job.account.limits)) for job in claimed]
     return permits, next_due
+
+
+_active: dict[int, tuple[float, int]] = {}
+
+
+def active_jobs(account_id: int) -> int:
+    """Jobs the account has queued or out now (counted at most once a second: the budget's
+    weighing runs at every tick)."""
+    known = _active.get(account_id)
+    if known and time.monotonic() - known[0] < 1.0:
+        return known[1]
+    count = Generation.objects.filter(account_id=account_id, status__in={Status.QUEUED, *IN_FLIGHT}).count()
+    _active[account_id] = (time.monotonic(), count)
+    return count
 
 
 def within_in_flight(due: list[tuple[Generation, float]], free: int) -> list[tuple[Generation, float]]:
