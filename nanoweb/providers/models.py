@@ -59,6 +59,9 @@ class ProviderAccount(models.Model):
         help_text="Jobs nanoweb may have out at this account at once (for the Gemini API: calls in flight). "
         "Empty: the vendor's default.",
     )
+    # Requests nanoweb sent this account, and 429s it got back, per minute of the last hour
+    # ({"<epoch minute>": [sent, refused]}), as the sweep's limiter counted them.
+    requests_by_minute = models.JSONField(default=dict, blank=True, editable=False)
     # Set when the provider answered "bad key" or "out of credit": no new jobs until staff resume it.
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_reason = models.CharField(max_length=300, blank=True)
@@ -95,6 +98,12 @@ class ProviderAccount(models.Model):
     def limits(self) -> Limits:
         """What the rate limiter keeps this account to."""
         return Limits(per_second=self.rate_limit, per_minute=self.per_minute, per_hour=self.per_hour)
+
+    def requests_since(self, seconds: float = 3600) -> tuple[int, int]:
+        """Requests sent, and refused by the vendor, over the last `seconds` (whole minutes)."""
+        first = int((timezone.now().timestamp() - seconds) // 60) + 1
+        counted = [pair for minute, pair in self.requests_by_minute.items() if int(minute) >= first]
+        return sum(sent for sent, _ in counted), sum(refused for _, refused in counted)
 
     @property
     def in_flight_limit(self) -> int | None:
