@@ -291,6 +291,9 @@ class Simulator:
                 job.state = "running"
                 if job.directive("fail") is None:
                     job.picture = self._render_pool.submit(self._picture, job)
+            elif job.directive("fail") is not None or (job.picture is not None and job.picture.done()):
+                # Nothing left to render: done on time, not behind other jobs' renders.
+                self._complete(job)
             else:
                 self._render_pool.submit(self._complete, job)
 
