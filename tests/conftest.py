@@ -44,9 +44,12 @@ def _fresh_rate_limits(monkeypatch):
     """Each test's accounts start with none of their requests spent (account ids repeat
     between tests, and some limits count an hour)."""
     from nanoweb.lib.ratelimit import RateLimiter
-    from nanoweb.studio.jobs import pipeline
+    from nanoweb.studio.jobs import pipeline, sweep
 
     monkeypatch.setattr(pipeline, "limiter", RateLimiter())
+    monkeypatch.setattr(pipeline, "tight_accounts", set())
+    monkeypatch.setattr(sweep, "_active", {})
+    monkeypatch.setattr(sweep, "_noted", {})
 
 
 @pytest.fixture(autouse=True)

@@ -98,7 +98,11 @@ def test_a_pinned_job_that_could_not_go_before_its_deadline_fails_refunded_at_on
 
     job.refresh_from_db()
     assert (job.status, job.error_kind) == (Status.FAILED, "rate_limited")
-    assert job.error_detail == "nanophoto allows 100 requests an hour; none is free before this job's deadline"
+    at = timezone.localtime(timezone.now() + timedelta(minutes=40)).strftime("%H:%M")
+    assert (
+        job.error_detail
+        == f"nanophoto allows 100 requests an hour; the next is free at {at}, after this job's deadline"
+    )
     assert ledger.check() == []
 
 
@@ -115,6 +119,21 @@ def test_reads_on_a_spent_budget_wait_for_it_and_are_never_refused(owner, nanoph
     job.refresh_from_db()
     assert job.status == Status.SUBMITTED and requests_to(simulator, "nanophoto", seen) == 0
     assert 39 * 60 < (job.next_poll_at - timezone.now()).total_seconds() <= 41 * 60
+
+
+def test_a_create_waits_while_the_hour_keeps_a_read_for_each_job_out(owner, nanophoto):
+    out = start(owner, nanophoto)
+    pipeline.submit(Generation.objects.select_related("account").get(pk=out.pk))
+    spend_budget(nanophoto, 97, minutes_ago=58)  # with the create: 98, two left
+    long_ago = timezone.now() - timedelta(seconds=40)  # so long that the schedule wants the read now
+    Generation.objects.filter(pk=out.pk).update(next_poll_at=timezone.now(), submitted_at=long_ago)
+    waiting = start(owner, nanophoto)
+
+    claimed, _ = sweep.claim_due("sweep", limit=10)
+
+    assert [job.pk for job, _ in claimed] == [out.pk], "the read goes; a create would leave a job unread"
+    waiting.refresh_from_db()
+    assert waiting.status == Status.QUEUED and "allows 100 requests an hour; next free at" in waiting.waiting_line
 
 
 def test_a_refusal_that_comes_anyway_teaches_the_limiter_and_fails_nothing(owner, make_account, simulator):

@@ -82,11 +82,16 @@ class Limits:
 
 @dataclass(frozen=True)
 class Budget:
-    """Where a key stands in its long windows: why and until when it cannot send."""
+    """Where a key stands in its long windows: why and until when it cannot send.
+
+    Reads of jobs already out come first: a create goes only while the window keeps one read
+    for every job out and for its own job (else the job would be sent and never read)."""
 
     room: int  # requests that could go now (counting those promised)
     free_at: float  # epoch seconds when the next one could go (now when room > 0)
-    full: Window | None  # the long window that is spent, if one is
+    creates: int  # creates that could go now, keeping a read for each job out and for themselves
+    create_free_at: float  # epoch seconds when the next create could go
+    full: Window | None  # the long window that keeps creates back, if one does
     tight: bool  # reads must be spared: at most one a job where it is likeliest to find it done
 
 
@@ -153,18 +158,27 @@ class RateLimiter:
         with self._lock:
             return self._room(key, Limits.of(limits).windows)
 
-    def budget(self, key: str, limits: Limits | float, *, jobs: int = 0) -> Budget:
-        """The key's standing in its long windows, for `jobs` jobs it has active now."""
+    def budget(self, key: str, limits: Limits | float, *, jobs: int = 0, out: int = 0) -> Budget:
+        """The key's standing in its long windows, for `jobs` jobs it has active now, `out` of
+        them at the provider (each owed a read)."""
         long = Limits.of(limits).long_windows
         with self._lock:
             full, tight = None, False
+            promised = self._promised[key]
             for window in long:
-                left = window.allowed - len(self._window(key, window.seconds)) - self._promised[key]
-                if left <= 0 and full is None:
+                left = window.allowed - len(self._window(key, window.seconds)) - promised
+                if left - out < 2 and full is None:
                     full = window
                 tight = tight or left - REQUESTS_PER_JOB * jobs < TIGHT_RESERVE * window.allowed
             room = self._room(key, long)
-            return Budget(room=room, free_at=self._free_at(key, long, self._promised[key]), full=full, tight=tight)
+            return Budget(
+                room=room,
+                free_at=self._free_at(key, long, promised),
+                creates=max(0, (room - out) // 2),
+                create_free_at=self._free_at(key, long, promised + out + 1),
+                full=full,
+                tight=tight,
+            )
 
     def refused(self, key: str, limits: Limits | float, retry_after: float | None = None) -> float:
         """The vendor answered 429: send nothing more for `key` until its Retry-After, or else

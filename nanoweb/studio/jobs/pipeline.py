@@ -234,26 +234,26 @@ def deferred(generation: Generation, now: datetime) -> bool:
 
 
 def out_of_budget(generation: Generation, budget: Budget) -> None:
-    """The account's budget over a minute or an hour is spent, and the vendor would refuse
-    (429) whatever we send before `budget.free_at`. A job to submit moves to another account
-    at once (unless pinned), or waits, its card saying why and until when; a read waits.
-    Nothing is sent, so nothing is refused."""
+    """The account's budget over a minute or an hour is spent (for a create: all but the reads
+    owed to the jobs already out), and the vendor would refuse (429) what we send before it
+    frees. A job to submit moves to another account at once (unless pinned), or waits, its
+    card saying why and until when; a read waits. Nothing is sent, so nothing is refused."""
     account = generation.account
-    free = datetime.fromtimestamp(budget.free_at, UTC)
     if generation.status != Status.QUEUED:
         Generation.objects.filter(
             pk=generation.pk, status=generation.status, next_poll_at=generation.next_poll_at
-        ).update(next_poll_at=free)
+        ).update(next_poll_at=datetime.fromtimestamp(budget.free_at, UTC))
         return
-    assert budget.full is not None
-    why = f"{account.name} allows {account.limits.describe(budget.full)}"
+    free = datetime.fromtimestamp(budget.create_free_at, UTC)
+    window = budget.full or account.limits.long_windows[0]
+    why = f"{account.name} allows {account.limits.describe(window)}"
     if fail_over(generation, Status.QUEUED, f"{why}; trying another account"):
         return
+    at = timezone.localtime(free).strftime("%H:%M")
     if free > generation.created_at + timedelta(seconds=settings.JOB_DEADLINE_SECONDS):
-        error = ProviderError(ErrorKind.RATE_LIMITED, f"{why}; none is free before this job's deadline")
+        error = ProviderError(ErrorKind.RATE_LIMITED, f"{why}; the next is free at {at}, after this job's deadline")
         generation.fail(Status.QUEUED, error)
         return
-    at = timezone.localtime(free).strftime("%H:%M")
     generation.advance(Status.QUEUED, Status.QUEUED, next_poll_at=free, waiting_reason=f"{why}{NAMES_ITS_TIME}{at}")
 
 

@@ -280,13 +280,23 @@ def claim_due(
         account = jobs[0].account
         synchronous = account.adapter_class.synchronous
         if account.limits.long_windows:  # a budget over a minute or an hour
-            budget = pipeline.limiter.budget(str(account.pk), account.limits, jobs=active_jobs(account.pk))
+            queued, out_now = active_jobs(account.pk)
+            budget = pipeline.limiter.budget(str(account.pk), account.limits, jobs=queued + out_now, out=out_now)
             (pipeline.tight_accounts.add if budget.tight else pipeline.tight_accounts.discard)(account.pk)
-            if budget.full:  # before the vendor says so: nothing is sent until it frees
-                for generation in jobs:
-                    if due_at[generation.pk] <= now:
-                        pipeline.out_of_budget(generation, budget)
-                continue
+            # Before the vendor would refuse: what cannot go waits (or moves on) until it frees.
+            creates, waiting = budget.creates, set()
+            for generation in jobs:
+                if due_at[generation.pk] > now:
+                    continue
+                if generation.status == Status.QUEUED:
+                    creates -= 1
+                    if creates >= 0:
+                        continue
+                elif budget.room:
+                    continue
+                pipeline.out_of_budget(generation, budget)
+                waiting.add(generation.pk)
+            jobs = [generation for generation in jobs if generation.pk not in waiting]
         due, likely_soon = [], 0
         for generation in jobs:
             odds = request_odds(generation, max(now, due_at[generation.pk]))
@@ -314,18 +324,23 @@ def claim_due(
     return permits, next_due
 
 
-_active: dict[int, tuple[float, int]] = {}
+_active: dict[int, tuple[float, int, int]] = {}
 
 
-def active_jobs(account_id: int) -> int:
-    """Jobs the account has queued or out now (counted at most once a second: the budget's
-    weighing runs at every tick)."""
+def active_jobs(account_id: int) -> tuple[int, int]:
+    """Jobs the account has queued, and out at the provider, now (counted at most once a
+    second: the budget's weighing runs at every tick)."""
     known = _active.get(account_id)
     if known and time.monotonic() - known[0] < 1.0:
-        return known[1]
-    count = Generation.objects.filter(account_id=account_id, status__in={Status.QUEUED, *IN_FLIGHT}).count()
-    _active[account_id] = (time.monotonic(), count)
-    return count
+        return known[1], known[2]
+    rows = dict(
+        Generation.objects.filter(account_id=account_id, status__in={Status.QUEUED, *IN_FLIGHT})
+        .values_list("status")
+        .annotate(n=Count("pk"))
+    )
+    queued, out = rows.get(Status.QUEUED, 0), sum(rows.get(status, 0) for status in IN_FLIGHT)
+    _active[account_id] = (time.monotonic(), queued, out)
+    return queued, out
 
 
 def within_in_flight(due: list[tuple[Generation, float]], free: int) -> list[tuple[Generation, float]]:
