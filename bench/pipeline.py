@@ -526,7 +526,9 @@ def hourly(figures: dict) -> None:
     (the vendor's default, enforced by the simulator): every request counts, creates and reads.
     Figures: jobs that succeeded, requests the vendor refused, requests made, and what the
     card of a job that waited said."""
-    with Stack(latency=10) as stack:
+    # A deadline past the hour, so that a job the budget holds back waits for it (with the default
+    # ten minutes it fails at once, saying when the next request is free).
+    with Stack(latency=10, JOB_DEADLINE_SECONDS="3900") as stack:
         from nanoweb.studio.jobs import pipeline
         from nanoweb.studio.models import Generation
 

@@ -48,7 +48,6 @@ def _fresh_rate_limits(monkeypatch):
 
     monkeypatch.setattr(pipeline, "limiter", RateLimiter())
     monkeypatch.setattr(pipeline, "tight_accounts", set())
-    monkeypatch.setattr(sweep, "_active", {})
     monkeypatch.setattr(sweep, "_noted", {})
 
 

@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from nanoweb.lib.ratelimit import Permit
@@ -292,6 +292,9 @@ def claim_due(
                     creates -= 1
                     if creates >= 0:
                         continue
+                    if budget.creates:  # room for fewer than are due: the rest at the next tick
+                        waiting.add(generation.pk)
+                        continue
                 elif budget.room:
                     continue
                 pipeline.out_of_budget(generation, budget)
@@ -324,23 +327,15 @@ def claim_due(
     return permits, next_due
 
 
-_active: dict[int, tuple[float, int, int]] = {}
-
-
 def active_jobs(account_id: int) -> tuple[int, int]:
-    """Jobs the account has queued, and out at the provider, now (counted at most once a
-    second: the budget's weighing runs at every tick)."""
-    known = _active.get(account_id)
-    if known and time.monotonic() - known[0] < 1.0:
-        return known[1], known[2]
-    rows = dict(
-        Generation.objects.filter(account_id=account_id, status__in={Status.QUEUED, *IN_FLIGHT})
-        .values_list("status")
-        .annotate(n=Count("pk"))
+    """Jobs the account has waiting to be sent, and out at the provider or being sent (each
+    of these is owed a status read), now: exact, since a count even a second old let creates
+    spend the reads of the jobs just sent."""
+    sent = Q(status__in=IN_FLIGHT) | Q(status=Status.QUEUED, claim__gt="")
+    counts = Generation.objects.filter(account_id=account_id, status__in={Status.QUEUED, *IN_FLIGHT}).aggregate(
+        waiting=Count("pk", filter=Q(status=Status.QUEUED, claim="")), out=Count("pk", filter=sent)
     )
-    queued, out = rows.get(Status.QUEUED, 0), sum(rows.get(status, 0) for status in IN_FLIGHT)
-    _active[account_id] = (time.monotonic(), queued, out)
-    return queued, out
+    return counts["waiting"], counts["out"]
 
 
 def within_in_flight(due: list[tuple[Generation, float]], free: int) -> list[tuple[Generation, float]]:
