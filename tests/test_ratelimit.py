@@ -141,12 +141,12 @@ def test_a_snapshot_of_the_earlier_kind_is_still_understood():
     assert limiter.room("a", 1) == 0
 
 
-def test_creates_go_only_while_the_window_keeps_two_reads_for_every_job_out():
+def test_creates_go_only_while_the_window_keeps_a_read_for_every_job_out_and_a_spare():
     limiter, hourly = RateLimiter(), Limits(per_hour=100)
     spend(limiter, "a", [600.0] * 88)  # twelve left
 
-    assert limiter.budget("a", hourly, out=0).creates == 4, "each with its create and two reads"
-    assert limiter.budget("a", hourly, out=3).creates == 2
-    spent = limiter.budget("a", hourly, out=5)
+    assert limiter.budget("a", hourly, out=0).creates == 5, "each with its create and its read, two kept spare"
+    assert limiter.budget("a", hourly, out=4).creates == 3
+    spent = limiter.budget("a", hourly, out=9)
     assert spent.creates == 0 and spent.room == 12, "the reads still go"
     assert spent.full is not None and 2999 <= spent.create_free_at - time.time() <= 3001

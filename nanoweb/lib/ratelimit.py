@@ -36,7 +36,7 @@ SHORT_HORIZON = 2.0  # seconds of requests a snapshot keeps for keys limited per
 # job it has now, less than this share of that window's allowance would be left.
 TIGHT_RESERVE = 0.75
 REQUESTS_PER_JOB = 3  # a create, a read that finds the job running, one that finds it done
-READS_KEPT = 2  # reads a budget keeps for each job out before it lets another create go
+SPARE_READS = 2  # reads a budget keeps, beyond one for each job out, before it lets a create go
 
 
 @dataclass(frozen=True)
@@ -85,13 +85,13 @@ class Limits:
 class Budget:
     """Where a key stands in its long windows: why and until when it cannot send.
 
-    Reads of jobs already out come first: a create goes only while the window keeps
-    READS_KEPT reads for every job out and for its own job (else a job would be sent, paid
-    for, and never read: one read to find it done, one more if that found it still running)."""
+    Reads of jobs already out come first: a create goes only while the window keeps a read
+    for every job out and for its own, and SPARE_READS more for reads that find a job still
+    running (else a job would be sent, paid for, and not read again within the hour)."""
 
     room: int  # requests that could go now (counting those promised)
     free_at: float  # epoch seconds when the next one could go (now when room > 0)
-    creates: int  # creates that could go now, keeping READS_KEPT reads for each job out and for themselves
+    creates: int  # creates that could go now, keeping a read for each job out and for themselves
     create_free_at: float  # epoch seconds when the next create could go
     full: Window | None  # the long window that keeps creates back, if one does
     tight: bool  # reads must be spared: at most one a job where it is likeliest to find it done
@@ -169,15 +169,15 @@ class RateLimiter:
             promised = self._promised[key]
             for window in long:
                 left = window.allowed - len(self._window(key, window.seconds)) - promised
-                if left - READS_KEPT * out < 1 + READS_KEPT and full is None:
+                if left - out - SPARE_READS < 2 and full is None:
                     full = window
                 tight = tight or left - REQUESTS_PER_JOB * jobs < TIGHT_RESERVE * window.allowed
             room = self._room(key, long)
             return Budget(
                 room=room,
                 free_at=self._free_at(key, long, promised),
-                creates=max(0, (room - READS_KEPT * out) // (1 + READS_KEPT)),
-                create_free_at=self._free_at(key, long, promised + READS_KEPT * (out + 1)),
+                creates=max(0, (room - out - SPARE_READS) // 2),
+                create_free_at=self._free_at(key, long, promised + out + SPARE_READS + 1),
                 full=full,
                 tight=tight,
             )
