@@ -302,10 +302,26 @@ def adapter_for(generation: Generation, permit: Permit | None) -> Adapter:
     adapter = generation.account.adapter()
 
     def wait_for_the_rate_limit() -> None:
-        limiter.acquire(str(generation.account_id), generation.account.limits)
+        if permit is None:
+            limiter.acquire(str(generation.account_id), generation.account.limits)
+        else:
+            permit.use()
+        sent[generation.pk] = timezone.now()
 
-    adapter.before_request = wait_for_the_rate_limit if permit is None else permit.use
+    adapter.before_request = wait_for_the_rate_limit
     return adapter
+
+
+# When each job's last request really left (after any wait for the rate limit), by job.
+sent: dict[int, datetime] = {}
+
+
+def moment_of(generation: Generation, answered: datetime) -> datetime:
+    """When the vendor most likely handled the request just answered: halfway between its
+    sending and its answer. Counting from before a wait for the rate limit (or a slow create)
+    put every later read of the job early by that much, before the vendor had finished."""
+    began = sent.pop(generation.pk, None) or answered
+    return began + (answered - began) / 2
 
 
 def submit(generation: Generation, permit: Permit | None = None) -> None:
@@ -334,15 +350,17 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
         if not generation.advance(Status.QUEUED, Status.SUBMITTING, **sending, next_poll_at=leases.hold_end()):
             return  # cancelled meanwhile
         if not (submitted := create(generation, adapter)):
+            sent.pop(generation.pk, None)
             return
     first_read = schedule.next_read(schedule.Job(elapsed=0.0), history(generation), vendor(generation))
+    began = moment_of(generation, timezone.now())  # the job's time counts from the vendor's
     generation.advance(
         Status.SUBMITTING,
         Status.SUBMITTED,
         provider_task_id=submitted.task_id,
-        submitted_at=now,
+        submitted_at=began,
         claim="",
-        next_poll_at=now + timedelta(seconds=first_read),
+        next_poll_at=began + timedelta(seconds=first_read),
     )
 
 
@@ -499,7 +517,7 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
     try:
         status = adapter.status(generation.provider_task_id)
     except ProviderError as error:
-        now = timezone.now()
+        now = moment_of(generation, timezone.now())
         elapsed = facts(generation, now).elapsed
         not_yet = error.kind == ErrorKind.NOT_FOUND and elapsed < adapter.not_found_grace
         if not (error.retryable or not_yet):
@@ -510,7 +528,7 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
         )
         reschedule(generation, delay, poll_count=F("poll_count") + 1, poll_errors=F("poll_errors") + 1)
         return
-    now = timezone.now()
+    now = moment_of(generation, timezone.now())
     before = facts(generation, now)
     if status.state in (State.SUCCEEDED, State.FAILED):
         planned = facts(generation, generation.next_poll_at or now).elapsed
@@ -537,7 +555,7 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
     next_read = schedule.next_read(job, history(generation), rules)
     reschedule(
         generation,
-        next_read - before.elapsed,
+        next_read - facts(generation, timezone.now()).elapsed,
         status=Status.RUNNING if status.state == State.RUNNING else generation.status,
         progress_at=now if usable else None,
         last_read_at=now,
