@@ -280,26 +280,8 @@ def claim_due(
         account = jobs[0].account
         synchronous = account.adapter_class.synchronous
         if account.limits.long_windows:  # a budget over a minute or an hour
-            queued, out_now = active_jobs(account.pk)
-            budget = pipeline.limiter.budget(str(account.pk), account.limits, jobs=queued + out_now, out=out_now)
-            (pipeline.tight_accounts.add if budget.tight else pipeline.tight_accounts.discard)(account.pk)
-            # Before the vendor would refuse: what cannot go waits (or moves on) until it frees.
-            creates, waiting = budget.creates, set()
-            for generation in jobs:
-                if due_at[generation.pk] > now:
-                    continue
-                if generation.status == Status.QUEUED:
-                    creates -= 1
-                    if creates >= 0:
-                        continue
-                    if budget.creates:  # room for fewer than are due: the rest at the next tick
-                        waiting.add(generation.pk)
-                        continue
-                elif budget.room:
-                    continue
-                pipeline.out_of_budget(generation, budget)
-                waiting.add(generation.pk)
-            jobs = [generation for generation in jobs if generation.pk not in waiting]
+            held_back = within_budget(account, [job for job in jobs if due_at[job.pk] <= now])
+            jobs = [generation for generation in jobs if generation.pk not in held_back]
         due, likely_soon = [], 0
         for generation in jobs:
             odds = request_odds(generation, max(now, due_at[generation.pk]))
@@ -325,6 +307,31 @@ def claim_due(
     claimed = Generation.objects.filter(pk__in=[g.pk for g in chosen], claim=token).select_related("account")
     permits = [(job, pipeline.limiter.promise(str(job.account_id), job.account.limits)) for job in claimed]
     return permits, next_due
+
+
+def within_budget(account: ProviderAccount, due: list[Generation]) -> set[int]:
+    """Weigh the account's budget over a minute or an hour (is it tight?) and hold back the
+    due jobs it has no room for, before the vendor would refuse them: creates beyond what
+    keeps a read for every job out, reads once nothing is left. Those that cannot go until it
+    frees wait (or move on, `pipeline.out_of_budget`); the others are weighed again at the
+    next tick. Returns the held back jobs' ids."""
+    queued, out = active_jobs(account.pk)
+    budget = pipeline.limiter.budget(str(account.pk), account.limits, jobs=queued + out, out=out)
+    (pipeline.tight_accounts.add if budget.tight else pipeline.tight_accounts.discard)(account.pk)
+    creates, held_back = budget.creates, set()
+    for generation in due:
+        if generation.status == Status.QUEUED:
+            creates -= 1
+            if creates >= 0:
+                continue
+            if budget.creates:  # room for fewer than are due: the rest at the next tick
+                held_back.add(generation.pk)
+                continue
+        elif budget.room:
+            continue
+        pipeline.out_of_budget(generation, budget)
+        held_back.add(generation.pk)
+    return held_back
 
 
 def active_jobs(account_id: int) -> tuple[int, int]:
