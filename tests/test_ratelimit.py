@@ -150,3 +150,12 @@ def test_creates_go_only_while_the_window_keeps_a_read_for_every_job_out_and_a_s
     spent = limiter.budget("a", hourly, out=9)
     assert spent.creates == 0 and spent.room == 12, "the reads still go"
     assert spent.full is not None and 2999 <= spent.create_free_at - time.time() <= 3001
+
+
+def test_a_window_keeps_no_more_requests_than_it_allows():
+    limiter, limits = RateLimiter(), Limits(per_second=1000, per_hour=50)
+    spend(limiter, "busy", [1000.0 - n for n in range(500)])  # a limit lowered from a busier past
+
+    assert limiter.room("busy", limits) == 0
+    assert len(limiter.snapshot()["sent"]["busy"]) == 50, "older ones no longer decide anything"
+    assert 3049 <= limiter.budget("busy", limits).free_at - time.time() <= 3051, "when the 50th newest leaves"

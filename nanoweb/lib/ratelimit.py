@@ -107,15 +107,17 @@ class RateLimiter:
         self._counts: dict[str, Counter[int]] = {}  # key → minute (epoch // 60) → requests sent
         self._refusals: dict[str, Counter[int]] = {}  # key → minute → 429s
 
-    def _window(self, key: str, seconds: float) -> deque[float]:
-        """The key's requests of the last `seconds`; lock held."""
+    def _window(self, key: str, window: Window) -> deque[float]:
+        """The key's requests within `window` (at most as many as it allows: older ones no
+        longer decide anything); lock held."""
         windows = self._sent.setdefault(key, {})
-        if seconds not in windows:  # a new limit: what we know of the key's requests so far counts
-            longest = max(windows, default=None)
-            windows[seconds] = deque(windows[longest]) if longest is not None else deque()
-        sent = windows[seconds]
+        sent = windows.get(window.seconds)
+        if sent is None or sent.maxlen != window.allowed:
+            # A new limit: what we know of the key's requests so far counts.
+            known = sent if sent is not None else windows[max(windows)] if windows else ()
+            sent = windows[window.seconds] = deque(known, maxlen=window.allowed)
         now = time.time()  # wall-clock, so that a snapshot means the same in another process
-        while sent and now - sent[0] >= seconds:
+        while sent and now - sent[0] >= window.seconds:
             sent.popleft()
         return sent
 
@@ -124,7 +126,7 @@ class RateLimiter:
         now = time.time()
         at = max(now, self._blocked.get(key, 0.0))
         for window in windows:
-            sent = self._window(key, window.seconds)
+            sent = self._window(key, window)
             over = len(sent) + pending - window.allowed  # this many must leave the window first
             if over >= 0:
                 at = max(at, sent[over] + window.seconds if over < len(sent) else now + window.seconds)
@@ -135,7 +137,7 @@ class RateLimiter:
             return 0
         if not windows:
             return 1_000_000
-        left = min(window.allowed - len(self._window(key, window.seconds)) for window in windows)
+        left = min(window.allowed - len(self._window(key, window)) for window in windows)
         return max(0, left - self._promised[key])
 
     def acquire(self, key: str, limits: Limits | float) -> float:
@@ -168,7 +170,7 @@ class RateLimiter:
             full, tight = None, False
             promised = self._promised[key]
             for window in long:
-                left = window.allowed - len(self._window(key, window.seconds)) - promised
+                left = window.allowed - len(self._window(key, window)) - promised
                 if left - out - SPARE_READS < 2 and full is None:
                     full = window
                 tight = tight or left - REQUESTS_PER_JOB * jobs < TIGHT_RESERVE * window.allowed
@@ -192,10 +194,10 @@ class RateLimiter:
             self._refusals.setdefault(key, Counter())[int(now // 60)] += 1
             if retry_after is not None:
                 until = now + retry_after
-            elif windows := Limits.of(limits).windows:
-                longest = max(window.seconds for window in windows)
+            elif windows := limits.windows:
+                longest = max(windows, key=lambda window: window.seconds)
                 sent = self._window(key, longest)
-                until = sent[0] + longest if sent else now
+                until = sent[0] + longest.seconds if sent else now
             else:
                 until = now
             until = max(until, now + 1.0)
@@ -230,7 +232,7 @@ class RateLimiter:
             sent, horizon = {}, {}
             for key, windows in self._sent.items():
                 longest = max(windows, default=SHORT_HORIZON)
-                if times := list(self._window(key, longest)) if windows else []:
+                if times := [t for t in windows.get(longest, ()) if now - t < longest]:
                     sent[key], horizon[key] = times, longest
             return {
                 "sent": sent,
