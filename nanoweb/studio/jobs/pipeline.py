@@ -528,7 +528,8 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
         )
         reschedule(generation, delay, poll_count=F("poll_count") + 1, poll_errors=F("poll_errors") + 1)
         return
-    now = moment_of(generation, timezone.now())
+    answered = timezone.now()
+    now = moment_of(generation, answered)
     before = facts(generation, now)
     if status.state in (State.SUCCEEDED, State.FAILED):
         planned = facts(generation, generation.next_poll_at or now).elapsed
@@ -546,9 +547,12 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
         return
     usable = rules.reports_progress and schedule.usable_progress(generation.progress, status.progress)
     progress = status.progress if usable else generation.progress
+    # The vendor's interval counts from the answer (it may have seen the read that late);
+    # the progress figure from the moment the vendor most likely computed it.
+    read = facts(generation, answered).elapsed
     job = schedule.Job(
-        elapsed=before.elapsed,
-        last_read=before.elapsed,
+        elapsed=read,
+        last_read=read,
         progress=progress,
         progress_at=before.elapsed if usable else None,
     )
@@ -558,7 +562,7 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
         next_read - facts(generation, timezone.now()).elapsed,
         status=Status.RUNNING if status.state == State.RUNNING else generation.status,
         progress_at=now if usable else None,
-        last_read_at=now,
+        last_read_at=answered,
         poll_count=F("poll_count") + 1,
         **({"progress": progress} if progress != generation.progress else {}),  # a change pages show
     )
