@@ -47,6 +47,7 @@ def test_progress_that_goes_backwards_or_reaches_100_while_pending_is_not_used()
     assert schedule.usable_progress(previous=40, reported=40), "a pause is still progress"
     assert not schedule.usable_progress(previous=40, reported=35), "backwards"
     assert not schedule.usable_progress(previous=40, reported=100), "100 % while not done"
+    assert not schedule.usable_progress(previous=40, reported=95), "a bar held near the end keeps no pace"
     assert not schedule.usable_progress(previous=0, reported=0), "no figure"
 
 

@@ -40,6 +40,7 @@ PLAUSIBLE = 1.25  # progress may put a read this far past the longest job in the
 LIKELY = 0.5  # odds from which a read counts as likely to find the job done
 LOOKAHEAD = 1.0  # seconds: likely reads due this soon keep budget from unlikely ones
 MAX_GAP = 15.0  # the longest wait between reads of a job nobody can predict
+PACE_UNTIL = 90  # progress figures from here on say "nearly done", not how fast
 
 
 def margin(estimate: float) -> float:
@@ -105,9 +106,11 @@ class Job:
 
 
 def usable_progress(previous: int, reported: int) -> bool:
-    """A figure worth extrapolating: between 0 and 100 exclusive (100 % while the job is
-    unfinished is wrong), and not below what the vendor said before."""
-    return 0 < reported < 100 and reported >= previous
+    """A figure worth extrapolating: above 0 and below PACE_UNTIL, and not below what the
+    vendor said before. Near the end bars stop keeping pace (held at 95 % until done, as the
+    simulator's is): a read just before completion that found 95 % put that job's end half a
+    second late, and with it the history's tail, and every read after it."""
+    return 0 < reported < PACE_UNTIL and reported >= previous
 
 
 def progress_eta(progress: int, at: float | None) -> float | None:
