@@ -312,8 +312,10 @@ def adapter_for(generation: Generation, permit: Permit | None) -> Adapter:
     return adapter
 
 
-# When each job's last request really left (after any wait for the rate limit), by job.
+# When each job's last request really left (after any wait for the rate limit), by job;
+# and when the vendor most likely accepted its create.
 sent: dict[int, datetime] = {}
+accepted: dict[int, datetime] = {}
 
 
 def moment_of(generation: Generation, answered: datetime) -> datetime:
@@ -350,10 +352,9 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
         if not generation.advance(Status.QUEUED, Status.SUBMITTING, **sending, next_poll_at=leases.hold_end()):
             return  # cancelled meanwhile
         if not (submitted := create(generation, adapter)):
-            sent.pop(generation.pk, None)
             return
     first_read = schedule.next_read(schedule.Job(elapsed=0.0), history(generation), vendor(generation))
-    began = moment_of(generation, timezone.now())  # the job's time counts from the vendor's
+    began = accepted.pop(generation.pk, now)  # the job's time counts from the vendor's
     generation.advance(
         Status.SUBMITTING,
         Status.SUBMITTED,
@@ -371,8 +372,10 @@ def create(generation: Generation, adapter: Adapter) -> Submitted | None:
     try:
         submitted = adapter.create(provider_request(generation))
     except ProviderError as error:
+        sent.pop(generation.pk, None)
         after_refusal(generation, adapter, attempt, error)
         return None
+    accepted[generation.pk] = moment_of(generation, timezone.now())  # before our own writes
     end_attempt(attempt, Attempt.Outcome.ACCEPTED)
     return submitted
 
@@ -537,7 +540,7 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
             done_read=before.elapsed,
             scheduled=planned,
             last_read=before.last_read,
-            eta=before.eta if rules.reports_progress else None,
+            eta=schedule.centred_eta(before.progress, before.progress_at) if rules.reports_progress else None,
             pushed=rules.pushes,
             history=history(generation),
         )
