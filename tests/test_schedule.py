@@ -264,6 +264,8 @@ def test_on_a_tight_budget_a_job_gets_one_read_where_nearly_every_known_job_was_
 def test_on_a_tight_budget_with_no_history_the_first_read_waits_for_the_typical_duration():
     assert schedule.next_read(Job(elapsed=0.0), Durations(), TIGHT_NANOPHOTO) == 10.0
     assert schedule.next_read(Job(elapsed=0.0), Durations(), NANOPHOTO) == 3.0, "a roomy budget reads early"
+    documented = Vendor(min_interval=3.0, reports_progress=True, typical=10.0)
+    assert schedule.next_read(Job(elapsed=0.0), Durations(), documented) == 5.0, "halfway, for a steadier pace"
 
 
 def test_in_a_closed_loop_a_tight_budget_reads_each_job_at_most_twice_and_mostly_once():
