@@ -50,6 +50,18 @@ def _simulator_defaults(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits(monkeypatch):
+    """Each test's accounts start with none of their requests spent (account ids repeat
+    between tests, and some limits count an hour)."""
+    from nanoweb.lib.ratelimit import RateLimiter
+    from nanoweb.studio.jobs import pipeline, sweep
+
+    monkeypatch.setattr(pipeline, "limiter", RateLimiter())
+    monkeypatch.setattr(pipeline, "tight_accounts", set())
+    monkeypatch.setattr(sweep, "_noted", {})
+
+
+@pytest.fixture(autouse=True)
 def _media_root(tmp_path, settings):
     settings.STORAGES = {
         **settings.STORAGES,

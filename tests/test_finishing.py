@@ -135,7 +135,7 @@ def test_a_short_budget_goes_to_the_job_most_likely_done(owner, make_account, mo
     )
     pipeline._history.clear()
     monkeypatch.setattr(pipeline, "limiter", RateLimiter())  # this process's earlier requests aside
-    pipeline.limiter.acquire(str(account.pk), account.rate_limit)  # one of the two slots is taken
+    pipeline.limiter.acquire(str(account.pk), account.limits)  # one of the two slots is taken
 
     claimed, _ = sweep.claim_due("sweep", limit=10)
 

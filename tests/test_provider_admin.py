@@ -78,3 +78,21 @@ def test_staff_pause_an_account_from_the_list_and_resume_it_from_the_banner(admi
     banner = admin_client.get(reverse("studio")).text
     assert 'data-confirm="Resume crun (sim)? Automatic routing sends it new jobs again."' in banner
     assert '<button class="button secondary small" type="submit">Resume crun (sim)</button>' in banner
+
+
+def test_staff_set_an_accounts_limits_and_the_list_shows_them(admin_client, make_account):
+    nanophoto = make_account("nanophoto")
+    url = reverse("admin:providers_provideraccount_change", args=[nanophoto.pk])
+    form = {"name": nanophoto.name, "kind": "nanophoto", "base_url": nanophoto.base_url, "api_key": "",
+            "enabled": "on", "priority": "100", "rate_limit": "", "per_minute": "", "per_hour": "500",
+            "max_in_flight": "", "catalogue-TOTAL_FORMS": "0", "catalogue-INITIAL_FORMS": "0"}  # fmt: skip
+    listed = admin_client.get(reverse("admin:providers_provideraccount_changelist")).text
+    assert "10 requests a second, 100 requests an hour" in listed, "a new account starts with the vendor's limits"
+
+    assert admin_client.post(url, form).status_code == 302
+
+    nanophoto.refresh_from_db()
+    assert (nanophoto.limits.per_second, nanophoto.limits.per_hour) == (None, 500)
+    assert "500 requests an hour</td>" in admin_client.get(reverse("admin:providers_provideraccount_changelist")).text
+    form["per_hour"] = "0"
+    assert "Ensure this value is greater than or equal to 1" in admin_client.post(url, form).text

@@ -47,6 +47,7 @@ def test_progress_that_goes_backwards_or_reaches_100_while_pending_is_not_used()
     assert schedule.usable_progress(previous=40, reported=40), "a pause is still progress"
     assert not schedule.usable_progress(previous=40, reported=35), "backwards"
     assert not schedule.usable_progress(previous=40, reported=100), "100 % while not done"
+    assert not schedule.usable_progress(previous=40, reported=95), "a bar held near the end keeps no pace"
     assert not schedule.usable_progress(previous=0, reported=0), "no figure"
 
 
@@ -227,3 +228,62 @@ def test_the_plan_holds_while_time_passes_until_the_read_is_due():
     probe = schedule.next_read(Job(elapsed=0.0), TEN_SECONDS, NANOPHOTO)
     late = schedule.next_read(Job(elapsed=probe + 2), TEN_SECONDS, NANOPHOTO)
     assert late > 10.0, "a progress read the budget delayed too long gives way to the read at the end"
+
+
+TIGHT_NANOPHOTO = Vendor(min_interval=3.0, reports_progress=True, tight=True, typical=10.0)
+
+
+def test_a_read_that_finds_the_job_running_places_the_next_from_its_progress_not_at_the_interval():
+    found_running = Job(elapsed=6.0, last_read=6.0, progress=60, progress_at=6.0)  # 100 % at 10 s
+
+    when = schedule.next_read(found_running, TEN_SECONDS, NANOPHOTO)
+
+    assert when > 6.0 + NANOPHOTO.min_interval, "not blindly at the vendor's interval"
+    assert 10.0 < when <= 10.0 + schedule.margin(10.0)
+
+
+def test_a_read_that_finds_the_job_running_past_the_history_narrows_it_to_the_slower_jobs():
+    wide = Durations.of([8.0, 8.5, 9.0, 9.5, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0])
+    unread = schedule.next_read(Job(elapsed=0.0), wide, CRUN_POLLED)
+    after_a_miss = schedule.next_read(Job(elapsed=11.0, last_read=11.0), wide, CRUN_POLLED)
+
+    assert unread < 11.0 < after_a_miss, "the read at 11 s rules out every job done by then"
+    assert after_a_miss <= 20.0 + schedule.margin(20.0)
+
+
+def test_on_a_tight_budget_a_job_gets_one_read_where_nearly_every_known_job_was_done():
+    high = TEN_SECONDS.quantile(schedule.HIGH)
+
+    assert schedule.next_read(Job(elapsed=0.0), TEN_SECONDS, TIGHT_NANOPHOTO) == high + schedule.margin(high)
+    wide = Durations.of(range(10, 31))
+    first = schedule.next_read(Job(elapsed=0.0), wide, Vendor(min_interval=1.0, tight=True))
+    assert first >= wide.quantile(schedule.HIGH), "no early progress read, no spaced reads of a wide history"
+    assert schedule.next_read(Job(elapsed=0.0), wide, Vendor(min_interval=1.0)) < 15, "as a roomy budget would"
+
+
+def test_on_a_tight_budget_with_no_history_the_first_read_waits_for_the_typical_duration():
+    assert schedule.next_read(Job(elapsed=0.0), Durations(), TIGHT_NANOPHOTO) == 10.0
+    assert schedule.next_read(Job(elapsed=0.0), Durations(), NANOPHOTO) == 3.0, "a roomy budget reads early"
+    documented = Vendor(min_interval=3.0, reports_progress=True, typical=10.0)
+    assert schedule.next_read(Job(elapsed=0.0), Durations(), documented) == 5.0, "halfway, for a steadier pace"
+
+
+def test_in_a_closed_loop_a_tight_budget_reads_each_job_at_most_twice_and_mostly_once():
+    rng = random.Random(7)
+    history: list[float] = []
+    counts = []
+    for _ in range(40):
+        duration = rng.uniform(9.5, 11.0)
+        reads, job = 0, Job(elapsed=0.0)
+        while True:
+            when = schedule.next_read(job, Durations.of(history[-50:]), TIGHT_NANOPHOTO)
+            reads += 1
+            if when >= duration:
+                break
+            progress = int(100 * when / duration)
+            job = Job(elapsed=when, last_read=when, progress=progress, progress_at=when)
+        history.append(duration)
+        counts.append(reads)
+
+    assert max(counts) <= 2
+    assert statistics.mean(counts) <= 1.3

@@ -33,7 +33,10 @@ class ProviderAccountForm(forms.ModelForm):
 
     class Meta:
         model = ProviderAccount
-        fields = ["name", "kind", "base_url", "api_key", "enabled", "priority", "rate_limit", "max_in_flight"]
+        fields = [
+            "name", "kind", "base_url", "api_key", "enabled", "priority", "rate_limit", "per_minute", "per_hour",
+            "max_in_flight",
+        ]  # fmt: skip
 
     def clean_api_key(self) -> str:
         key = self.cleaned_data["api_key"].strip()
@@ -59,12 +62,20 @@ class CatalogueInline(admin.TabularInline):
 @admin.register(ProviderAccount)
 class ProviderAccountAdmin(admin.ModelAdmin):
     form = ProviderAccountForm
-    list_display = ["name", "kind", "enabled", "priority", "paused_reason", "has_key", "balance_now", "completion",
-                    "references", "errors_24h"]  # fmt: skip
+    list_display = ["name", "kind", "enabled", "priority", "limits", "paused_reason", "has_key", "balance_now",
+                    "completion", "references", "errors_24h"]  # fmt: skip
     list_filter = ["kind", "enabled"]
     readonly_fields = ["paused_at", "paused_reason", "balance_now", "completion", "references", "errors_24h"]
     inlines = [CatalogueInline]
     actions = ["pause", "resume", "refresh_catalogue"]
+
+    @admin.display(description="request limits")
+    def limits(self, account: ProviderAccount) -> str:
+        windows = account.limits.windows
+        shown = [account.limits.describe(window) for window in windows]
+        if account.in_flight_limit:
+            shown.append(f"{account.in_flight_limit} in flight")
+        return ", ".join(shown) or "none"
 
     @admin.display(boolean=True, description="key set")
     def has_key(self, account: ProviderAccount) -> bool:

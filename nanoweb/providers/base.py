@@ -237,6 +237,12 @@ class Adapter:
     reports_progress: ClassVar[bool] = False
     # Jobs the vendor lets one key have out at once (None: no stated limit); an account may set its own.
     max_in_flight: ClassVar[int | None] = None
+    # The request limits the vendor documents, by account field (rate_limit, per_minute, per_hour):
+    # what a new account starts with. Staff change them per account (vendors raise them on request).
+    documented_limits: ClassVar[dict[str, float | int]] = {}
+    # The shortest typical duration the vendor documents (seconds): where a job's first read goes
+    # when the account's budget is tight and its history says nothing yet.
+    typical_seconds: ClassVar[float | None] = None
 
     base_url: str
     api_key: str = field(repr=False)

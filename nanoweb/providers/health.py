@@ -5,7 +5,10 @@ account and window: the jobs it was tried for, how many of those it served to a 
 (success rate = succeeded / ended there, a job moved on to another account counting as
 not served; a job the model made no image for because of its prompt is the prompt's failure,
 not the account's, and is left out), the time members waited for a result (job created → image stored, by
-resolution), failures by kind, the last error and the rate-limit hits.
+resolution), failures by kind, the last error and the rate-limit hits. Beside them, whatever
+the window, each account's budget use over the last hour: every request nanoweb sent it
+(creates and status reads, as the vendor counts them) and every 429 it answered, against its
+hourly limit where it has one.
 """
 
 from __future__ import annotations
@@ -52,6 +55,20 @@ class AccountHealth:
     # resolution → (jobs, p50 seconds, p95 seconds)
     times: dict[str, tuple[int, float, float]] = field(default_factory=dict)
     last_error: LastError | None = None
+    requests_last_hour: int = 0
+    refused_last_hour: int = 0
+
+    @property
+    def hour_allowance(self) -> int | None:
+        """Requests the account may send in an hour (its hourly limit, else 60 times its minute's)."""
+        limits = self.account.limits
+        return limits.per_hour or (limits.per_minute * 60 if limits.per_minute else None)
+
+    @property
+    def budget_used(self) -> int | None:
+        """Percent of the hour's allowance spent."""
+        allowance = self.hour_allowance
+        return round(100 * self.requests_last_hour / allowance) if allowance else None
 
     @property
     def success_rate(self) -> float | None:
@@ -68,6 +85,8 @@ def figures(window: str, now: datetime | None = None) -> list[AccountHealth]:
     since = (now or timezone.now()) - WINDOWS[window]
     attempts = Attempt.objects.filter(started_at__gte=since)
     found = {account.pk: AccountHealth(account) for account in ProviderAccount.objects.order_by("name")}
+    for health in found.values():
+        health.requests_last_hour, health.refused_last_hour = health.account.requests_since(3600)
     counts = attempts.values("account").annotate(
         jobs=Count("generation", distinct=True),
         ended=Count("id", filter=Q(outcome__in=Attempt.FINAL) & ~Q(error_kind__in=PROMPT_FAILURES)),

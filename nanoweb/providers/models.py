@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from nanoweb.lib.ratelimit import Limits
 from nanoweb.providers.base import Adapter, ModelSpec, ProviderError
 from nanoweb.providers.registry import ADAPTERS, adapter_class
 
@@ -40,10 +41,29 @@ class ProviderAccount(models.Model):
     priority = models.PositiveSmallIntegerField(
         default=100, help_text="Automatic routing tries accounts with a lower number first, then the cheaper one."
     )
+    # The vendor's limits on requests (creates and status reads together), each optional: a new
+    # account starts with what its vendor documents (nanophoto.ai: 100 an hour).
     rate_limit = models.FloatField(
+        "requests per second",
+        null=True,
+        blank=True,
         default=10.0,
         validators=[MinValueValidator(0.1), MaxValueValidator(1000)],
-        help_text="Requests per second nanoweb may send this account (submits and status reads together).",
+        help_text="Requests per second nanoweb may send this account. Empty: no limit per second.",
+    )
+    per_minute = models.PositiveIntegerField(
+        "requests per minute",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+        help_text="Empty: no limit per minute.",
+    )
+    per_hour = models.PositiveIntegerField(
+        "requests per hour",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
+        help_text="Empty: no limit per hour. Vendors raise their default on request: enter what yours allows.",
     )
     max_in_flight = models.PositiveIntegerField(
         null=True,
@@ -52,6 +72,9 @@ class ProviderAccount(models.Model):
         help_text="Jobs nanoweb may have out at this account at once (for the Gemini API: calls in flight). "
         "Empty: the vendor's default.",
     )
+    # Requests nanoweb sent this account, and 429s it got back, per minute of the last hour
+    # ({"<epoch minute>": [sent, refused]}), as the sweep's limiter counted them.
+    requests_by_minute = models.JSONField(default=dict, blank=True, editable=False)
     # Set when the provider answered "bad key" or "out of credit": no new jobs until staff resume it.
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_reason = models.CharField(max_length=300, blank=True)
@@ -69,6 +92,10 @@ class ProviderAccount(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """A new account starts with its vendor's model catalogue."""
         created = self._state.adding
+        if created and self.kind:
+            for name, value in self.adapter_class.documented_limits.items():
+                if getattr(self, name) is None:
+                    setattr(self, name, value)
         super().save(*args, **kwargs)
         if created:
             fill_catalogue(self)
@@ -79,6 +106,17 @@ class ProviderAccount(models.Model):
 
     def adapter(self) -> Adapter:
         return self.adapter_class(base_url=self.base_url, api_key=self.api_key)
+
+    @property
+    def limits(self) -> Limits:
+        """What the rate limiter keeps this account to."""
+        return Limits(per_second=self.rate_limit, per_minute=self.per_minute, per_hour=self.per_hour)
+
+    def requests_since(self, seconds: float = 3600) -> tuple[int, int]:
+        """Requests sent, and refused by the vendor, over the last `seconds` (whole minutes)."""
+        first = int((timezone.now().timestamp() - seconds) // 60) + 1
+        counted = [pair for minute, pair in self.requests_by_minute.items() if int(minute) >= first]
+        return sum(sent for sent, _ in counted), sum(refused for _, refused in counted)
 
     @property
     def in_flight_limit(self) -> int | None:

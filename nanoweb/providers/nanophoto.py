@@ -44,6 +44,10 @@ class NanophotoAdapter(Adapter):
     default_base_url = "https://nanophoto.ai"
     min_poll_interval = 3.0  # "Poll every 3-5 seconds", says its documentation
     reports_progress = True
+    # "Default rate limit: 100 requests per hour per API key" (the vendor's API overview); every
+    # request counts, creates and status reads alike.
+    documented_limits = {"per_hour": 100}
+    typical_seconds = 10.0  # "Typical generation time: 10-30 seconds" (seed 002)
     default_models = (
         ModelSpec(
             "nano-banana-2", "Nano Banana 2",

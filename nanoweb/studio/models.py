@@ -54,6 +54,10 @@ def new_callback_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+# A waiting reason that already says until when ("… allows 100 requests an hour; next free at 14:32").
+NAMES_ITS_TIME = "; next free at "
+
+
 class Generation(models.Model):
     """One image job. Status only moves through `advance`, a conditional update checked
     against `TRANSITIONS`."""
@@ -240,7 +244,7 @@ class Generation(models.Model):
         trying again in 12 s, attempt 3 of 6", or why its result is not stored yet."""
         if self.status not in self.WAITING or not self.waiting_reason:
             return ""
-        if not (seconds := self.retry_in):
+        if not (seconds := self.retry_in) or NAMES_ITS_TIME in self.waiting_reason:
             return self.waiting_reason
         if self.status == self.Status.FINISHING:
             return f"{self.waiting_reason}; trying again in {seconds} s, for up to {settings.RESULT_FETCH_SECONDS} s"

@@ -16,6 +16,9 @@ appended to the API key (`sim-key+name=value+...`, every request of an account):
   retry_after=S        429 answers carry Retry-After     html / status_html     an HTML 502 page instead
   slow=S               every answer waits S seconds      missing=FIELD  the status answer lacks FIELD
   slow_create=S        the create call answers after S seconds (and then accepts the job)
+  per_hour=N           (in the key) the key's (N+1)th request within an hour is refused with the
+                       vendor's 429 (nanophoto: API_KEY_RATE_LIMIT_EXCEEDED), as is every one after
+                       it until an hour has passed since the oldest counted one; refusals do not count
   result=404|truncated|notimage|huge   what the result URL serves
   late_file=S          the result URL answers 404 for its first S seconds (a CDN catching up)
   block=REASON / finish=REASON         (Gemini) a blocked prompt / an image-less finish
@@ -147,6 +150,10 @@ class Simulator:
         self._render_pool = ThreadPoolExecutor(4, thread_name_prefix="sim-render")
         self._callback_pool = ThreadPoolExecutor(8, thread_name_prefix="sim-callback")
         self._http: ThreadingHTTPServer | None = None
+        self.hourly: dict[str, deque[float]] = {}  # API key → its counted requests of the last hour
+        self.refused: Counter[str] = Counter()  # protocol → requests refused for the hourly limit
+        # protocol → its vendor's "rate limit exceeded" answer (protocols register theirs)
+        self.limit_answers: dict[str, Callable[[Request], Response]] = {}
         from nanoweb.providers.simulator import protocols
 
         for protocol in protocols.ALL:
@@ -167,6 +174,8 @@ class Simulator:
         protocol = request.path.split("/")[1]
         if protocol not in ("files", "_sim"):
             self.per_second[(int(time.time()), protocol)] += 1
+            if (refusal := self.over_hourly_limit(protocol, request)) is not None:
+                return refusal
         allowed = False
         for method, pattern, handler in self.routes:
             match = pattern.match(request.path)
@@ -177,6 +186,22 @@ class Simulator:
         if allowed:
             return json_response(405, {"error": "method not allowed"})
         return Response(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
+
+    def over_hourly_limit(self, protocol: str, request: Request) -> Response | None:
+        """The vendor's 429 when the key's `per_hour` directive is spent, else None (counted)."""
+        limit = directives(request).get("per_hour")
+        if not limit:
+            return None
+        with self.lock:
+            counted = self.hourly.setdefault(request.api_key, deque())
+            while counted and time.time() - counted[0] >= 3600:
+                counted.popleft()
+            if len(counted) < int(limit):
+                counted.append(time.time())
+                return None
+            self.refused[protocol] += 1
+        answer = self.limit_answers.get(protocol)
+        return answer(request) if answer else json_response(429, {"error": "rate limit exceeded"})
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Simulator:
         simulator = self
@@ -270,6 +295,9 @@ class Simulator:
                 job.state = "running"
                 if job.directive("fail") is None:
                     job.picture = self._render_pool.submit(self._picture, job)
+            elif job.directive("fail") is not None or (job.picture is not None and job.picture.done()):
+                # Nothing left to render: done on time, not behind other jobs' renders.
+                self._complete(job)
             else:
                 self._render_pool.submit(self._complete, job)
 
@@ -329,7 +357,14 @@ class Simulator:
         reads = {job.id: job.reads for job in jobs if job.reads}
         prompts = {job.id: job.prompt for job in jobs}
         return json_response(
-            200, {"completed": completed, "reads": reads, "prompts": prompts, "max_requests_per_second": busiest}
+            200,
+            {
+                "completed": completed,
+                "reads": reads,
+                "prompts": prompts,
+                "max_requests_per_second": busiest,
+                "refused": self.refused,
+            },  # fmt: skip
         )
 
     def serve_file(self, request: Request, match: re.Match) -> Response:

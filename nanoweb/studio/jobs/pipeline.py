@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from nanoweb.credits import ledger
-from nanoweb.lib.ratelimit import Permit, RateLimiter
+from nanoweb.lib.ratelimit import Budget, Permit, RateLimiter
 from nanoweb.providers import routing
 from nanoweb.providers.base import (
     Adapter,
@@ -41,7 +41,7 @@ from nanoweb.providers.models import Attempt
 from nanoweb.studio import references
 from nanoweb.studio.jobs import finishing, leases, schedule
 from nanoweb.studio.jobs.spec import JobSpec
-from nanoweb.studio.models import Generation, ReferenceImage
+from nanoweb.studio.models import NAMES_ITS_TIME, Generation, ReferenceImage
 
 log = logging.getLogger(__name__)
 Status = Generation.Status
@@ -50,6 +50,9 @@ IDLE_TICK = 0.05  # how often a sweep with nothing to do looks for due jobs
 HISTORY_WINDOW = 50  # recent durations per account that the schedule learns from
 HISTORY_SECONDS = 10.0  # how long a process keeps an account's history before reading it again
 limiter = RateLimiter()
+# Accounts whose budget over a minute or an hour is short, as the sweep last weighed them:
+# their jobs get one read each, where it is likeliest to find them done (schedule.Vendor.tight).
+tight_accounts: set[int] = set()
 
 
 # --- starting, cancelling, waking ------------------------------------------------
@@ -194,6 +197,8 @@ def vendor(generation: Generation) -> schedule.Vendor:
         min_interval=adapter.min_poll_interval,
         reports_progress=adapter.reports_progress,
         pushes=uses_callbacks(generation),
+        tight=generation.account_id in tight_accounts,
+        typical=adapter.typical_seconds,
     )
 
 
@@ -233,6 +238,39 @@ def deferred(generation: Generation, now: datetime) -> bool:
         next_poll_at=began + timedelta(seconds=when)
     )
     return True
+
+
+def out_of_budget(generation: Generation, budget: Budget) -> None:
+    """The account's budget over a minute or an hour is spent (for a create: all but the reads
+    owed to the jobs already out), and the vendor would refuse (429) what we send before it
+    frees. A job to submit moves to another account at once (unless pinned), or waits, its
+    card saying why and until when; a read waits. Nothing is sent, so nothing is refused."""
+    account = generation.account
+    if generation.status != Status.QUEUED:
+        Generation.objects.filter(
+            pk=generation.pk, status=generation.status, next_poll_at=generation.next_poll_at
+        ).update(next_poll_at=datetime.fromtimestamp(budget.free_at, UTC))
+        return
+    free = datetime.fromtimestamp(budget.create_free_at, UTC)
+    window = budget.full or account.limits.long_windows[0]
+    why = f"{account.name} allows {account.limits.describe(window)}"
+    if fail_over(generation, Status.QUEUED, f"{why}; trying another account"):
+        return
+    at = timezone.localtime(free).strftime("%H:%M")
+    if free > generation.created_at + timedelta(seconds=settings.JOB_DEADLINE_SECONDS):
+        error = ProviderError(ErrorKind.RATE_LIMITED, f"{why}; the next is free at {at}, after this job's deadline")
+        generation.fail(Status.QUEUED, error)
+        return
+    generation.advance(Status.QUEUED, Status.QUEUED, next_poll_at=free, waiting_reason=f"{why}{NAMES_ITS_TIME}{at}")
+
+
+def learn(generation: Generation, error: ProviderError) -> float:
+    """A 429 that came anyway teaches the account's limiter (its Retry-After, or else the
+    window); the seconds until the account may be asked again (0 for other errors)."""
+    if error.kind != ErrorKind.RATE_LIMITED:
+        return 0.0
+    until = limiter.refused(str(generation.account_id), generation.account.limits, error.retry_after)
+    return max(0.0, until - time.time())
 
 
 # --- submitting -------------------------------------------------------------------
@@ -281,10 +319,28 @@ def adapter_for(generation: Generation, permit: Permit | None) -> Adapter:
     adapter = generation.account.adapter()
 
     def wait_for_the_rate_limit() -> None:
-        limiter.acquire(str(generation.account_id), generation.account.rate_limit)
+        if permit is None:
+            limiter.acquire(str(generation.account_id), generation.account.limits)
+        else:
+            permit.use()
+        sent[generation.pk] = timezone.now()
 
-    adapter.before_request = wait_for_the_rate_limit if permit is None else permit.use
+    adapter.before_request = wait_for_the_rate_limit
     return adapter
+
+
+# When each job's last request really left (after any wait for the rate limit), by job;
+# and when the vendor most likely accepted its create.
+sent: dict[int, datetime] = {}
+accepted: dict[int, datetime] = {}
+
+
+def moment_of(generation: Generation, answered: datetime) -> datetime:
+    """When the vendor most likely handled the request just answered: halfway between its
+    sending and its answer. Counting from before a wait for the rate limit (or a slow create)
+    put every later read of the job early by that much, before the vendor had finished."""
+    began = sent.pop(generation.pk, None) or answered
+    return began + (answered - began) / 2
 
 
 def submit(generation: Generation, permit: Permit | None = None) -> None:
@@ -315,13 +371,14 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
         if not (submitted := create(generation, adapter)):
             return
     first_read = schedule.next_read(schedule.Job(elapsed=0.0), history(generation), vendor(generation))
+    began = accepted.pop(generation.pk, now)  # the job's time counts from the vendor's
     generation.advance(
         Status.SUBMITTING,
         Status.SUBMITTED,
         provider_task_id=submitted.task_id,
-        submitted_at=now,
+        submitted_at=began,
         claim="",
-        next_poll_at=now + timedelta(seconds=first_read),
+        next_poll_at=began + timedelta(seconds=first_read),
     )
 
 
@@ -332,8 +389,10 @@ def create(generation: Generation, adapter: Adapter) -> Submitted | None:
     try:
         submitted = adapter.create(provider_request(generation))
     except ProviderError as error:
+        sent.pop(generation.pk, None)
         after_refusal(generation, adapter, attempt, error)
         return None
+    accepted[generation.pk] = moment_of(generation, timezone.now())  # before our own writes
     end_attempt(attempt, Attempt.Outcome.ACCEPTED)
     return submitted
 
@@ -372,6 +431,7 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
         error = ProviderError(ErrorKind.UNKNOWN_MODEL, error.detail)
     if error.kind in PAUSE and pause_confirmed(adapter):
         account.pause(f"{error.message} ({error.detail[:200]})")
+    refused_until = learn(generation, error)
     if error.ambiguous and not adapter.idempotent:
         end_attempt(attempt, Attempt.Outcome.FAILED, error)
         not_again = "(not sent again: the provider may have started the job, and it cannot dedupe a repeat)"
@@ -383,7 +443,7 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
     if refused and fail_over(generation, current, f"{why}; trying another account"):
         end_attempt(attempt, Attempt.Outcome.MOVED, error)
         return
-    delay = max(error.retry_after or 0.0, backoff(generation.attempts))
+    delay = max(error.retry_after or 0.0, backoff(generation.attempts), refused_until)
     if error.retryable and error.kind not in PAUSE and within_retry_window(generation, delay):
         end_attempt(attempt, Attempt.Outcome.RETRIED, error, ambiguous=error.ambiguous)
         moved = generation.advance(
@@ -439,7 +499,7 @@ def fail_over(generation: Generation, current: str, why: str) -> bool:
         return False
     if generation.attempt_log.filter(ambiguous=True).exists():
         return False  # the provider may still be running an earlier create: another account would charge again
-    tried = set(generation.attempt_log.values_list("account_id", flat=True))
+    tried = {generation.account_id, *generation.attempt_log.values_list("account_id", flat=True)}
     for row in routing.candidates(generation.need(), exclude=tried):
         price = row.price(generation.resolution)
         try:
@@ -490,16 +550,19 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
     try:
         status = adapter.status(generation.provider_task_id)
     except ProviderError as error:
-        now = timezone.now()
+        now = moment_of(generation, timezone.now())
         elapsed = facts(generation, now).elapsed
         not_yet = error.kind == ErrorKind.NOT_FOUND and elapsed < adapter.not_found_grace
         if not (error.retryable or not_yet):
             generation.fail(Generation.FOLLOWED, error, provider_said=True)
             return
-        delay = max(error.retry_after or 0, backoff(generation.poll_errors + 1), rules.min_interval)
+        delay = max(
+            error.retry_after or 0, backoff(generation.poll_errors + 1), rules.min_interval, learn(generation, error)
+        )
         reschedule(generation, delay, poll_count=F("poll_count") + 1, poll_errors=F("poll_errors") + 1)
         return
-    now = timezone.now()
+    answered = timezone.now()
+    now = moment_of(generation, answered)
     before = facts(generation, now)
     if status.state in (State.SUCCEEDED, State.FAILED):
         planned = facts(generation, generation.next_poll_at or now).elapsed
@@ -507,27 +570,32 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
             done_read=before.elapsed,
             scheduled=planned,
             last_read=before.last_read,
-            eta=before.eta if rules.reports_progress else None,
+            eta=schedule.centred_eta(before.progress, before.progress_at) if rules.reports_progress else None,
             pushed=rules.pushes,
             history=history(generation),
         )
-        finishing.hand_over(generation, status, old=Generation.FOLLOWED, provider_seconds=estimate)
+        finishing.hand_over(
+            generation, status, old=Generation.FOLLOWED, provider_seconds=estimate, poll_count=F("poll_count") + 1
+        )
         return
     usable = rules.reports_progress and schedule.usable_progress(generation.progress, status.progress)
     progress = status.progress if usable else generation.progress
+    # The vendor's interval counts from the answer (it may have seen the read that late);
+    # the progress figure from the moment the vendor most likely computed it.
+    read = facts(generation, answered).elapsed
     job = schedule.Job(
-        elapsed=before.elapsed,
-        last_read=before.elapsed,
+        elapsed=read,
+        last_read=read,
         progress=progress,
         progress_at=before.elapsed if usable else None,
     )
     next_read = schedule.next_read(job, history(generation), rules)
     reschedule(
         generation,
-        next_read - before.elapsed,
+        next_read - facts(generation, timezone.now()).elapsed,
         status=Status.RUNNING if status.state == State.RUNNING else generation.status,
         progress_at=now if usable else None,
-        last_read_at=now,
+        last_read_at=answered,
         poll_count=F("poll_count") + 1,
         **({"progress": progress} if progress != generation.progress else {}),  # a change pages show
     )

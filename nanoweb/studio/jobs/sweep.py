@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from nanoweb.lib.ratelimit import Permit
 from nanoweb.providers.base import ErrorKind, ProviderError
-from nanoweb.providers.models import Attempt
+from nanoweb.providers.models import Attempt, ProviderAccount
 from nanoweb.studio.jobs import finishing, leases, pipeline, schedule
 from nanoweb.studio.jobs.pipeline import SWEEP
 from nanoweb.studio.models import Generation, GenerationReference, Lease
@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 Status = Generation.Status
 LEASE_SECONDS = 5.0  # a dead sweep's work is taken over after this
 RENEW_EVERY = 0.5  # seconds between renewals of a working sweep's lease
+# How often the sweep writes its limiter's state to the lease: what a successor starts from
+# if this sweep dies (an hour's budget must survive a crash), and what the health page reads.
+NOTE_LIMITS_EVERY = 5.0
 IDLE_TICK = pipeline.IDLE_TICK
 # A sweep weighs the due jobs at most this often: weighing reads every candidate, and in a
 # burst of results a claim after every finished read cost more than the reads themselves.
@@ -96,13 +99,16 @@ def sweep(token: str) -> None:
     successor = ""
     running: set[Future] = set()  # steps the hand-over waits for
     calls: set[Future] = set()  # synchronous calls: held by this process, not waited for
-    renewed = claimed_at = 0.0
+    renewed = claimed_at = noted = 0.0
     while True:
         if time.monotonic() - renewed >= RENEW_EVERY:
             if not _renew(token):
                 log.warning("sweep %s lost its lease", token[:8])
                 break
             renewed = time.monotonic()
+            if renewed - noted >= NOTE_LIMITS_EVERY:
+                note_limits(token)
+                noted = renewed
         age = time.monotonic() - began
         if age >= sweep_limit():
             break
@@ -143,6 +149,25 @@ def sweep(token: str) -> None:
     # After releasing: a job submitted meanwhile either saw the free lease or is seen here.
     if not handed and pollable().exists():
         pipeline.wake_sweeper()
+
+
+_noted: dict[str, dict[str, list[int]]] = {}
+
+
+def note_limits(token: str) -> None:
+    """Write the limiter's state to the lease, and each account's requests per minute (what
+    its health figures show) where they changed."""
+    state = pipeline.limiter.snapshot()
+    Lease.objects.filter(name=SWEEP, holder=token).update(limiter_state=state)
+    counts, refusals = state["counts"], state["refusals"]
+    for key in {*counts, *refusals}:
+        minutes = {
+            minute: [counts.get(key, {}).get(minute, 0), refusals.get(key, {}).get(minute, 0)]
+            for minute in {*counts.get(key, {}), *refusals.get(key, {})}
+        }
+        if _noted.get(key) != minutes:
+            ProviderAccount.objects.filter(pk=int(key)).update(requests_by_minute=minutes)
+            _noted[key] = minutes
 
 
 def take_over(token: str) -> bool:
@@ -255,6 +280,9 @@ def claim_due(
     for jobs in per_account.values():
         account = jobs[0].account
         synchronous = account.adapter_class.synchronous
+        if account.limits.long_windows:  # a budget over a minute or an hour
+            held_back = within_budget(account, [job for job in jobs if due_at[job.pk] <= now])
+            jobs = [generation for generation in jobs if generation.pk not in held_back]
         due, likely_soon = [], 0
         for generation in jobs:
             odds = request_odds(generation, max(now, due_at[generation.pk]))
@@ -262,7 +290,7 @@ def claim_due(
                 likely_soon += odds >= schedule.LIKELY
             elif not pipeline.deferred(generation, now):
                 due.append((generation, odds))
-        room = pipeline.limiter.room(str(account.pk), account.rate_limit)
+        room = pipeline.limiter.room(str(account.pk), account.limits)
         room = min(room, call_limit - calls) if synchronous else min(room, limit - steps)
         if limit_out := account.in_flight_limit:  # submits only: reads of jobs already out always go
             due = within_in_flight(due, limit_out - out.get(account.pk, 0))
@@ -280,8 +308,44 @@ def claim_due(
         claim=token
     ).update(claim=token)
     claimed = Generation.objects.filter(pk__in=[g.pk for g in chosen], claim=token).select_related("account")
-    permits = [(job, pipeline.limiter.promise(str(job.account_id), job.account.rate_limit)) for job in claimed]
+    permits = [(job, pipeline.limiter.promise(str(job.account_id), job.account.limits)) for job in claimed]
     return permits, next_due
+
+
+def within_budget(account: ProviderAccount, due: list[Generation]) -> set[int]:
+    """Weigh the account's budget over a minute or an hour (is it tight?) and hold back the
+    due jobs it has no room for, before the vendor would refuse them: creates beyond what
+    keeps a read for every job out, reads once nothing is left. Those that cannot go until it
+    frees wait (or move on, `pipeline.out_of_budget`); the others are weighed again at the
+    next tick. Returns the held back jobs' ids."""
+    queued, out = active_jobs(account.pk)
+    budget = pipeline.limiter.budget(str(account.pk), account.limits, jobs=queued + out, out=out)
+    (pipeline.tight_accounts.add if budget.tight else pipeline.tight_accounts.discard)(account.pk)
+    creates, held_back = budget.creates, set()
+    for generation in due:
+        if generation.status == Status.QUEUED:
+            creates -= 1
+            if creates >= 0:
+                continue
+            if budget.creates:  # room for fewer than are due: the rest at the next tick
+                held_back.add(generation.pk)
+                continue
+        elif budget.room:
+            continue
+        pipeline.out_of_budget(generation, budget)
+        held_back.add(generation.pk)
+    return held_back
+
+
+def active_jobs(account_id: int) -> tuple[int, int]:
+    """Jobs the account has waiting to be sent, and out at the provider or being sent (each
+    of these is owed a status read), now: exact, since a count even a second old let creates
+    spend the reads of the jobs just sent."""
+    sent = Q(status__in=IN_FLIGHT) | Q(status=Status.QUEUED, claim__gt="")
+    counts = Generation.objects.filter(account_id=account_id, status__in={Status.QUEUED, *IN_FLIGHT}).aggregate(
+        waiting=Count("pk", filter=Q(status=Status.QUEUED, claim="")), out=Count("pk", filter=sent)
+    )
+    return counts["waiting"], counts["out"]
 
 
 def within_in_flight(due: list[tuple[Generation, float]], free: int) -> list[tuple[Generation, float]]:

@@ -26,7 +26,10 @@ ERRORS = {
     "FORBIDDEN": (403, "Access denied (not your generation)"),
     "NOT_FOUND": (404, "Generation ID not found"),
     "INSUFFICIENT_CREDITS": (402, "Not enough credits"),
-    "API_KEY_RATE_LIMIT_EXCEEDED": (429, "Rate limit exceeded"),
+    "API_KEY_RATE_LIMIT_EXCEEDED": (
+        429,
+        "API key rate limit exceeded. Default: 100 requests/hour. Contact support for higher limits.",
+    ),
     "INVALID_PROMPT": (400, "Prompt is missing or empty"),
     "MISSING_INPUT_IMAGE": (400, "Edit mode requires input images"),
     "TOO_MANY_IMAGES": (400, "More than 14 input images"),
@@ -109,3 +112,4 @@ def check_status(sim: Simulator, request: Request, match: re.Match) -> Response:
 def register(sim: Simulator) -> None:
     sim.route("POST", PREFIX + "/api/nano-banana-2/generate", generate)
     sim.route("POST", PREFIX + "/api/nano-banana-2/check-status", check_status)
+    sim.limit_answers["nanophoto"] = lambda request: error("API_KEY_RATE_LIMIT_EXCEEDED", request)
