@@ -90,7 +90,7 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     [running] = start_job(member, account, MODEL, "a hot air balloon over lavender fields", aspect_ratio="1:1")
     running.advance(Status.QUEUED, Status.SUBMITTING)
     running.advance(Status.SUBMITTING, Status.SUBMITTED)
-    running.advance(Status.SUBMITTED, Status.RUNNING, progress=40, next_poll_at=None)
+    running.advance(Status.SUBMITTED, Status.RUNNING, progress=40, due_at=None)
     succeeded = finished(member, account, "a bowl of ramen seen from above, with long chopsticks", "1:1")
 
     board = Board.objects.create(name="Spring campaign", owner=member)

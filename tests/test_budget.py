@@ -82,8 +82,8 @@ def test_a_pinned_job_waits_and_its_card_says_why_and_until_when(owner, owner_cl
     job.refresh_from_db()
     free = timezone.now() + timedelta(minutes=3)
     assert (job.status, job.account_id, job.attempts) == (Status.QUEUED, nanophoto.pk, 0)
-    assert abs((job.next_poll_at - free).total_seconds()) < 5
-    at = timezone.localtime(job.next_poll_at).strftime("%H:%M")
+    assert abs((job.due_at - free).total_seconds()) < 5
+    at = timezone.localtime(job.due_at).strftime("%H:%M")
     card = owner_client.get(reverse("generation_card", args=[job.pk])).content.decode()
     assert f"nanophoto allows 100 requests an hour; next free at {at}" in card
     assert "attempt" not in card.split("next free at")[1][:40], "it has not tried yet"
@@ -111,14 +111,14 @@ def test_reads_on_a_spent_budget_wait_for_it_and_are_never_refused(owner, nanoph
     pipeline.submit(Generation.objects.select_related("account").get(pk=job.pk))
     job.refresh_from_db()
     spend_budget(nanophoto, 99, minutes_ago=20)  # with the create: 100
-    Generation.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
+    Generation.objects.filter(pk=job.pk).update(due_at=timezone.now())
     seen = len(simulator.requests)
 
     assert sweep.claim_due("sweep", limit=10)[0] == []
 
     job.refresh_from_db()
     assert job.status == Status.SUBMITTED and requests_to(simulator, "nanophoto", seen) == 0
-    assert 39 * 60 < (job.next_poll_at - timezone.now()).total_seconds() <= 41 * 60
+    assert 39 * 60 < (job.due_at - timezone.now()).total_seconds() <= 41 * 60
 
 
 def test_a_create_waits_while_the_hour_keeps_a_read_for_each_job_out(owner, nanophoto):
@@ -126,7 +126,7 @@ def test_a_create_waits_while_the_hour_keeps_a_read_for_each_job_out(owner, nano
     pipeline.submit(Generation.objects.select_related("account").get(pk=out.pk))
     spend_budget(nanophoto, 95, minutes_ago=58)  # with the create: 96; four left: its read, two spare, one
     long_ago = timezone.now() - timedelta(seconds=40)  # so long that the schedule wants the read now
-    Generation.objects.filter(pk=out.pk).update(next_poll_at=timezone.now(), submitted_at=long_ago)
+    Generation.objects.filter(pk=out.pk).update(due_at=timezone.now(), submitted_at=long_ago)
     waiting = start(owner, nanophoto)
 
     claimed, _ = sweep.claim_due("sweep", limit=10)
@@ -149,7 +149,7 @@ def test_a_refusal_that_comes_anyway_teaches_the_limiter_and_fails_nothing(owner
 
     job.refresh_from_db()
     assert job.status == Status.SUBMITTED and job.error_kind == ""
-    assert 38 <= (job.next_poll_at - timezone.now()).total_seconds() <= 41
+    assert 38 <= (job.due_at - timezone.now()).total_seconds() <= 41
     assert pipeline.limiter.room(str(account.pk), account.limits) == 0, "nothing goes to it for 40 s"
     assert pipeline.limiter.usage(str(account.pk)) == (2, 1)
     assert job.poll_count == 1, "the refused read counts: the vendor counted it"

@@ -22,7 +22,7 @@ def submitted(owner, account, model, prompt="a harbour"):
 
 
 def far_future(generation):
-    Generation.objects.filter(pk=generation.pk).update(next_poll_at=timezone.now() + timezone.timedelta(hours=1))
+    Generation.objects.filter(pk=generation.pk).update(due_at=timezone.now() + timezone.timedelta(hours=1))
 
 
 def test_a_callback_makes_the_job_due_at_once(client, owner, crun_account):
@@ -33,7 +33,7 @@ def test_a_callback_makes_the_job_due_at_once(client, owner, crun_account):
 
     assert response.status_code == 200
     generation.refresh_from_db()
-    assert generation.next_poll_at <= timezone.now()
+    assert generation.due_at <= timezone.now()
     assert generation.status == Generation.Status.SUBMITTED, "the payload itself changes nothing"
 
 
@@ -42,29 +42,29 @@ def test_a_callback_right_after_a_read_is_not_held_back_by_the_polling_interval(
     not after the vendor's interval between our own polls."""
     generation = submitted(owner, crun_account, "google/nano-banana")
     soon = timezone.now() + timezone.timedelta(seconds=1)
-    Generation.objects.filter(pk=generation.pk).update(last_read_at=timezone.now(), next_poll_at=soon)
+    Generation.objects.filter(pk=generation.pk).update(last_read_at=timezone.now(), due_at=soon)
 
     client.post(reverse("provider_callback", args=[generation.callback_token]), "{}", "application/json")
 
-    assert Generation.objects.get(pk=generation.pk).next_poll_at <= timezone.now()
+    assert Generation.objects.get(pk=generation.pk).due_at <= timezone.now()
 
 
 def test_a_callback_during_a_status_read_is_not_lost_when_the_read_reschedules(client, owner, crun_account):
     """The read went out just before the provider finished and says "running"; the callback came
     while it was out. The job stays due now, not at its next safety-net read."""
     generation = submitted(owner, crun_account, "google/nano-banana")
-    Generation.objects.filter(pk=generation.pk).update(claim="sweep", next_poll_at=timezone.now())
+    Generation.objects.filter(pk=generation.pk).update(claim="sweep", due_at=timezone.now())
     read_out = Generation.objects.select_related("account").get(pk=generation.pk)  # as the sweep claimed it
 
     client.post(reverse("provider_callback", args=[generation.callback_token]), "{}", "application/json")
-    woken = Generation.objects.get(pk=generation.pk).next_poll_at
+    woken = Generation.objects.get(pk=generation.pk).due_at
     pipeline.reschedule(read_out, 600)
-    assert Generation.objects.get(pk=generation.pk).next_poll_at == woken
+    assert Generation.objects.get(pk=generation.pk).due_at == woken
     assert Generation.objects.get(pk=generation.pk).claim == "", "the claim is released all the same"
 
     quiet = Generation.objects.select_related("account").get(pk=generation.pk)
     pipeline.reschedule(quiet, 600)
-    assert Generation.objects.get(pk=generation.pk).next_poll_at > timezone.now() + timezone.timedelta(seconds=590)
+    assert Generation.objects.get(pk=generation.pk).due_at > timezone.now() + timezone.timedelta(seconds=590)
 
 
 def test_a_forged_callback_claiming_success_changes_nothing(client, owner, crun_account):
@@ -89,7 +89,7 @@ def test_apiframe_callbacks_with_a_bad_signature_are_rejected(client, owner, mak
     bad = client.post(url, body, "application/json", HTTP_X_WEBHOOK_SIGNATURE="0" * 64)
     assert bad.status_code == 401
     generation.refresh_from_db()
-    assert generation.next_poll_at > timezone.now(), "a rejected callback does not wake the job"
+    assert generation.due_at > timezone.now(), "a rejected callback does not wake the job"
 
     good_signature = hmac.new(hashlib.sha256(b"sim-key").digest(), body, hashlib.sha256).hexdigest()
     assert client.post(url, body, "application/json", HTTP_X_WEBHOOK_SIGNATURE=good_signature).status_code == 200
@@ -103,7 +103,7 @@ def test_a_replayed_callback_for_a_finished_job_is_ignored(client, owner, crun_a
 
     assert response.status_code == 200
     generation.refresh_from_db()
-    assert generation.status == Generation.Status.FAILED and generation.next_poll_at is None
+    assert generation.status == Generation.Status.FAILED and generation.due_at is None
 
 
 def test_a_callback_for_an_unknown_token_is_404(client, db):

@@ -132,7 +132,7 @@ def test_a_near_retry_after_waits_on_the_same_account_and_the_card_says_so(owner
     job = submit(start(owner))
 
     assert (job.status, job.account, job.attempts) == (Status.QUEUED, crun, 1)
-    assert 6 <= (job.next_poll_at - timezone.now()).total_seconds() <= 7
+    assert 6 <= (job.due_at - timezone.now()).total_seconds() <= 7
     card = owner_client.get(reverse("generation_card", args=[job.pk])).text
     assert "crun is rate-limiting us; trying again in 7 s, attempt 2 of 6" in card
 
@@ -167,7 +167,7 @@ def test_a_500_after_sending_is_ambiguous_and_a_deduping_provider_is_asked_again
     [job] = pipeline.start(owner=owner, spec=spec)
     job = submit(job)
     assert (job.status, job.account, job.waiting_reason) == (Status.QUEUED, apiframe, "apiframe (sim) is unavailable")
-    Generation.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
+    Generation.objects.filter(pk=job.pk).update(due_at=timezone.now())
     job = submit(job)
     assert job.status == Status.SUBMITTED, "the same idempotency key: at most one job at the provider"
 
@@ -178,7 +178,7 @@ def test_create_retries_end_within_the_window_with_the_providers_last_words(owne
     job = submit(start(owner))
     while job.status == Status.QUEUED:
         assert "crun is unavailable; trying again in" in job.waiting_line
-        Generation.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())  # skip the wait
+        Generation.objects.filter(pk=job.pk).update(due_at=timezone.now())  # skip the wait
         job = submit(job)
 
     assert (job.status, job.attempts, job.error_kind) == (Status.FAILED, 3, "unavailable")

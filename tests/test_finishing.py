@@ -55,7 +55,7 @@ def test_a_lost_synchronous_call_ends_at_once_not_at_the_deadline(start_worker, 
     first = start_worker(HOLD_SECONDS="1")
     wait_for(lambda: Generation.objects.filter(pk=job.pk, status=Status.RUNNING).exists(), timeout=30)
     time.sleep(1.5)  # the lease was renewed at least once
-    assert Generation.objects.get(pk=job.pk).next_poll_at > timezone.now(), "the call's process renews its lease"
+    assert Generation.objects.get(pk=job.pk).due_at > timezone.now(), "the call's process renews its lease"
 
     os.killpg(first.pid, signal.SIGKILL)  # the process making the call, and its whole cluster
     first.wait()
@@ -72,7 +72,7 @@ def test_a_lost_synchronous_call_ends_at_once_not_at_the_deadline(start_worker, 
 def held_job(owner, account, status, **fields) -> Generation:
     """A job some process held, whose lease lapsed a second ago."""
     [job] = start_job(owner, account, account.adapter_class.default_models[0].id, "held")
-    fields = {"claim": "a-dead-process", "next_poll_at": timezone.now() - timedelta(seconds=1), **fields}
+    fields = {"claim": "a-dead-process", "due_at": timezone.now() - timedelta(seconds=1), **fields}
     Generation.objects.filter(pk=job.pk).update(status=status, **fields)
     job.refresh_from_db()
     return job
@@ -82,14 +82,14 @@ def test_the_sweep_ends_a_synchronous_call_whose_lease_lapsed_and_requeues_lost_
     call = held_job(owner, make_account("gemini"), Status.RUNNING)
     lost = held_job(owner, make_account("crun"), Status.FINISHING, results=[{"url": "http://127.0.0.1:9/x.png"}])
     alive = held_job(owner, make_account("apiframe"), Status.FINISHING)
-    Generation.objects.filter(pk=alive.pk).update(next_poll_at=timezone.now() + timedelta(seconds=20))
+    Generation.objects.filter(pk=alive.pk).update(due_at=timezone.now() + timedelta(seconds=20))
 
     assert sweep.claim_due("sweep", limit=10)[0] == [], "held jobs are not provider requests"
 
     call.refresh_from_db()
     assert (call.status, call.error_kind) == (Status.FAILED, "internal") and audit.ledger_problems() == []
     lost.refresh_from_db()
-    assert (lost.status, lost.claim) == (Status.FINISHING, "") and lost.next_poll_at > timezone.now()
+    assert (lost.status, lost.claim) == (Status.FINISHING, "") and lost.due_at > timezone.now()
     alive.refresh_from_db()
     assert alive.claim == "a-dead-process", "a renewed lease is left alone"
 
@@ -129,7 +129,7 @@ def test_a_short_budget_goes_to_the_job_most_likely_done(owner, make_account, mo
             model="google/nano-banana",
             status=Status.SUBMITTED,
             submitted_at=now - timedelta(seconds=age),
-            next_poll_at=now - timedelta(seconds=0.1),
+            due_at=now - timedelta(seconds=0.1),
         )  # fmt: skip
         for name, age in (("fresh", 14.5), ("ripe", 31))
     )
@@ -143,4 +143,4 @@ def test_a_short_budget_goes_to_the_job_most_likely_done(owner, make_account, mo
     for _, permit in claimed:
         permit.release()
     fresh.refresh_from_db()
-    assert fresh.claim == "" and fresh.next_poll_at < timezone.now(), "still due, next time there is room"
+    assert fresh.claim == "" and fresh.due_at < timezone.now(), "still due, next time there is room"

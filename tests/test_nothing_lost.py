@@ -70,7 +70,7 @@ def test_a_result_file_that_answers_404_at_first_is_fetched_again_and_the_card_s
     assert ledger.standing(owner).spent == job.price, "still held, neither charged nor refunded"
 
     while job.status == Status.FINISHING:
-        time.sleep(max(0.0, (job.next_poll_at - timezone.now()).total_seconds()))
+        time.sleep(max(0.0, (job.due_at - timezone.now()).total_seconds()))
         finishing.finish(job.pk)  # the task the sweep enqueues when the retry is due
         job.refresh_from_db()
 
@@ -89,7 +89,7 @@ def test_a_result_file_still_missing_after_the_window_fails_naming_the_last_answ
     finishing.finish(job.pk)
     job.refresh_from_db()
     while job.status == Status.FINISHING:
-        time.sleep(max(0.0, (job.next_poll_at - timezone.now()).total_seconds()))
+        time.sleep(max(0.0, (job.due_at - timezone.now()).total_seconds()))
         finishing.finish(job.pk)
         job.refresh_from_db()
 
@@ -159,7 +159,7 @@ def test_after_an_ambiguous_create_a_clear_refusal_never_moves_the_job_to_anothe
     pipeline.submit(Generation.objects.select_related("account").get(pk=job.pk))
     job.refresh_from_db()
     assert (job.status, job.account) == (Status.QUEUED, apiframe), "retried where it may be running"
-    Generation.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
+    Generation.objects.filter(pk=job.pk).update(due_at=timezone.now())
     pipeline.submit(Generation.objects.select_related("account").get(pk=job.pk))
 
     job.refresh_from_db()

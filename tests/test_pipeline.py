@@ -150,7 +150,7 @@ def test_a_create_whose_process_died_is_sent_again_where_the_provider_dedupes_an
     ]
     lapsed = timezone.now() - timedelta(seconds=1)  # the dead process stopped renewing its hold
     Generation.objects.filter(pk__in=[g.pk for g in cut]).update(
-        status=Generation.Status.SUBMITTING, claim="dead", next_poll_at=lapsed
+        status=Generation.Status.SUBMITTING, claim="dead", due_at=lapsed
     )
 
     for generation in Generation.objects.select_related("account"):
@@ -164,9 +164,7 @@ def test_a_create_whose_process_died_is_sent_again_where_the_provider_dedupes_an
 def test_a_create_still_held_by_a_live_process_is_left_alone(owner, crun_account):
     [job] = start_job(owner, crun_account, "google/nano-banana", "slow vendor")
     held_until = timezone.now() + timedelta(seconds=10)
-    Generation.objects.filter(pk=job.pk).update(
-        status=Generation.Status.SUBMITTING, claim="alive", next_poll_at=held_until
-    )
+    Generation.objects.filter(pk=job.pk).update(status=Generation.Status.SUBMITTING, claim="alive", due_at=held_until)
 
     assert sweep.claim_due("new-sweep", limit=10)[0] == []
 
@@ -177,7 +175,7 @@ def test_a_create_still_held_by_a_live_process_is_left_alone(owner, crun_account
 def test_the_reconciler_ends_jobs_past_their_deadline(owner, crun_account):
     [too_old] = start_job(owner, crun_account, "google/nano-banana", "old")
     Generation.objects.filter(pk=too_old.pk).update(
-        status=Generation.Status.RUNNING, next_poll_at=None, created_at=timezone.now() - timedelta(hours=1)
+        status=Generation.Status.RUNNING, due_at=None, created_at=timezone.now() - timedelta(hours=1)
     )
 
     assert sweep.reconcile() == {"expired": 1}

@@ -104,9 +104,7 @@ def queues() -> Iterator[Metric]:
     tasks.add_metric([], broker.get("queued") or 0)
     yield tasks
     due = GaugeMetricFamily("nanoweb_jobs_due", "Unfinished jobs whose next step is due now (submit, read, finish)")
-    due.add_metric(
-        [], Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=timezone.now()).count()
-    )
+    due.add_metric([], Generation.objects.filter(status__in=Generation.DUE_STATES, due_at__lte=timezone.now()).count())
     yield due
     webhooks = GaugeMetricFamily("nanoweb_webhook_deliveries_waiting", "Webhook deliveries not yet accepted")
     webhooks.add_metric([], WebhookDelivery.objects.filter(next_attempt_at__isnull=False).count())

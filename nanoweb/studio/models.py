@@ -77,7 +77,7 @@ class Generation(models.Model):
     FOLLOWED = frozenset({Status.SUBMITTED, Status.RUNNING})
     # FINISHING: the provider is done; a finishing task (any worker) downloads and stores.
     ACTIVE = frozenset({Status.QUEUED, Status.SUBMITTING, Status.FINISHING}) | FOLLOWED
-    # States in which the sweep comes back to the job at `next_poll_at`: to submit it, to
+    # States in which the sweep comes back to the job at `due_at`: to submit it, to
     # read its status, or (a synchronous call or a finishing task holding it) because the
     # process holding it stopped renewing its lease.
     DUE_STATES = frozenset({Status.QUEUED, Status.SUBMITTING, Status.FINISHING}) | FOLLOWED
@@ -147,7 +147,7 @@ class Generation(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # For the sweep: when to come back (submit, read the status, or check on whoever holds
     # the job), which sweep or process holds it now, and how often it tried.
-    next_poll_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
     claim = models.CharField(max_length=32, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)  # create calls made, on any account
     # The last status read that found the job unfinished.
@@ -170,7 +170,7 @@ class Generation(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at"]),
             models.Index(
-                fields=["next_poll_at"],
+                fields=["due_at"],
                 name="generation_due",
                 condition=Q(status__in=["queued", "submitting", "submitted", "running", "finishing"]),
             ),
@@ -257,9 +257,9 @@ class Generation(models.Model):
     def retry_in(self) -> int:
         """Whole seconds until a waiting job tries again (0: now, or not waiting); the page
         counts them down between its updates."""
-        if self.status not in self.WAITING or not self.waiting_reason or self.next_poll_at is None:
+        if self.status not in self.WAITING or not self.waiting_reason or self.due_at is None:
             return 0
-        return max(0, math.ceil((self.next_poll_at - timezone.now()).total_seconds()))
+        return max(0, math.ceil((self.due_at - timezone.now()).total_seconds()))
 
     def visible_to(self, user) -> bool:
         return self.deleted_at is None and (not self.private or user.is_staff or self.owner_id == user.pk)
@@ -300,7 +300,7 @@ class Generation(models.Model):
             raise IllegalTransition(f"{', '.join(illegal)} → {new}")
         if new in self.TERMINAL:
             fields.setdefault("finished_at", timezone.now())
-            fields.setdefault("next_poll_at", None)
+            fields.setdefault("due_at", None)
         # Pages watch `version`: raised when the move changes what a card shows.
         shown = olds != [new] or bool(self.SHOWN_FIELDS & fields.keys())
         with transaction.atomic():

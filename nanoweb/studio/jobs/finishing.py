@@ -75,7 +75,7 @@ def hand_over(generation: Generation, status: ProviderStatus, *, old: str | froz
         progress=100,
         claim="",
         saving_since=timezone.now(),
-        next_poll_at=timezone.now() + QUEUE_GRACE,
+        due_at=timezone.now() + QUEUE_GRACE,
         **fields,
     )
     if moved:
@@ -109,10 +109,10 @@ def requeue_lost(generation: Generation) -> None:
     if generation.waiting_reason:  # a download to try again, planned: not a lost task
         grace = QUEUE_GRACE
     else:
-        grace = max(QUEUE_GRACE, 2 * (now - (generation.next_poll_at or now) + QUEUE_GRACE))
+        grace = max(QUEUE_GRACE, 2 * (now - (generation.due_at or now) + QUEUE_GRACE))
         log.warning("generation %s: finishing task lost, enqueued again", generation.pk)
-    lapsed = Generation.objects.filter(pk=generation.pk, status=Status.FINISHING, next_poll_at__lte=now)
-    if lapsed.update(claim="", next_poll_at=now + grace):
+    lapsed = Generation.objects.filter(pk=generation.pk, status=Status.FINISHING, due_at__lte=now)
+    if lapsed.update(claim="", due_at=now + grace):
         enqueue(generation.pk)
 
 
@@ -120,7 +120,7 @@ def finish(generation_id: int) -> None:
     """The finishing task: store the results and settle, once, on whichever worker runs it."""
     mine = leases.token()
     taken = Generation.objects.filter(pk=generation_id, status=Status.FINISHING, claim="").update(
-        claim=mine, next_poll_at=leases.hold_end()
+        claim=mine, due_at=leases.hold_end()
     )
     if not taken:  # finished, cancelled, or another task holds it
         ended = Generation.objects.filter(pk=generation_id, status__in=Generation.TERMINAL).first()
@@ -180,7 +180,7 @@ def delete_files(images: list[GeneratedImage]) -> None:
 def try_again_later(generation: Generation, answer: str) -> None:
     """The provider said done but its file is not served yet (its CDN catching up): try
     again with backoff until RESULT_FETCH_SECONDS after it said so, then fail naming its last
-    answer. The sweep comes back to the job at `next_poll_at` and enqueues the next try."""
+    answer. The sweep comes back to the job at `due_at` and enqueues the next try."""
     now = timezone.now()
     waited = (now - (generation.saving_since or now)).total_seconds()
     if waited >= settings.RESULT_FETCH_SECONDS:
@@ -195,7 +195,7 @@ def try_again_later(generation: Generation, answer: str) -> None:
         Status.FINISHING,
         Status.FINISHING,
         claim="",
-        next_poll_at=now + timedelta(seconds=delay),
+        due_at=now + timedelta(seconds=delay),
         waiting_reason="Saving: the provider's file is not ready yet",
     )
 

@@ -7,9 +7,9 @@ renews while it lives; nothing is taken from a holder before its expiry has pass
   `wake` starts the task unless a live holder has the lease.
 - Job holds: a process working on one job outside the sweep's claim (a create in flight, a
   synchronous call of 10-60 s, a finishing task) sets the job's `claim` to this process's
-  token and its `next_poll_at` a lease ahead (`hold_end`). A heartbeat thread renews every
+  token and its `due_at` a lease ahead (`hold_end`). A heartbeat thread renews every
   job the process holds; if the process dies, the hold lapses within HOLD_SECONDS and the
-  sweep, which comes back to every job at `next_poll_at`, recovers the job.
+  sweep, which comes back to every job at `due_at`, recovers the job.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def hold_end() -> datetime:
 @contextmanager
 def holding(generation_id: int) -> Iterator[None]:
     """Keep renewing this job's hold while the block runs (the caller set its claim to
-    `token()` and its `next_poll_at` to `hold_end()`)."""
+    `token()` and its `due_at` to `hold_end()`)."""
     token()
     with _lock:
         _held.add(generation_id)
@@ -107,7 +107,7 @@ def _beat(mine: str) -> None:
         if not held:
             continue
         try:
-            Generation.objects.filter(pk__in=held, claim=mine).update(next_poll_at=hold_end())
+            Generation.objects.filter(pk__in=held, claim=mine).update(due_at=hold_end())
         except Exception:
             log.exception("could not renew the hold of jobs %s", held)
         finally:

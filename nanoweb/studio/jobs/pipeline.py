@@ -94,7 +94,7 @@ def start(*, owner: Any, spec: JobSpec) -> list[Generation]:
                     google_search=options.google_search,
                     price=price,
                     group=group,
-                    next_poll_at=timezone.now(),
+                    due_at=timezone.now(),
                 )
                 ledger.reserve(user=owner, generation=generation, amount=price)
                 jobs.append(generation)
@@ -141,7 +141,7 @@ def wake(generation: Generation) -> None:
     read within the account's rate limit."""
     if generation.account.adapter_class.synchronous:
         return  # no status to read: the call itself brings the answer
-    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(next_poll_at=timezone.now())
+    Generation.objects.filter(pk=generation.pk, status__in=Generation.FOLLOWED).update(due_at=timezone.now())
     wake_sweeper()
 
 
@@ -153,14 +153,14 @@ def wake_sweeper() -> None:
 def reschedule(generation: Generation, delay: float, *, status: str | None = None, **fields: Any) -> None:
     """Come back to this job after `delay` seconds (and release this sweep's claim), moving
     it to `status` on the way if given. A callback that woke the job while this read was out
-    moved its `next_poll_at`: that earlier time stays (the read may have come just before the
+    moved its `due_at`: that earlier time stays (the read may have come just before the
     provider finished; otherwise the job would wait for its next safety-net read)."""
     later = timezone.now() + timedelta(seconds=delay)
-    claimed = generation.next_poll_at
+    claimed = generation.due_at
     generation.advance(
         generation.status,
         status or generation.status,
-        next_poll_at=Case(When(next_poll_at=claimed, then=Value(later)), default=F("next_poll_at")),
+        due_at=Case(When(due_at=claimed, then=Value(later)), default=F("due_at")),
         claim="",
         **fields,
     )
@@ -234,8 +234,8 @@ def deferred(generation: Generation, now: datetime) -> bool:
     if when <= job.elapsed + IDLE_TICK:
         return False
     began = generation.submitted_at or generation.created_at
-    Generation.objects.filter(pk=generation.pk, status=generation.status, next_poll_at=generation.next_poll_at).update(
-        next_poll_at=began + timedelta(seconds=when)
+    Generation.objects.filter(pk=generation.pk, status=generation.status, due_at=generation.due_at).update(
+        due_at=began + timedelta(seconds=when)
     )
     return True
 
@@ -247,9 +247,9 @@ def out_of_budget(generation: Generation, budget: Budget) -> None:
     card saying why and until when; a read waits. Nothing is sent, so nothing is refused."""
     account = generation.account
     if generation.status != Status.QUEUED:
-        Generation.objects.filter(
-            pk=generation.pk, status=generation.status, next_poll_at=generation.next_poll_at
-        ).update(next_poll_at=datetime.fromtimestamp(budget.free_at, UTC))
+        Generation.objects.filter(pk=generation.pk, status=generation.status, due_at=generation.due_at).update(
+            due_at=datetime.fromtimestamp(budget.free_at, UTC)
+        )
         return
     free = datetime.fromtimestamp(budget.create_free_at, UTC)
     window = budget.full or account.limits.long_windows[0]
@@ -261,7 +261,7 @@ def out_of_budget(generation: Generation, budget: Budget) -> None:
         error = ProviderError(ErrorKind.RATE_LIMITED, f"{why}; the next is free at {at}, after this job's deadline")
         generation.fail(Status.QUEUED, error)
         return
-    generation.advance(Status.QUEUED, Status.QUEUED, next_poll_at=free, waiting_reason=f"{why}{NAMES_ITS_TIME}{at}")
+    generation.advance(Status.QUEUED, Status.QUEUED, due_at=free, waiting_reason=f"{why}{NAMES_ITS_TIME}{at}")
 
 
 def learn(generation: Generation, error: ProviderError) -> float:
@@ -360,13 +360,13 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
         if adapter.synchronous:
             # The call itself brings the image, 10-60 s later: the job is RUNNING meanwhile.
             if generation.advance(
-                Status.QUEUED, Status.RUNNING, **sending, submitted_at=now, next_poll_at=leases.hold_end()
+                Status.QUEUED, Status.RUNNING, **sending, submitted_at=now, due_at=leases.hold_end()
             ) and (submitted := create(generation, adapter)):
                 seconds = (timezone.now() - now).total_seconds()
                 status = submitted.status or ProviderStatus(State.FAILED)
                 finishing.hand_over(generation, status, old=Status.RUNNING, provider_seconds=seconds)
             return
-        if not generation.advance(Status.QUEUED, Status.SUBMITTING, **sending, next_poll_at=leases.hold_end()):
+        if not generation.advance(Status.QUEUED, Status.SUBMITTING, **sending, due_at=leases.hold_end()):
             return  # cancelled meanwhile
         if not (submitted := create(generation, adapter)):
             return
@@ -378,7 +378,7 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
         provider_task_id=submitted.task_id,
         submitted_at=began,
         claim="",
-        next_poll_at=began + timedelta(seconds=first_read),
+        due_at=began + timedelta(seconds=first_read),
     )
 
 
@@ -443,11 +443,11 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
     if refused and fail_over(generation, current, f"{why}; trying another account"):
         end_attempt(attempt, Attempt.Outcome.MOVED, error)
         return
-    delay = max(error.retry_after or 0.0, backoff(generation.attempts), refused_until)
+    delay = max(error.retry_after or 0.0, retry_delay(generation.attempts), refused_until)
     if error.retryable and error.kind not in PAUSE and within_retry_window(generation, delay):
         end_attempt(attempt, Attempt.Outcome.RETRIED, error, ambiguous=error.ambiguous)
         moved = generation.advance(
-            current, Status.QUEUED, claim="", next_poll_at=timezone.now() + timedelta(seconds=delay), waiting_reason=why
+            current, Status.QUEUED, claim="", due_at=timezone.now() + timedelta(seconds=delay), waiting_reason=why
         )
         if moved:
             log.info("generation %s: %s, submitting again in %.1f s", generation.pk, error, delay)
@@ -507,7 +507,7 @@ def fail_over(generation: Generation, current: str, why: str) -> bool:
                 ledger.reprice(generation, price, reason=f"moved from {generation.account} to {row.account}")
                 moved = generation.advance(
                     current, Status.QUEUED, account=row.account, model=row.model_id, price=price,
-                    claim="", next_poll_at=timezone.now(), waiting_reason=why,
+                    claim="", due_at=timezone.now(), waiting_reason=why,
                 )  # fmt: skip
                 if not moved:
                     raise Moved
@@ -523,7 +523,7 @@ class Moved(Exception):
     """The job was no longer where the failover expected it (rolls the repricing back)."""
 
 
-def backoff(attempt: int) -> float:
+def retry_delay(attempt: int) -> float:
     """Exponential, capped at a minute, with jitter so that retries do not arrive together."""
     return min(60.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
@@ -557,7 +557,10 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
             generation.fail(Generation.FOLLOWED, error, provider_said=True)
             return
         delay = max(
-            error.retry_after or 0, backoff(generation.poll_errors + 1), rules.min_interval, learn(generation, error)
+            error.retry_after or 0,
+            retry_delay(generation.poll_errors + 1),
+            rules.min_interval,
+            learn(generation, error),
         )
         reschedule(generation, delay, poll_count=F("poll_count") + 1, poll_errors=F("poll_errors") + 1)
         return
@@ -565,7 +568,7 @@ def follow(generation: Generation, permit: Permit | None = None) -> None:
     now = moment_of(generation, answered)
     before = facts(generation, now)
     if status.state in (State.SUCCEEDED, State.FAILED):
-        planned = facts(generation, generation.next_poll_at or now).elapsed
+        planned = facts(generation, generation.due_at or now).elapsed
         estimate = schedule.completion_estimate(
             done_read=before.elapsed,
             scheduled=planned,

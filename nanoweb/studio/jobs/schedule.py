@@ -159,7 +159,7 @@ def duration_target(
     return target + margin(target)
 
 
-def backoff(running_at: float, vendor: Vendor) -> float:
+def unpredicted_gap(running_at: float, vendor: Vendor) -> float:
     """Seconds to the next read of a job nothing predicts: often at first, rarer with age.
     Where the vendor documents a typical duration, the first read waits for it on a tight
     budget, and for half of it otherwise: a progress figure read at 30 % triples any error
@@ -181,7 +181,7 @@ def next_read(job: Job, durations: Durations, vendor: Vendor) -> float:
         when = max(since + PUSHED_SAFETY, 2 * typical)
     else:
         target = duration_target(durations, since, vendor.min_interval, tight=vendor.tight)
-        when = target if target is not None else since + backoff(since, vendor)
+        when = target if target is not None else since + unpredicted_gap(since, vendor)
         if vendor.reports_progress and (eta := job.eta) is not None:
             # The job's own pace decides while it is plausible (within what the history has
             # seen); otherwise it may only bring the read earlier, so that a vendor whose

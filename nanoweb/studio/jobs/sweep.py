@@ -54,7 +54,7 @@ CLAIM_PAUSE = 0.02
 CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
 # What weighing a candidate reads of it.
 SCHEDULING_FIELDS = (
-    "status", "account", "resolution", "created_at", "submitted_at", "next_poll_at", "last_read_at", "progress",
+    "status", "account", "resolution", "created_at", "submitted_at", "due_at", "last_read_at", "progress",
     "progress_at", "waiting_reason",
 )  # fmt: skip
 # Jobs an account has out at the provider: what its `max_in_flight` counts.
@@ -77,7 +77,7 @@ def pool(kind: str) -> ThreadPoolExecutor:
 
 def pollable():
     """Jobs a sweep must come back to: to submit, to read, or to check on their holder."""
-    return Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__isnull=False)
+    return Generation.objects.filter(status__in=Generation.DUE_STATES, due_at__isnull=False)
 
 
 def sweep_limit() -> float:
@@ -258,14 +258,14 @@ def claim_due(
     now = timezone.now()
     soon = now + timedelta(seconds=schedule.LOOKAHEAD)
     candidates = (
-        Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=soon)
+        Generation.objects.filter(status__in=Generation.DUE_STATES, due_at__lte=soon)
         .exclude(claim=token)
         .select_related("account")
         .only(*SCHEDULING_FIELDS)  # weighed at every tick; the claimed ones are read whole below
-        .order_by("next_poll_at")[:CANDIDATES]
+        .order_by("due_at")[:CANDIDATES]
     )
     per_account: dict[int, list[Generation]] = defaultdict(list)
-    due_at = {generation.pk: generation.next_poll_at or now for generation in candidates}
+    due_at = {generation.pk: generation.due_at or now for generation in candidates}
     upcoming = [at.timestamp() for at in due_at.values() if at > now]
     next_due = min(upcoming) if upcoming else None
     for generation in candidates:
@@ -403,14 +403,14 @@ def recover_held(generation: Generation, token: str) -> None:
     if generation.status == Status.FINISHING:
         finishing.requeue_lost(generation)
         return
-    lapsed = Generation.objects.filter(pk=generation.pk, status=generation.status, next_poll_at__lte=timezone.now())
-    if not lapsed.update(claim=token, next_poll_at=None):
+    lapsed = Generation.objects.filter(pk=generation.pk, status=generation.status, due_at__lte=timezone.now())
+    if not lapsed.update(claim=token, due_at=None):
         return  # renewed, or moved on, meanwhile
     generation = Generation.objects.select_related("account").get(pk=generation.pk)
     attempt = generation.attempt_log.filter(outcome=Attempt.Outcome.SENDING).last()
     idempotent = generation.account.adapter_class.idempotent
     if generation.status == Status.SUBMITTING and idempotent and pipeline.within_retry_window(generation, 0.0):
-        if generation.advance(Status.SUBMITTING, Status.QUEUED, claim="", next_poll_at=timezone.now()):
+        if generation.advance(Status.SUBMITTING, Status.QUEUED, claim="", due_at=timezone.now()):
             interrupted = ProviderError(ErrorKind.INTERNAL, "interrupted while sending")
             pipeline.end_attempt(attempt, Attempt.Outcome.RETRIED, interrupted, ambiguous=True)
         return
