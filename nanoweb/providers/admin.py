@@ -24,7 +24,7 @@ class ProviderAccountForm(forms.ModelForm):
 
     class Meta:
         model = ProviderAccount
-        fields = ["name", "kind", "base_url", "api_key", "enabled", "priority", "rate_limit"]
+        fields = ["name", "kind", "base_url", "api_key", "enabled", "priority", "rate_limit", "store_requests"]
 
     def clean_api_key(self) -> str:
         key = self.cleaned_data["api_key"].strip()
@@ -38,8 +38,8 @@ class ProviderAccountForm(forms.ModelForm):
 class CatalogueInline(admin.TabularInline):
     model = CatalogueEntry
     extra = 0
-    fields = ["name", "model_id", "enabled", "deprecated", "shutdown_on"]
-    readonly_fields = ["name", "model_id", "deprecated", "shutdown_on"]
+    fields = ["name", "model_id", "enabled", "deprecated", "shutdown_on", "price_confirmed", "vendor_missing_at"]
+    readonly_fields = ["name", "model_id", "deprecated", "shutdown_on", "price_confirmed", "vendor_missing_at"]
     show_change_link = True
     can_delete = False
 
@@ -137,19 +137,22 @@ class CatalogueEntryForm(forms.ModelForm):
     class Meta:
         model = CatalogueEntry
         fields = ["account", "model_id", "name", "family", "enabled", "aspect_ratios", "resolutions", "output_formats",
-                  "max_references", "google_search", "prices", "deprecated", "deprecation_note", "replacement",
-                  "shutdown_on"]  # fmt: skip
+                  "max_references", "google_search", "prices", "price_confirmed", "deprecated", "deprecation_note",
+                  "replacement", "shutdown_on"]  # fmt: skip
 
 
 @admin.register(CatalogueEntry)
 class CatalogueEntryAdmin(admin.ModelAdmin):
     form = CatalogueEntryForm
-    list_display = ["name", "account", "model_id", "enabled", "deprecated", "shutdown_on", "price_list"]
-    list_filter = ["account", "enabled", "deprecated", "name"]
+    list_display = ["name", "account", "model_id", "enabled", "deprecated", "shutdown_on", "price_list",
+                    "price_confirmed", "vendor_missing_at"]  # fmt: skip
+    list_filter = ["account", "enabled", "deprecated", "price_confirmed", "name"]
+    readonly_fields = ["vendor_missing_at"]
     list_editable = ["enabled"]
     search_fields = ["name", "model_id"]
     list_select_related = ["account"]
 
     @admin.display(description="prices")
     def price_list(self, entry: CatalogueEntry) -> str:
-        return PricesField().prepare_value(entry.prices)
+        text = PricesField().prepare_value(entry.prices)
+        return text if entry.price_confirmed else f"{text} (price unconfirmed)"

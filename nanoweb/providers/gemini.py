@@ -17,6 +17,7 @@ from nanoweb.providers.base import (
     ResultImage,
     State,
     Submitted,
+    VendorModel,
     by_http_status,
     json_body,
     retry_after,
@@ -49,17 +50,34 @@ class GeminiAdapter(Adapter):
     inline_references = True
     # Calls in flight at once: each holds a connection for 10-60 s; Google limits requests per minute.
     max_in_flight = 16
+    lists_models = True
+    may_store_requests = True
     # Output is PNG only (nothing to send). Google renames and retires ids: the catalogue is where they change.
     default_models = (
         ModelSpec(
+            "gemini-nano-banana-2.1", "Nano Banana 2.1", family="Nano Banana 2.1", aspect_ratios=RATIOS_31,
+            resolutions=("1K", "2K", "4K"), output_formats=("png",), max_references=14, google_search=True,
+            price_confirmed=False,
+        ),
+        ModelSpec(
             "gemini-3.1-flash-image", "Nano Banana 2", aspect_ratios=RATIOS_31,
             resolutions=("512", "1K", "2K", "4K"), output_formats=("png",), max_references=14, google_search=True,
+            deprecated=True, replacement="Nano Banana 2.1",
+            deprecation_note="Google deprecated it for Nano Banana 2.1 on 2026-10-06 (still served, no shutdown date).",
+        ),
+        ModelSpec(
+            "gemini-3-pro-image", "Nano Banana Pro", family="Nano Banana Pro", aspect_ratios=RATIOS_25,
+            resolutions=("1K", "2K", "4K"), output_formats=("png",), max_references=14, google_search=True,
+        ),
+        ModelSpec(
+            "gemini-3.1-flash-lite-image", "Nano Banana 2 Lite", family="Nano Banana 2 Lite",
+            aspect_ratios=RATIOS_25, resolutions=("1K",), output_formats=("png",), max_references=3,
         ),
         ModelSpec(
             "gemini-2.5-flash-image", "Nano Banana", family="Nano Banana", aspect_ratios=RATIOS_25,
             output_formats=("png",), max_references=3,
-            deprecated=True, replacement="Nano Banana 2",
-            deprecation_note="Google has announced its shutdown (earliest October 2026, postponed since).",
+            deprecated=True, replacement="Nano Banana 2.1",
+            deprecation_note="Since 2026-09-18 Google serves it only to projects that used it before.",
         ),
         ModelSpec(
             "gemini-3.1-flash-image-preview", "Nano Banana 2 (preview)", aspect_ratios=RATIOS_31,
@@ -86,6 +104,8 @@ class GeminiAdapter(Adapter):
         }
         if request.google_search:
             body["tools"] = [{"google_search": {}}]
+        if not self.store_requests:
+            body["store"] = False  # new paid projects otherwise keep it up to 55 days
         response = self.call(
             "POST", f"/models/{request.model}:generateContent", json=body,
             headers={"x-goog-api-key": self.api_key}, timeout=CALL_TIMEOUT, max_bytes=80 * 1024 * 1024,
@@ -98,6 +118,28 @@ class GeminiAdapter(Adapter):
         if response.status_code != 200:
             raise _error(response.status_code, answer, retry_after(response))
         return Submitted(status=parse_answer(answer))
+
+    def list_models(self) -> list[VendorModel]:
+        """`GET /models`, every page: the image models this key may use."""
+        found: list[VendorModel] = []
+        token = ""
+        for _ in range(50):  # pages; a vendor that never stops paging is cut off
+            response = self.call(
+                "GET", "/models", params={"pageSize": 1000, **({"pageToken": token} if token else {})},
+                headers={"x-goog-api-key": self.api_key}, timeout=30,
+            )  # fmt: skip
+            answer = json_body(response)
+            if response.status_code != 200:
+                raise _error(response.status_code, answer, retry_after(response))
+            for model in answer.get("models") or []:
+                name = str(model.get("name", "")) if isinstance(model, dict) else ""
+                model_id = name.removeprefix("models/")
+                if "image" in model_id:  # the text, embedding and video models are not ours
+                    found.append(VendorModel(model_id, str(model.get("displayName", ""))))
+            token = str(answer.get("nextPageToken") or "")
+            if not token:
+                break
+        return found
 
 
 def parse_answer(answer: dict[str, Any]) -> ProviderStatus:

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from nanoweb.credits import ledger
 from nanoweb.lib.ratelimit import Permit, RateLimiter
-from nanoweb.providers import routing
+from nanoweb.providers import routing, vendor_models
 from nanoweb.providers.base import (
     Adapter,
     ErrorKind,
@@ -353,6 +353,7 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
     account = generation.account
     if error.kind == ErrorKind.NOT_FOUND:  # at create: the model id, not a job
         error = ProviderError(ErrorKind.UNKNOWN_MODEL, error.detail)
+        vendor_models.mark_missing(account.pk, generation.model)
     if error.kind in PAUSE:
         account.pause(f"{error.message} ({error.detail[:200]})")
     if error.ambiguous and not adapter.idempotent:

@@ -14,11 +14,16 @@ from nanoweb.providers.simulator.server import Request, Response, Simulator, inj
 PREFIX = "/gemini/v1beta"
 RATIOS_31 = {"1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9"}
 RATIOS_25 = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
-# gemini-3.1-flash-image-preview was shut down on 2026-06-25: it answers 404 like any unknown id.
+# The -preview ids were shut down on 2026-06-25: they answer 404 like any unknown id.
 MODELS = {
+    "gemini-nano-banana-2.1": (RATIOS_31, {"1K", "2K", "4K"}),
     "gemini-3.1-flash-image": (RATIOS_31, {"512", "1K", "2K", "4K"}),
+    "gemini-3-pro-image": (RATIOS_25, {"1K", "2K", "4K"}),
+    "gemini-3.1-flash-lite-image": (RATIOS_25, {"1K"}),
     "gemini-2.5-flash-image": (RATIOS_25, None),
 }
+# What `GET /models` lists besides the image models: a key sees text models too.
+OTHER_MODELS = ("gemini-3-flash", "gemini-embedding-001")
 STATUSES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
             500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}  # fmt: skip
 
@@ -99,5 +104,24 @@ def generate_content(sim: Simulator, request: Request, match: re.Match) -> Respo
     })  # fmt: skip
 
 
+def list_models(sim: Simulator, request: Request, match: re.Match) -> Response:
+    """`GET /models`, paged by `pageSize` and `pageToken` (an offset here)."""
+    if not request.key_is(sim.api_key):
+        return error("400", request, "API key not valid. Please pass a valid API key.")
+    names = [*MODELS, *OTHER_MODELS]
+    size = max(1, min(1000, int(request.query.get("pageSize") or 50)))
+    start = int(request.query.get("pageToken") or 0)
+    page = [
+        {"name": f"models/{name}", "displayName": name.replace("-", " ").title(), "version": "001",
+         "supportedGenerationMethods": ["generateContent", "countTokens", "batchGenerateContent"]}
+        for name in names[start:start + size]
+    ]  # fmt: skip
+    answer: dict[str, Any] = {"models": page}
+    if start + size < len(names):
+        answer["nextPageToken"] = str(start + size)
+    return json_response(200, answer)
+
+
 def register(sim: Simulator) -> None:
     sim.route("POST", PREFIX + r"/models/(?P<model>[\w.-]+):generateContent", generate_content)
+    sim.route("GET", PREFIX + r"/models", list_models)
