@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "django_q",  # after nanoweb.studio, whose qcluster command takes the place of django-q2's
     "axes",
     "nanoweb.boards",
+    "nanoweb.batches",
 ]
 
 MIDDLEWARE = [
@@ -344,6 +345,10 @@ SYNC_CALL_THREADS = env_int("SYNC_CALL_THREADS", 64)
 # if the process dies, the job is taken up (or, for a lost call, ended) after this long.
 HOLD_SECONDS = float(os.environ.get("HOLD_SECONDS", "20"))
 JOB_DEADLINE_SECONDS = env_int("JOB_DEADLINE_SECONDS", 600)
+# A vendor's batch (Gemini's Batch API, at half price) targets 24 h: its jobs are read this
+# rarely, and given this long before they expire.
+VENDOR_BATCH_POLL_SECONDS = env_int("VENDOR_BATCH_POLL_SECONDS", 60)
+VENDOR_BATCH_DEADLINE_SECONDS = env_int("VENDOR_BATCH_DEADLINE_SECONDS", 50 * 3600)
 # A create the provider refuses for a while (rate limit, outage) is tried again at most this
 # many times, within this many seconds of the job's creation; then the job fails with the
 # provider's last answer. Well inside the job deadline.

@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("nanoweb.credits.urls")),
     path("", include("nanoweb.providers.urls")),
     path("", include("nanoweb.boards.urls")),
+    path("", include("nanoweb.batches.urls")),
 ]

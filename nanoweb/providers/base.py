@@ -250,6 +250,13 @@ class Adapter:
         """The image models the vendor offers this key (only where `lists_models`)."""
         raise NotImplementedError
 
+    def batch_create(self, model: str, requests: list[GenerationRequest], display_name: str) -> str:
+        """Send requests as one vendor batch (only where `vendor_batches`); the batch's name."""
+        raise NotImplementedError
+
+    def batch_cancel(self, name: str) -> None:
+        raise NotImplementedError
+
     def verify_callback(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Whether a callback is authentic. Unsigned protocols cannot tell: the callback only
         wakes the job, and the status is then read with our key, so a forgery changes nothing."""

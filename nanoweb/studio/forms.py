@@ -139,6 +139,11 @@ class GenerationForm(forms.Form):
         queryset=Board.objects.none(), required=False, empty_label="None", label="Add to board",
         error_messages={"invalid_choice": "That board is not available: choose another."},
     )  # fmt: skip
+    compare_with = forms.MultipleChoiceField(
+        required=False, label="Side by side with", widget=forms.CheckboxSelectMultiple,
+        help_text="The same prompt on up to three more models at once, one image each, shown together.",
+        error_messages={"invalid_choice": "%(value)s is not available: choose another model."},
+    )  # fmt: skip
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -154,6 +159,7 @@ class GenerationForm(forms.Form):
             self.model_name = self._default_model(names)
         deprecated = set(routing.offered().filter(deprecated=True).values_list("name", flat=True))
         set_choices(self.fields["model"], [(n, f"{n} (deprecated)" if n in deprecated else n) for n in names])
+        set_choices(self.fields["compare_with"], [(n, n) for n in names if n != self.model_name])
         rows = [row for row in routing.offered().filter(name=self.model_name) if not row.account.paused]
         self.accounts = sorted({row.account for row in rows}, key=lambda account: account.name)
         set_choices(self.fields["routing"], [(AUTOMATIC, "Automatic"), *((str(a.pk), a.name) for a in self.accounts)])
@@ -279,6 +285,11 @@ class GenerationForm(forms.Form):
             self.add_error("reference_files", too_many_references(offer.max_references, references))
         if not offer.google_search and cleaned.get("google_search"):
             self.add_error("google_search", "This model cannot ground with Google Search.")
+        if compared := cleaned.get("compare_with"):
+            if len(compared) > 3:
+                self.add_error("compare_with", "Compare at most four models: this one and three more.")
+            if (cleaned.get("count") or 1) > 1:
+                self.add_error("count", "Side by side makes one image per model: choose 1 image.")
         if self.errors:
             return cleaned
         if offer.resolutions and not cleaned.get("resolution"):  # the price depends on it

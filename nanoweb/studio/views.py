@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
+from nanoweb.batches import service as batches
 from nanoweb.boards import items
 from nanoweb.boards.models import Board, BoardItem
 from nanoweb.credits import ledger
@@ -87,6 +88,11 @@ class JobSet:
     @property
     def first(self) -> Generation:
         return self.jobs[0]
+
+    @property
+    def compared(self) -> bool:
+        """One prompt on several models (side by side): each tile says its model, cost and time."""
+        return len({job.model_name for job in self.jobs}) > 1
 
     @property
     def running(self) -> int:
@@ -241,10 +247,14 @@ def generate(request: Request) -> HttpResponse:
     board = form.cleaned_data["board"]
     try:
         with transaction.atomic():
-            jobs = pipeline.start(owner=request.user, spec=form.job_spec())
-            if board:
-                items.add(board, jobs, by=request.user)
-    except (ledger.OverBudget, pipeline.NoAccount) as refusal:
+            if compared := form.cleaned_data.get("compare_with"):
+                made = batches.compare(owner=request.user, spec=form.job_spec(), models=compared, board=board)
+                jobs = list(Generation.objects.filter(batch_item__batch=made).order_by("pk"))
+            else:
+                jobs = pipeline.start(owner=request.user, spec=form.job_spec())
+                if board:
+                    items.add(board, jobs, by=request.user)
+    except (ledger.OverBudget, pipeline.NoAccount, batches.Refused) as refusal:
         form.add_error(None, str(refusal))
         return invalid(request, form)
     if request.htmx:  # the options again, as chosen but for one image: "Images: 4" is not sticky

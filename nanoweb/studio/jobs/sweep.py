@@ -30,7 +30,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from nanoweb.lib.ratelimit import Permit
@@ -52,7 +53,7 @@ CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
 # What weighing a candidate reads of it.
 SCHEDULING_FIELDS = (
     "status", "account", "resolution", "created_at", "submitted_at", "next_poll_at", "last_read_at", "progress",
-    "progress_at",
+    "progress_at", "lane", "owner",
 )  # fmt: skip
 # Jobs an account has out at the provider: what its `max_in_flight` counts.
 IN_FLIGHT = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
@@ -210,6 +211,7 @@ def in_flight(account_ids: list[int]) -> dict[int, int]:
     """Jobs each of these accounts has out at the provider now (across all processes)."""
     rows = (
         Generation.objects.filter(account_id__in=account_ids, status__in=IN_FLIGHT)
+        .exclude(lane=Generation.VENDOR)  # waiting in the vendor's own batch, not in a call
         .values_list("account_id")
         .annotate(n=Count("pk"))
     )
@@ -225,18 +227,23 @@ def claim_due(
     calls. Also says when (epoch seconds) the next job not yet due comes due, if within
     LOOKAHEAD.
 
+    Fair share: interactive jobs are weighed first; a batch's rows after them, taking turns
+    between their owners (each owner's first due row, then each one's second, ...), and they
+    leave a quarter of an account's `max_in_flight` to interactive jobs (`within_in_flight`).
+
     A claim by another token is stale: only one sweep holds the lease, and a sweep hands
     over only after its claimed work is done.
     """
     call_limit = limit if call_limit is None else call_limit
     now = timezone.now()
     soon = now + timedelta(seconds=schedule.LOOKAHEAD)
-    candidates = (
+    candidates: list[Generation] = list(
         Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=soon)
         .exclude(claim=token)
         .select_related("account")
         .only(*SCHEDULING_FIELDS)  # weighed at every tick; the claimed ones are read whole below
-        .order_by("next_poll_at")[:CANDIDATES]
+        .annotate(turn=Window(RowNumber(), partition_by=[F("lane"), F("owner_id")], order_by=F("next_poll_at").asc()))
+        .order_by("lane", "turn", "next_poll_at")[:CANDIDATES]
     )
     per_account: dict[int, list[Generation]] = defaultdict(list)
     due_at = {generation.pk: generation.next_poll_at or now for generation in candidates}
@@ -264,7 +271,7 @@ def claim_due(
         room = pipeline.limiter.room(str(account.pk), account.rate_limit)
         room = min(room, call_limit - calls) if synchronous else min(room, limit - steps)
         if limit_out := account.in_flight_limit:  # submits only: reads of jobs already out always go
-            due = within_in_flight(due, limit_out - out.get(account.pk, 0))
+            due = within_in_flight(due, limit_out - out.get(account.pk, 0), limit_out)
         picked = [generation for generation, _ in schedule.allocate(due, lambda pair: pair[1], room, likely_soon)]
         chosen += picked
         if synchronous:
@@ -281,12 +288,14 @@ def claim_due(
     return permits, next_due
 
 
-def within_in_flight(due: list[tuple[Generation, float]], free: int) -> list[tuple[Generation, float]]:
-    """The due steps, with at most `free` submits among them."""
+def within_in_flight(due: list[tuple[Generation, float]], free: int, limit: int = 0) -> list[tuple[Generation, float]]:
+    """The due steps, with at most `free` submits among them; a batch's rows leave a quarter
+    of the account's `limit` free, so that a teammate's single image never waits for a slot."""
+    headroom = limit // 4
     kept = []
     for pair in due:
         if pair[0].status == Status.QUEUED:
-            if free <= 0:
+            if free <= (headroom if pair[0].lane else 0):
                 continue
             free -= 1
         kept.append(pair)
