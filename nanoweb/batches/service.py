@@ -82,7 +82,7 @@ def compare(*, owner, spec: JobSpec, models: list[str], board: Board | None = No
     group = uuid.uuid4()
     specs = [replace(spec, model=name, count=1, group=group) for name in names]
     prices, refused = [], []
-    for n, each in enumerate(specs, 1):
+    for each in specs:
         fits = routing.candidates(each.need)
         if not fits:
             why = {r.unsupported(each.options, each.need.references) for r in routing.offered().filter(name=each.model)}
