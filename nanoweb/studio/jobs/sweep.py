@@ -30,7 +30,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, F, Window
+from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -50,6 +50,7 @@ IDLE_TICK = pipeline.IDLE_TICK
 # burst of results a claim after every finished read cost more than the reads themselves.
 CLAIM_PAUSE = 0.02
 CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
+BATCH_CANDIDATES = 32  # and a batch's waiting rows, weighed after them
 # What weighing a candidate reads of it.
 SCHEDULING_FIELDS = (
     "status", "account", "resolution", "created_at", "submitted_at", "next_poll_at", "last_read_at", "progress",
@@ -227,9 +228,9 @@ def claim_due(
     calls. Also says when (epoch seconds) the next job not yet due comes due, if within
     LOOKAHEAD.
 
-    Fair share: interactive jobs are weighed first; a batch's rows after them, taking turns
-    between their owners (each owner's first due row, then each one's second, ...), and they
-    leave a quarter of an account's `max_in_flight` to interactive jobs (`within_in_flight`).
+    Fair share: interactive jobs (and every status read) are weighed first; a batch's waiting
+    rows after them, taking turns between their owners, and they leave a quarter of an
+    account's `max_in_flight` to interactive jobs (`within_in_flight`).
 
     A claim by another token is stale: only one sweep holds the lease, and a sweep hands
     over only after its claimed work is done.
@@ -237,14 +238,23 @@ def claim_due(
     call_limit = limit if call_limit is None else call_limit
     now = timezone.now()
     soon = now + timedelta(seconds=schedule.LOOKAHEAD)
-    candidates: list[Generation] = list(
+    due_jobs = (
         Generation.objects.filter(status__in=Generation.DUE_STATES, next_poll_at__lte=soon)
         .exclude(claim=token)
         .select_related("account")
         .only(*SCHEDULING_FIELDS)  # weighed at every tick; the claimed ones are read whole below
-        .annotate(turn=Window(RowNumber(), partition_by=[F("lane"), F("owner_id")], order_by=F("next_poll_at").asc()))
-        .order_by("lane", "turn", "next_poll_at")[:CANDIDATES]
     )
+    waiting_rows = Q(status=Status.QUEUED, lane=Generation.LIST)
+    candidates = [
+        *due_jobs.exclude(waiting_rows).order_by("next_poll_at")[:CANDIDATES],
+        # A batch's waiting rows after them, a few per tick (most wait for room in flight), each
+        # owner's first on each account, then each one's second, ...
+        *due_jobs.filter(waiting_rows)
+        .annotate(
+            turn=Window(RowNumber(), partition_by=[F("owner_id"), F("account_id")], order_by=F("next_poll_at").asc())
+        )
+        .order_by("turn", "next_poll_at")[:BATCH_CANDIDATES],
+    ]
     per_account: dict[int, list[Generation]] = defaultdict(list)
     due_at = {generation.pk: generation.next_poll_at or now for generation in candidates}
     upcoming = [at.timestamp() for at in due_at.values() if at > now]
