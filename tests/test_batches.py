@@ -340,3 +340,36 @@ def test_a_model_no_account_offers_by_batch_is_refused_for_a_cheaper_batch(owner
     )
     assert "no account offers Nano Banana 2 through a vendor" in response.text
     assert nothing_stored()
+
+
+def test_a_cheaper_batch_outlives_the_studios_job_deadline_but_a_list_row_does_not(owner, gemini, settings):
+    defaults = batch_rows.Defaults("Nano Banana 2.1")
+    cheaper = service.create_batch(owner=owner, rows=batch_rows.from_lines("slow"), defaults=defaults, cheaper=True)
+    vendor.send(cheaper.pk)
+    normal = service.create_batch(owner=owner, rows=batch_rows.from_lines("quick"), defaults=defaults)
+    Generation.objects.update(created_at=timezone.now() - timedelta(seconds=settings.JOB_DEADLINE_SECONDS + 60))
+    sweep.reconcile()
+    assert Generation.objects.get(batch_item__batch=cheaper).status == Status.SUBMITTED
+    assert Generation.objects.get(batch_item__batch=normal).status == Status.FAILED
+
+
+def test_a_cheaper_batch_whose_sending_task_was_lost_is_sent_by_the_safety_net(owner, gemini):
+    batch = service.create_batch(
+        owner=owner, rows=batch_rows.from_lines("a\nb"), defaults=batch_rows.Defaults("Nano Banana 2.1"), cheaper=True
+    )
+    assert vendor.send_waiting() == 0  # not late yet: its own task sends it
+    Generation.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    assert vendor.send_waiting() == 1
+    assert set(Generation.objects.values_list("status", flat=True)) == {Status.SUBMITTED}
+    assert vendor.send_waiting() == 0 and VendorBatch.objects.count() == 1
+
+
+def test_side_by_side_ignores_the_chosen_model_in_the_list(owner_client, gemini):
+    response = owner_client.post(
+        reverse("generate"),
+        {"prompt": "a lighthouse", "model": "Nano Banana 2.1", "routing": "auto", "resolution": "1K",
+         "compare_with": ["Nano Banana 2.1", "Nano Banana Pro"]},
+        HTTP_HX_REQUEST="true",
+    )  # fmt: skip
+    assert response.status_code == 201
+    assert sorted(Generation.objects.values_list("model_name", flat=True)) == ["Nano Banana 2.1", "Nano Banana Pro"]

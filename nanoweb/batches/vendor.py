@@ -50,6 +50,22 @@ def send(batch_id: int) -> None:
             send_chunk(batch_id, chunk)
 
 
+SEND_GRACE = timedelta(minutes=2)  # the task a batch's creation enqueued normally sends it at once
+
+
+def send_waiting() -> int:
+    """The safety net, every few minutes: send the cheaper batches whose sending task was lost
+    (a worker that died first). Sending is a conditional move per job: never twice."""
+    late = Generation.objects.filter(
+        lane=Generation.VENDOR, status=Status.QUEUED, next_poll_at__isnull=True,
+        created_at__lt=timezone.now() - SEND_GRACE,
+    )  # fmt: skip
+    batches = set(late.values_list("batch_item__batch_id", flat=True))
+    for batch_id in batches:
+        send(batch_id)
+    return len(batches)
+
+
 def send_chunk(batch_id: int, jobs: list[Generation]) -> None:
     account = jobs[0].account
     now = timezone.now()

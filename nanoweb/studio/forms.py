@@ -159,7 +159,7 @@ class GenerationForm(forms.Form):
             self.model_name = self._default_model(names)
         deprecated = set(routing.offered().filter(deprecated=True).values_list("name", flat=True))
         set_choices(self.fields["model"], [(n, f"{n} (deprecated)" if n in deprecated else n) for n in names])
-        set_choices(self.fields["compare_with"], [(n, n) for n in names if n != self.model_name])
+        set_choices(self.fields["compare_with"], [(n, n) for n in names])  # the chosen model itself is ignored
         rows = [row for row in routing.offered().filter(name=self.model_name) if not row.account.paused]
         self.accounts = sorted({row.account for row in rows}, key=lambda account: account.name)
         set_choices(self.fields["routing"], [(AUTOMATIC, "Automatic"), *((str(a.pk), a.name) for a in self.accounts)])

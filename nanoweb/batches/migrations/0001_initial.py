@@ -64,3 +64,21 @@ class Migration(migrations.Migration):
             },
         ),
     ]
+
+
+SCHEDULE = "send waiting vendor batches"
+
+
+def add_schedule(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.update_or_create(
+        name=SCHEDULE,
+        defaults={"func": "nanoweb.batches.vendor.send_waiting", "schedule_type": "I", "minutes": 5, "repeats": -1},
+    )
+
+
+def remove_schedule(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE).delete()
+
+
+Migration.dependencies.append(("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"))
+Migration.operations.append(migrations.RunPython(add_schedule, remove_schedule))

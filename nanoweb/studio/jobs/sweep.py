@@ -381,11 +381,17 @@ def reconcile() -> dict[str, int]:
     with its process ends here), and make sure a sweep runs while anything is due, and the
     renderer while any image waits for its renditions (a lost renderer's lease lapses).
     A job the provider finished is never expired: its finishing retries or fails on its own."""
-    deadline = timezone.now() - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
+    now = timezone.now()
+    deadline = now - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
+    # A vendor's batch (half price, within a day) has its own, longer deadline.
+    vendor_deadline = now - timedelta(seconds=settings.VENDOR_BATCH_DEADLINE_SECONDS)
+    late = (Q(created_at__lt=deadline) & ~Q(lane=Generation.VENDOR)) | Q(
+        created_at__lt=vendor_deadline, lane=Generation.VENDOR
+    )
     unfinished = Generation.ACTIVE - {Status.FINISHING}
     expired = sum(
         generation.fail(unfinished, ProviderError(ErrorKind.EXPIRED, "no result in time"))
-        for generation in Generation.objects.filter(status__in=unfinished, created_at__lt=deadline)
+        for generation in Generation.objects.filter(late, status__in=unfinished)
     )
     if pollable().exists():
         pipeline.wake_sweeper()
