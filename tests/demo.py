@@ -11,6 +11,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from nanoweb.batches import rows
+from nanoweb.batches.models import Batch
+from nanoweb.batches.service import create_batch
 from nanoweb.boards import items as board_items
 from nanoweb.boards.models import Board
 from nanoweb.credits import ledger
@@ -36,6 +39,7 @@ class Demo:
     failed: Generation
     board: Board
     preset: SavedPrompt
+    batch: Batch
 
 
 def make_users(password: str) -> tuple:
@@ -91,9 +95,16 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
                                         private=True)  # fmt: skip
     SavedPrompt.objects.create(title="Moody landscape", prompt="a wide misty valley at blue hour, cinematic",
                                tags="landscape", created_by=teammate)  # fmt: skip
-    return Demo(
-        staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed, board=board, preset=preset
+    batch = create_batch(
+        owner=member, rows=rows.from_lines("a kite over the dunes\na kite at night"), defaults=rows.Defaults("Nano Banana 2")
     )
+    for job in Generation.objects.filter(batch_item__batch=batch).order_by("pk")[:1]:
+        store_result(job, render_image(job.prompt, *SIZES["1:1"]))
+        succeed(job, progress=100)
+    return Demo(
+        staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed, board=board, preset=preset,
+        batch=batch,
+    )  # fmt: skip
 
 
 def pages(demo: Demo, who: str) -> dict[str, str]:
@@ -105,7 +116,8 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
               "detail-succeeded": demo.succeeded.get_absolute_url(),
               "detail-failed": demo.failed.get_absolute_url(), "prompts": "/prompts",
               "404": "/generations/999999", "500": "/broken", "zip-empty": "/gallery/download",
-              "preset": f"/prompts/{demo.preset.pk}/edit"}  # fmt: skip
+              "preset": f"/prompts/{demo.preset.pk}/edit", "batches": "/batches",
+              "batch": demo.batch.get_absolute_url()}  # fmt: skip
     if who == "member":
         return {**common, "403": "/credits/review"}
     return {
@@ -113,6 +125,7 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
         "credits": "/credits/review",
         "person": f"/credits/review/people/{demo.member.pk}",
         "providers": "/providers/health",
+        "vendor-models": "/providers/models",
     }
 
 

@@ -373,3 +373,19 @@ def test_side_by_side_ignores_the_chosen_model_in_the_list(owner_client, gemini)
     )  # fmt: skip
     assert response.status_code == 201
     assert sorted(Generation.objects.values_list("model_name", flat=True)) == ["Nano Banana 2.1", "Nano Banana Pro"]
+
+
+def test_anonymous_visitors_are_sent_to_sign_in_from_every_batch_page(client, owner, gemini):
+    batch = service.create_batch(
+        owner=owner, rows=batch_rows.from_lines("a"), defaults=batch_rows.Defaults("Nano Banana 2.1")
+    )
+    for name, args in [
+        ("new_batch", []),
+        ("batch", [batch.pk]),
+        ("batch_progress", [batch.pk]),
+        ("batch_zip", [batch.pk]),
+    ]:
+        response = client.get(reverse(name, args=args))
+        assert response.status_code == 302 and response["Location"].startswith("/login"), name
+    assert client.post(reverse("cancel_batch", args=[batch.pk])).status_code == 302
+    assert Generation.objects.get().status == Status.QUEUED
