@@ -17,6 +17,7 @@ from nanoweb.batches import service, vendor
 from nanoweb.batches.models import Batch, VendorBatch
 from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget, LedgerEntry
+from nanoweb.lib.ratelimit import RateLimiter
 from nanoweb.providers.models import ProviderAccount
 from nanoweb.studio.jobs import finishing, pipeline, sweep
 from nanoweb.studio.models import Generation
@@ -389,3 +390,21 @@ def test_anonymous_visitors_are_sent_to_sign_in_from_every_batch_page(client, ow
         assert response.status_code == 302 and response["Location"].startswith("/login"), name
     assert client.post(reverse("cancel_batch", args=[batch.pk])).status_code == 302
     assert Generation.objects.get().status == Status.QUEUED
+
+
+def test_the_reads_of_a_vendors_batch_never_hold_back_a_teammates_image(owner, teammate, gemini, monkeypatch):
+    monkeypatch.setattr(pipeline, "limiter", RateLimiter())  # this account's requests only
+    ProviderAccount.objects.filter(pk=gemini.pk).update(rate_limit=5)
+    batch = service.create_batch(
+        owner=owner, rows=batch_rows.from_lines("\n".join(f"v{n}" for n in range(40))),
+        defaults=batch_rows.Defaults("Nano Banana 2.1"), cheaper=True,
+    )  # fmt: skip
+    vendor.send(batch.pk)
+    long_ago = timezone.now() - timedelta(minutes=5)  # sent a while ago: reads are due
+    Generation.objects.filter(lane=Generation.VENDOR).update(next_poll_at=long_ago, submitted_at=long_ago)
+    [single] = start_job(teammate, gemini, "gemini-nano-banana-2.1", "mine")
+
+    claimed, _ = sweep.claim_due("reads", limit=100, call_limit=100)
+    jobs = [job for job, _ in claimed]
+    # Forty reads are due and the account's rate limit leaves room for a few: the teammate's goes first.
+    assert single.pk in [job.pk for job in jobs] and 1 < len(jobs) <= 5

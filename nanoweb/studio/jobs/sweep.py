@@ -50,7 +50,7 @@ IDLE_TICK = pipeline.IDLE_TICK
 # burst of results a claim after every finished read cost more than the reads themselves.
 CLAIM_PAUSE = 0.02
 CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
-BATCH_CANDIDATES = 32  # and a batch's waiting rows, weighed after them
+BATCH_CANDIDATES = 32  # and of batches' rows waiting to be sent or in a vendor's batch, after them
 # What weighing a candidate reads of it.
 SCHEDULING_FIELDS = (
     "status", "account", "resolution", "created_at", "submitted_at", "next_poll_at", "last_read_at", "progress",
@@ -228,9 +228,10 @@ def claim_due(
     calls. Also says when (epoch seconds) the next job not yet due comes due, if within
     LOOKAHEAD.
 
-    Fair share: interactive jobs (and every status read) are weighed first; a batch's waiting
-    rows after them, taking turns between their owners, and they leave a quarter of an
-    account's `max_in_flight` to interactive jobs (`within_in_flight`).
+    Fair share: interactive jobs (and the status reads of jobs out at a provider) are weighed
+    first; a batch's waiting rows and the reads of a vendor's batch after them, taking turns
+    between their owners, and a batch's rows leave a quarter of an account's `max_in_flight`
+    to interactive jobs (`within_in_flight`).
 
     A claim by another token is stale: only one sweep holds the lease, and a sweep hands
     over only after its claimed work is done.
@@ -244,12 +245,13 @@ def claim_due(
         .select_related("account")
         .only(*SCHEDULING_FIELDS)  # weighed at every tick; the claimed ones are read whole below
     )
-    waiting_rows = Q(status=Status.QUEUED, lane=Generation.LIST)
+    # A batch's rows waiting to be sent, and the reads of jobs in a vendor's batch (one read
+    # serves all of that batch): weighed after everything else, a few per tick, each owner's
+    # first on each account, then each one's second, ...
+    background = Q(status=Status.QUEUED, lane=Generation.LIST) | Q(lane=Generation.VENDOR)
     candidates = [
-        *due_jobs.exclude(waiting_rows).order_by("next_poll_at")[:CANDIDATES],
-        # A batch's waiting rows after them, a few per tick (most wait for room in flight), each
-        # owner's first on each account, then each one's second, ...
-        *due_jobs.filter(waiting_rows)
+        *due_jobs.exclude(background).order_by("next_poll_at")[:CANDIDATES],
+        *due_jobs.filter(background)
         .annotate(
             turn=Window(RowNumber(), partition_by=[F("owner_id"), F("account_id")], order_by=F("next_poll_at").asc())
         )
