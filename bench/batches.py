@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
 import time
 from decimal import Decimal
@@ -85,6 +86,18 @@ def parts(pks: list[int]) -> str:
     return "/".join(f"{statistics.median(values):.2f}" for values in (wait, call, store))
 
 
+def slowest(pks: list[int], n: int = 3) -> str:
+    """The slowest jobs' wait/call/store, to see where a tail comes from."""
+    from nanoweb.studio.models import Generation
+
+    jobs = sorted(Generation.objects.filter(pk__in=pks), key=lambda job: job.finished_at - job.created_at)[-n:]
+    return ",".join(
+        f"{(j.submitted_at - j.created_at).total_seconds():.2f}/{j.provider_seconds or 0:.2f}/"
+        f"{(j.finished_at - j.submitted_at).total_seconds() - (j.provider_seconds or 0):.2f}"
+        for j in jobs
+    )
+
+
 def scenario_list() -> dict[str, object]:
     with Stack(latency=LATENCY):
         from nanoweb.batches import rows, service
@@ -123,6 +136,7 @@ def scenario_list() -> dict[str, object]:
             "idle_after_p95": round(p95(idle_after), 2),
             "busy_vs_idle_p95": f"{(p95(busy) / p95(idle) - 1) * 100:+.1f}%",
             "idle_wait/call/store": parts(idle_pks), "busy_wait/call/store": parts(busy_pks),
+            "busy_slowest": slowest(busy_pks), "idle_slowest": slowest(idle_pks),
             "batch_rows": len(batch_pks), "batch_s": round(batch_seconds, 1), "shown": shown, "charged": charged,
             "ledger_problems": len(ledger.check()),
         }  # fmt: skip
@@ -165,6 +179,9 @@ SCENARIOS = {"list": scenario_list, "vendor": scenario_vendor}
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "nanoweb.settings")
     chosen = sys.argv[1:] or list(SCENARIOS)
-    for name in chosen:
-        figures = SCENARIOS[name]()
-        print(name, " ".join(f"{key}={value}" for key, value in figures.items()), flush=True)
+    if len(chosen) > 1:  # each in its own process: Django is set up once per process, on one database
+        for name in chosen:
+            subprocess.run([sys.executable, __file__, name], check=True)
+    else:
+        figures = SCENARIOS[chosen[0]]()
+        print(chosen[0], " ".join(f"{key}={value}" for key, value in figures.items()), flush=True)
