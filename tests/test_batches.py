@@ -408,3 +408,11 @@ def test_the_reads_of_a_vendors_batch_never_hold_back_a_teammates_image(owner, t
     jobs = [job for job, _ in claimed]
     # Forty reads are due and the account's rate limit leaves room for a few: the teammate's goes first.
     assert single.pk in [job.pk for job in jobs] and 1 < len(jobs) <= 5
+
+
+def test_the_studio_form_prices_a_side_by_side_set_whole(owner_client, gemini):
+    query = {"model": "Nano Banana 2.1", "routing": "auto", "resolution": "1K",
+             "compare_with": ["Nano Banana Pro", "Nano Banana 2 Lite"]}  # fmt: skip
+    options = owner_client.get(reverse("form_options"), query).text
+    assert "This submission: <strong>0.235 USD</strong>" in options  # 0.067 + 0.134 + 0.034
+    assert 'value="Nano Banana Pro" id="id_compare_with_' in options and "checked" in options

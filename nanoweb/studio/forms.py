@@ -229,7 +229,20 @@ class GenerationForm(forms.Form):
         if not rows:
             return None
         count = self._value("count")
-        return rows[0].price(need.options.resolution) * (int(count) if count in {"1", "2", "3", "4"} else 1)
+        price = rows[0].price(need.options.resolution) * (int(count) if count in {"1", "2", "3", "4"} else 1)
+        for name in self.compared()[:3]:  # side by side: one image on each of these models too
+            if compared := routing.candidates(Need(name, need.options)):
+                price += compared[0].price(need.options.resolution)
+        return price
+
+    def compared(self) -> list[str]:
+        """The other models chosen for side by side (the chosen model itself does not count)."""
+        if self.is_bound:
+            values: Any = self.data.getlist("compare_with") if hasattr(self.data, "getlist") else []
+        else:
+            values = self.initial.get("compare_with") or []
+        values = [values] if isinstance(values, str) else values
+        return [name for name in dict.fromkeys(values) if name != self.model_name]
 
     def unoffered_fields_with_errors(self) -> list[forms.BoundField]:
         """Errors on options the page does not show for this model (a tampered or stale form)."""

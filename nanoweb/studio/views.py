@@ -225,7 +225,8 @@ def studio(request: Request) -> HttpResponse:
 @require_GET
 def form_options(request: Request) -> HttpResponse:
     """Re-render the option fields, and the cost, for what is chosen in the form."""
-    form = GenerationForm(initial=request.GET.dict(), user=request.user)
+    initial = {**request.GET.dict(), "compare_with": request.GET.getlist("compare_with")}
+    form = GenerationForm(initial=initial, user=request.user)
     return render(request, "studio/options.html", form_context(request, form))
 
 
