@@ -416,3 +416,11 @@ def test_the_studio_form_prices_a_side_by_side_set_whole(owner_client, gemini):
     options = owner_client.get(reverse("form_options"), query).text
     assert "This submission: <strong>0.235 USD</strong>" in options  # 0.067 + 0.134 + 0.034
     assert 'value="Nano Banana Pro" id="id_compare_with_' in options and "checked" in options
+
+
+@pytest.mark.parametrize(
+    "listed, batch",
+    [("0.067", "0.0335"), ("0.151", "0.0755"), ("0.24", "0.12"), ("0.0001", "0.0001"), ("0.0003", "0.0002")],
+)
+def test_the_ledger_prices_a_vendor_batch_image_at_half_rounded_up_to_its_four_decimals(listed, batch):
+    assert ledger.vendor_batch_price(Decimal(listed)) == Decimal(batch)
