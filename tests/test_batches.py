@@ -424,3 +424,14 @@ def test_the_studio_form_prices_a_side_by_side_set_whole(owner_client, gemini):
 )
 def test_the_ledger_prices_a_vendor_batch_image_at_half_rounded_up_to_its_four_decimals(listed, batch):
     assert ledger.vendor_batch_price(Decimal(listed)) == Decimal(batch)
+
+
+def test_a_batchs_rows_stay_on_its_page_not_in_the_studios_recent_work(owner, owner_client, gemini):
+    start_job(owner, gemini, "gemini-nano-banana-2.1", "my own single image")
+    service.create_batch(
+        owner=owner, rows=batch_rows.from_lines("row one\nrow two"), defaults=batch_rows.Defaults("Nano Banana 2.1")
+    )
+    studio = owner_client.get(reverse("studio")).text
+    assert "my own single image" in studio and "row one" not in studio
+    batch_page = owner_client.get(Batch.objects.get().get_absolute_url()).text
+    assert "row one" in batch_page and "row two" in batch_page

@@ -69,7 +69,8 @@ def visible_image(request: Request, pk: int) -> GeneratedImage:
 
 
 def recent_jobs(request: Request) -> list[Generation]:
-    mine = Generation.objects.filter(owner=request.user, deleted_at__isnull=True).select_related("account")
+    # A batch's rows live on the batch's page: a list of 500 would push the studio's own work away.
+    mine = Generation.objects.filter(owner=request.user, deleted_at__isnull=True, lane="").select_related("account")
     jobs = list(mine[:RECENT_JOBS])
     feed.decorate(jobs, request.user)
     return jobs
