@@ -96,7 +96,9 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     SavedPrompt.objects.create(title="Moody landscape", prompt="a wide misty valley at blue hour, cinematic",
                                tags="landscape", created_by=teammate)  # fmt: skip
     batch = create_batch(
-        owner=member, rows=rows.from_lines("a kite over the dunes\na kite at night"), defaults=rows.Defaults("Nano Banana 2")
+        owner=member,
+        rows=rows.from_lines("a kite over the dunes\na kite at night"),
+        defaults=rows.Defaults("Nano Banana 2"),
     )
     for job in Generation.objects.filter(batch_item__batch=batch).order_by("pk")[:1]:
         store_result(job, render_image(job.prompt, *SIZES["1:1"]))

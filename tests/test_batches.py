@@ -355,7 +355,7 @@ def test_a_cheaper_batch_outlives_the_studios_job_deadline_but_a_list_row_does_n
 
 
 def test_a_cheaper_batch_whose_sending_task_was_lost_is_sent_by_the_safety_net(owner, gemini):
-    batch = service.create_batch(
+    service.create_batch(
         owner=owner, rows=batch_rows.from_lines("a\nb"), defaults=batch_rows.Defaults("Nano Banana 2.1"), cheaper=True
     )
     assert vendor.send_waiting() == 0  # not late yet: its own task sends it
