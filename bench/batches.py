@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline import Stack, bench_account, p95  # noqa: E402
 
 LATENCY = 2.0
-SINGLES = 30
+SINGLES = int(os.environ.get("BENCH_SINGLES", "30"))  # the teammate's images per phase
 MODELS = ("Nano Banana 2.1", "Nano Banana Pro", "Nano Banana 2 Lite")
 
 
