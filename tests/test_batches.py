@@ -435,3 +435,15 @@ def test_a_batchs_rows_stay_on_its_page_not_in_the_studios_recent_work(owner, ow
     assert "my own single image" in studio and "row one" not in studio
     batch_page = owner_client.get(Batch.objects.get().get_absolute_url()).text
     assert "row one" in batch_page and "row two" in batch_page
+
+
+def test_submits_claimed_but_not_started_count_against_the_accounts_calls_in_flight(owner, gemini):
+    defaults = batch_rows.Defaults("Nano Banana 2.1")
+    service.create_batch(
+        owner=owner, rows=batch_rows.from_lines("\n".join(f"o{n}" for n in range(40))), defaults=defaults
+    )
+    first, _ = sweep.claim_due("busy", limit=100, call_limit=100)
+    assert len(first) == 12
+    # Under load the claimed submits wait for their threads: the next tick must not claim more.
+    again, _ = sweep.claim_due("busy", limit=100, call_limit=100)
+    assert again == []

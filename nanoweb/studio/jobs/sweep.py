@@ -208,10 +208,13 @@ def held(generation: Generation) -> bool:
     return generation.status in (Status.SUBMITTING, Status.FINISHING) or synchronous_call
 
 
-def in_flight(account_ids: list[int]) -> dict[int, int]:
-    """Jobs each of these accounts has out at the provider now (across all processes)."""
+def in_flight(account_ids: list[int], token: str = "") -> dict[int, int]:
+    """Jobs each of these accounts has out at the provider now (across all processes), and the
+    submits this sweep (`token`) claimed that have not started yet: under load a claimed submit
+    waits a while for its thread, and uncounted, the next ticks claimed past `max_in_flight`."""
+    claimed = Q(status=Status.QUEUED, claim=token) if token else Q(pk__in=[])
     rows = (
-        Generation.objects.filter(account_id__in=account_ids, status__in=IN_FLIGHT)
+        Generation.objects.filter(Q(status__in=IN_FLIGHT) | claimed, account_id__in=account_ids)
         .exclude(lane=Generation.VENDOR)  # waiting in the vendor's own batch, not in a call
         .values_list("account_id")
         .annotate(n=Count("pk"))
@@ -267,7 +270,7 @@ def claim_due(
         elif due_at[generation.pk] <= now:
             recover_held(generation, token)
     limited = [jobs[0].account_id for jobs in per_account.values() if jobs[0].account.in_flight_limit]
-    out = in_flight(limited) if limited else {}
+    out = in_flight(limited, token) if limited else {}
     chosen: list[Generation] = []
     steps = calls = 0
     for jobs in per_account.values():
