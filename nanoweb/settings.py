@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "ninja",  # its docs page's scripts and styles from our static files, not a CDN
     "nanoweb.api",
     "nanoweb.quotas",
+    "nanoweb.batches",
 ]
 
 MIDDLEWARE = [
@@ -363,6 +364,10 @@ JOB_DEADLINE_SECONDS = env_int("JOB_DEADLINE_SECONDS", 600)
 # How long finishing keeps trying to download a result the provider said was done, while its
 # file answers 404, 5xx or not at all (a CDN catching up); vendors keep result URLs for hours.
 RESULT_FETCH_SECONDS = env_int("RESULT_FETCH_SECONDS", 60)
+# A vendor's batch (Gemini's Batch API, at half price) targets 24 h: its jobs are read this
+# rarely, and given this long before they expire.
+VENDOR_BATCH_POLL_SECONDS = env_int("VENDOR_BATCH_POLL_SECONDS", 60)
+VENDOR_BATCH_DEADLINE_SECONDS = env_int("VENDOR_BATCH_DEADLINE_SECONDS", 50 * 3600)
 # A create the provider refuses for a while (rate limit, outage) is tried again at most this
 # many times, within this many seconds of the job's creation; then the job fails with the
 # provider's last answer. Well inside the job deadline.

@@ -24,4 +24,5 @@ urlpatterns = [
     path("", include("nanoweb.providers.urls")),
     path("", include("nanoweb.boards.urls")),
     path("", include("nanoweb.api.urls")),
+    path("", include("nanoweb.batches.urls")),
 ]

@@ -13,6 +13,9 @@ from django.test import Client
 from django.utils import timezone
 
 from nanoweb.api.models import EVENTS, ApiToken, WebhookDelivery, WebhookEndpoint
+from nanoweb.batches import rows
+from nanoweb.batches.models import Batch
+from nanoweb.batches.service import create_batch
 from nanoweb.boards import items as board_items
 from nanoweb.boards.models import Board
 from nanoweb.credits import ledger
@@ -39,6 +42,7 @@ class Demo:
     details: dict[str, Generation]  # a result's page in each state a person meets
     board: Board
     preset: SavedPrompt
+    batch: Batch
 
 
 def make_users(password: str) -> tuple:
@@ -111,16 +115,18 @@ def seed(account: ProviderAccount, *, password: str) -> Demo:
     WebhookDelivery.objects.create(endpoint=endpoint, event="job.succeeded", generation=succeeded, body="{}",
                                    attempts=1, delivered_at=timezone.now(), last_status=200, last_answer="ok")  # fmt: skip
     details = {"canceled": canceled, "running": running, "landscape": library, "portrait": portrait}
-    return Demo(
-        staff=staff,
-        member=member,
-        teammate=teammate,
-        succeeded=succeeded,
-        failed=failed,
-        details=details,
-        board=board,
-        preset=preset,
+    batch = create_batch(
+        owner=member,
+        rows=rows.from_lines("a kite over the dunes\na kite at night"),
+        defaults=rows.Defaults("Nano Banana 2"),
     )
+    for job in Generation.objects.filter(batch_item__batch=batch).order_by("pk")[:1]:
+        store_result(job, render_image(job.prompt, *SIZES["1:1"]))
+        succeed(job, progress=100)
+    return Demo(
+        staff=staff, member=member, teammate=teammate, succeeded=succeeded, failed=failed, details=details,
+        board=board, preset=preset, batch=batch,
+    )  # fmt: skip
 
 
 def pages(demo: Demo, who: str) -> dict[str, str]:
@@ -133,7 +139,7 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
               "detail-failed": demo.failed.get_absolute_url(), "prompts": "/prompts",
               "404": "/generations/999999", "500": "/broken", "zip-empty": "/gallery/download",
               "preset": f"/prompts/{demo.preset.pk}/edit", "tokens": "/account/tokens",
-              "webhooks": "/account/webhooks",
+              "webhooks": "/account/webhooks", "batches": "/batches", "batch": demo.batch.get_absolute_url(),
               **{f"detail-{state}": job.get_absolute_url() for state, job in demo.details.items()}}  # fmt: skip
     if who == "member":
         return {**common, "403": "/credits/review"}
@@ -143,6 +149,7 @@ def pages(demo: Demo, who: str) -> dict[str, str]:
         "credits": "/credits/review",
         "person": f"/credits/review/people/{demo.member.pk}",
         "providers": "/providers/health",
+        "vendor-models": "/providers/models",
     }
 
 

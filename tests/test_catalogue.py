@@ -32,7 +32,7 @@ def test_a_new_account_starts_with_its_vendors_models_as_they_are_today(make_acc
     assert rows["gemini-3.1-flash-image"].name == "Nano Banana 2" and rows["gemini-3.1-flash-image"].enabled
     assert rows["gemini-3.1-flash-image"].resolutions == ["512", "1K", "2K", "4K"]
     old = rows["gemini-2.5-flash-image"]
-    assert (old.deprecated, old.enabled, old.replacement, old.shutdown_on) == (True, True, "Nano Banana 2", None)
+    assert (old.deprecated, old.enabled, old.replacement, old.shutdown_on) == (True, True, "Nano Banana 2.1", None)
     preview = rows["gemini-3.1-flash-image-preview"]
     assert (preview.enabled, preview.shutdown_on) == (False, date(2026, 6, 25))
     crun = make_account("crun")
@@ -127,14 +127,14 @@ def test_a_model_only_a_disabled_account_serves_is_refused(owner_client, crun_ac
 def test_a_deprecated_model_warns_before_its_shutdown_and_is_refused_after(owner_client, make_account):
     gemini = make_account("gemini")
     options = owner_client.get(reverse("form_options"), {"model": "Nano Banana"}).text
-    assert "Nano Banana is deprecated: Google has announced its shutdown" in options
-    assert "Use Nano Banana 2 instead." in options
+    assert "Nano Banana is deprecated: Since 2026-09-18 Google serves it only to projects that used it" in options
+    assert "Use Nano Banana 2.1 instead." in options
     assert submit(owner_client, model="Nano Banana", aspect_ratio="1:1").status_code == 201
 
     gemini.catalogue.filter(name="Nano Banana").update(shutdown_on=timezone.localdate() - timedelta(days=1))
     response = submit(owner_client, model="Nano Banana", aspect_ratio="1:1")
     assert error_of(response, "model").startswith("Nano Banana was shut down on ")
-    assert error_of(response, "model").endswith("Use Nano Banana 2.")
+    assert error_of(response, "model").endswith("Use Nano Banana 2.1.")
     assert Generation.objects.count() == 1
 
 

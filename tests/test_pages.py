@@ -17,7 +17,7 @@ AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 AXE_PATH = "/__axe__/axe.min.js"
 SIZES = {"desktop": {"width": 1400, "height": 900}, "phone": {"width": 390, "height": 844}}
 # Staff see what members see, and these pages, or these differently (a failure's provider detail).
-STAFF_ALSO = {"credits", "person", "providers", "team", "detail-failed", "tokens"}
+STAFF_ALSO = {"credits", "person", "providers", "team", "detail-failed", "tokens", "vendor-models"}
 HEADER_CONTROLS = """() => Object.fromEntries([...document.querySelectorAll("header a, header button")]
   .map(e => [e.innerText.replace("◐", "").replace(/\\s+/g, " ").trim(), [e.getBoundingClientRect().left, e.getBoundingClientRect().right]]))"""
 LOAD_ALL_IMAGES = """async () => {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -148,6 +148,15 @@ def refuse_unless_affordable(user, amount: Decimal, images: int = 1) -> None:
             f"{what} {money(amount)}, but the team has {money(max(team.left, ZERO))} left "
             f"{team.period_label}. Ask an admin."
         )
+
+
+VENDOR_BATCH_SHARE = Decimal("0.5")  # Google's Batch API costs half the list price
+
+
+def vendor_batch_price(price: Decimal) -> Decimal:
+    """What one image costs through a vendor's batch: half the catalogue price, to the ledger's
+    4 decimals (rounded half up, so that the team never books less than the vendor charges)."""
+    return (price * VENDOR_BATCH_SHARE).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
 def reserve(*, user, generation, amount: Decimal, reason: str = "") -> LedgerEntry:

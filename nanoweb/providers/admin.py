@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
@@ -35,7 +35,7 @@ class ProviderAccountForm(forms.ModelForm):
         model = ProviderAccount
         fields = [
             "name", "kind", "base_url", "api_key", "enabled", "priority", "rate_limit", "per_minute", "per_hour",
-            "max_in_flight",
+            "max_in_flight", "store_requests",
         ]  # fmt: skip
 
     def clean_api_key(self) -> str:
@@ -50,8 +50,8 @@ class ProviderAccountForm(forms.ModelForm):
 class CatalogueInline(admin.TabularInline):
     model = CatalogueEntry
     extra = 0
-    fields = ["name", "model_id", "enabled", "deprecated", "shutdown_on"]
-    readonly_fields = ["name", "model_id", "deprecated", "shutdown_on"]
+    fields = ["name", "model_id", "enabled", "deprecated", "shutdown_on", "price_confirmed", "vendor_missing_at"]
+    readonly_fields = ["name", "model_id", "deprecated", "shutdown_on", "price_confirmed", "vendor_missing_at"]
     show_change_link = True
     can_delete = False
 
@@ -162,15 +162,17 @@ class CatalogueEntryForm(forms.ModelForm):
     class Meta:
         model = CatalogueEntry
         fields = ["account", "model_id", "name", "family", "enabled", "aspect_ratios", "resolutions", "output_formats",
-                  "max_references", "google_search", "prices", "deprecated", "deprecation_note", "replacement",
-                  "shutdown_on"]  # fmt: skip
+                  "max_references", "google_search", "prices", "price_confirmed", "deprecated", "deprecation_note",
+                  "replacement", "shutdown_on"]  # fmt: skip
 
 
 @admin.register(CatalogueEntry)
 class CatalogueEntryAdmin(admin.ModelAdmin):
     form = CatalogueEntryForm
-    list_display = ["name", "account", "model_id", "enabled", "deprecated", "shutdown_on", "price_list", "offered"]
-    list_filter = ["account", "enabled", "deprecated", "name"]
+    list_display = ["name", "account", "model_id", "enabled", "deprecated", "shutdown_on", "price_list", "offered",
+                    "vendor_missing_at"]  # fmt: skip
+    list_filter = ["account", "enabled", "deprecated", "price_confirmed", "name"]
+    readonly_fields = ["vendor_missing_at"]
     list_editable = ["enabled"]
     search_fields = ["name", "model_id"]
     list_select_related = ["account"]
@@ -180,11 +182,12 @@ class CatalogueEntryAdmin(admin.ModelAdmin):
     @admin.display(description="prices")
     def price_list(self, entry: CatalogueEntry) -> str:
         """One resolution a line, never cut: `1K 0.067`."""
-        return format_html_join(
+        prices = format_html_join(
             mark_safe("<br>"),
             '<span class="nowrap">{} {}</span>',
             ((size or "each", amount) for size, amount in entry.prices.items()),
         )
+        return prices if entry.price_confirmed else format_html("{}<br>(price unconfirmed)", prices)
 
     @admin.action(description="Duplicate the selected model (a new model id, starting as a copy of this row)")
     def duplicate(self, request: HttpRequest, queryset: QuerySet[CatalogueEntry]) -> HttpResponse | None:

@@ -124,6 +124,10 @@ class State(enum.StrEnum):
 # row costs until staff enter the vendor's real figure. "" is the price without a resolution choice.
 LIST_PRICES = {
     "Nano Banana 2": {"512": "0.045", "1K": "0.067", "2K": "0.101", "4K": "0.151"},
+    # No list price found yet: Nano Banana 2's until staff confirm it (its rows say so).
+    "Nano Banana 2.1": {"512": "0.045", "1K": "0.067", "2K": "0.101", "4K": "0.151"},
+    "Nano Banana Pro": {"1K": "0.134", "2K": "0.134", "4K": "0.24"},
+    "Nano Banana 2 Lite": {"1K": "0.034"},
     "Nano Banana": {"": "0.039"},
 }
 
@@ -145,6 +149,7 @@ class ModelSpec:
     deprecation_note: str = ""
     replacement: str = ""
     shutdown_on: date | None = None
+    price_confirmed: bool = True  # False: the list price is a stand-in until staff confirm it
 
     @property
     def prices(self) -> dict[str, str]:
@@ -166,6 +171,14 @@ class InlineImage:
     @functools.cached_property
     def base64(self) -> str:
         return b64encode(self.data).decode()
+
+
+@dataclass(frozen=True)
+class VendorModel:
+    """A model id as the vendor lists it."""
+
+    id: str
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -243,11 +256,19 @@ class Adapter:
     # The shortest typical duration the vendor documents (seconds): where a job's first read goes
     # when the account's budget is tight and its history says nothing yet.
     typical_seconds: ClassVar[float | None] = None
+    # The vendor lists the model ids a key may use (`list_models`).
+    lists_models: ClassVar[bool] = False
+    # The vendor may keep what members send unless each request opts out (`store_requests`).
+    may_store_requests: ClassVar[bool] = False
+    # The vendor runs many requests as one batch at a lower price (`batch_*` methods).
+    vendor_batches: ClassVar[bool] = False
 
     base_url: str
     api_key: str = field(repr=False)
     # Called before every API request (the pipeline waits here for the account's rate limit).
     before_request: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
+    # The account lets the vendor keep requests (prompts, references, results); else each request opts out.
+    store_requests: bool = False
 
     def create(self, request: GenerationRequest) -> Submitted:
         raise NotImplementedError
@@ -273,6 +294,17 @@ class Adapter:
         if empty:
             raise ProviderError(ErrorKind.OUT_OF_CREDIT, f"balance {left}")
         return True
+
+    def list_models(self) -> list[VendorModel]:
+        """The image models the vendor offers this key (only where `lists_models`)."""
+        raise NotImplementedError
+
+    def batch_create(self, model: str, requests: list[GenerationRequest], display_name: str) -> str:
+        """Send requests as one vendor batch (only where `vendor_batches`); the batch's name."""
+        raise NotImplementedError
+
+    def batch_cancel(self, name: str) -> None:
+        raise NotImplementedError
 
     def verify_callback(self, headers: Mapping[str, str], body: bytes) -> bool:
         """Whether a callback is authentic. Unsigned protocols cannot tell: the callback only

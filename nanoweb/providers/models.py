@@ -81,6 +81,17 @@ class ProviderAccount(models.Model):
     # The vendor's balance as last read (where it has a balance endpoint).
     balance = models.CharField(max_length=200, blank=True)
     balance_checked_at = models.DateTimeField(null=True, blank=True)
+    store_requests = models.BooleanField(
+        "let the vendor keep requests",
+        default=False,
+        help_text="Google's Gemini API only. Since 2026-10-26 Google keeps the generateContent and batch requests "
+        "of new paid projects (prompts, reference images, results) for up to 55 days unless a request says "
+        "store: false. Off (the default): nanoweb sends store: false with every request.",
+    )
+    # The vendor's own list of its image models, as last read (where it has one): [[id, name], ...].
+    vendor_models = models.JSONField(default=list, blank=True)
+    vendor_models_checked_at = models.DateTimeField(null=True, blank=True)
+    vendor_models_error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -105,7 +116,7 @@ class ProviderAccount(models.Model):
         return adapter_class(self.kind)
 
     def adapter(self) -> Adapter:
-        return self.adapter_class(base_url=self.base_url, api_key=self.api_key)
+        return self.adapter_class(base_url=self.base_url, api_key=self.api_key, store_requests=self.store_requests)
 
     @property
     def limits(self) -> Limits:
@@ -180,6 +191,11 @@ class CatalogueEntry(models.Model):
     deprecation_note = models.CharField(max_length=300, blank=True)
     replacement = models.CharField(max_length=80, blank=True, help_text="The model to use instead (its name).")
     shutdown_on = models.DateField(null=True, blank=True, help_text="From this day on the model is refused.")
+    price_confirmed = models.BooleanField(
+        default=True, help_text="Off: the price is a stand-in (the vendor published none yet); check and confirm it."
+    )
+    # When the vendor answered 404 for this id (a create, or its list lacked it); cleared when listed again.
+    vendor_missing_at = models.DateTimeField("vendor does not know it since", null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -289,8 +305,13 @@ def fill_catalogue(account: ProviderAccount) -> int:
     known = set(account.catalogue.values_list("model_id", flat=True))
     new = [
         CatalogueEntry(
-            account=account, model_id=spec.id, prices=spec.prices, enabled=spec.enabled, **entry_fields(spec)
-        )
+            account=account,
+            model_id=spec.id,
+            prices=spec.prices,
+            enabled=spec.enabled,
+            price_confirmed=spec.price_confirmed,
+            **entry_fields(spec),
+        )  # fmt: skip
         for spec in account.adapter_class.default_models
         if spec.id not in known
     ]

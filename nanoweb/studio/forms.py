@@ -132,6 +132,21 @@ class FormExtra:
 FORM_EXTRAS: list[FormExtra] = []
 
 
+class NotStarted(Exception):
+    """A submission was refused as a whole (its message says why): nothing was started or charged."""
+
+
+# How a side-by-side submission (one prompt on several models, as one set) starts: registered by
+# the batches package, which keeps it as a batch, so that the studio never imports it.
+COMPARISONS: list[Callable[..., list[Generation]]] = []
+
+
+def start_comparison(*, owner: Any, spec: JobSpec, models: list[str]) -> list[Generation]:
+    if not COMPARISONS:
+        raise NotStarted("Side by side is not available.")
+    return COMPARISONS[0](owner=owner, spec=spec, models=models)
+
+
 class GenerationForm(forms.Form):
     """The studio's request form: a model (by its catalogue name), its options, and how to
     route it. The option lists are those of the catalogue rows serving the chosen model, so
@@ -166,6 +181,11 @@ class GenerationForm(forms.Form):
         queryset=ReferenceImage.objects.none(), required=False, widget=forms.MultipleHiddenInput,
         error_messages={"invalid_choice": "A reference image of the earlier job is not available."},
     )  # fmt: skip
+    compare_with = forms.MultipleChoiceField(
+        required=False, label="Side by side with", widget=forms.CheckboxSelectMultiple,
+        help_text="The same prompt on up to three more models at once, one image each, shown together.",
+        error_messages={"invalid_choice": "%(value)s is not available: choose another model."},
+    )  # fmt: skip
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
@@ -190,6 +210,7 @@ class GenerationForm(forms.Form):
         current = set(routing.offered().filter(deprecated=False).values_list("name", flat=True))
         names.sort(key=lambda n: n not in current)
         set_choices(self.fields["model"], [(n, n if n in current else f"{n} (deprecated)") for n in names])
+        set_choices(self.fields["compare_with"], [(n, n) for n in names])  # the chosen model itself is ignored
         rows = [
             row for row in routing.offered().filter(name=self.model_name) if not (row.account.paused or row.incomplete)
         ]
@@ -266,7 +287,20 @@ class GenerationForm(forms.Form):
         if not rows:
             return None
         count = self._value("count")
-        return rows[0].price(need.options.resolution) * (int(count) if count in {"1", "2", "3", "4"} else 1)
+        price = rows[0].price(need.options.resolution) * (int(count) if count in {"1", "2", "3", "4"} else 1)
+        for name in self.compared()[:3]:  # side by side: one image on each of these models too
+            if compared := routing.candidates(Need(name, need.options)):
+                price += compared[0].price(need.options.resolution)
+        return price
+
+    def compared(self) -> list[str]:
+        """The other models chosen for side by side (the chosen model itself does not count)."""
+        if self.is_bound:
+            values: Any = self.data.getlist("compare_with") if hasattr(self.data, "getlist") else []
+        else:
+            values = self.initial.get("compare_with") or []
+        values = [values] if isinstance(values, str) else values
+        return [name for name in dict.fromkeys(values) if name != self.model_name]
 
     def ways_to_spend_less(self) -> list[str]:
         """What the person could change for a cheaper submission (nothing at the minimum)."""
@@ -344,6 +378,11 @@ class GenerationForm(forms.Form):
             self.add_error("reference_files", too_many_references(offer.max_references, references))
         if not offer.google_search and cleaned.get("google_search"):
             self.add_error("google_search", "This model cannot ground with Google Search.")
+        if compared := cleaned.get("compare_with"):
+            if len(compared) > 3:
+                self.add_error("compare_with", "Compare at most four models: this one and three more.")
+            if (cleaned.get("count") or 1) > 1:
+                self.add_error("count", "Side by side makes one image per model: choose 1 image.")
         if self.errors:
             return cleaned
         if offer.resolutions and not cleaned.get("resolution"):  # the price depends on it

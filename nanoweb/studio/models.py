@@ -73,6 +73,7 @@ class Generation(models.Model):
         CANCELED = "canceled", "Canceled"
 
     TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELED})
+    LIST, VENDOR = "list", "vendor"  # lanes (see `lane`)
     # States in which the provider holds the job and the poll sweep follows it.
     FOLLOWED = frozenset({Status.SUBMITTED, Status.RUNNING})
     # FINISHING: the provider is done; a finishing task (any worker) downloads and stores.
@@ -119,8 +120,17 @@ class Generation(models.Model):
     google_search = models.BooleanField(default=False)
     price = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     private = models.BooleanField(default=False, help_text="Only its owner and staff see it.")
-    # Variations made by one submission share a group.
+    # Variations made by one submission share a group (so do the jobs of one side-by-side comparison).
     group = models.UUIDField(null=True, blank=True, db_index=True)
+    # Who waits for it: a member at the studio (""), or a list of prompts (a batch), which
+    # takes turns between owners after interactive jobs, or one sent in a vendor's own batch
+    # at the vendor's batch price, read rarely until that batch ends.
+    lane = models.CharField(
+        max_length=8,
+        blank=True,
+        default="",
+        choices=[("", "interactive"), ("list", "batch"), ("vendor", "vendor batch")],
+    )
     # Deleted: files gone, hidden everywhere; the row stays for the ledger's sake.
     deleted_at = models.DateTimeField(null=True, blank=True)
     references: models.ManyToManyField[ReferenceImage, GenerationReference] = models.ManyToManyField(

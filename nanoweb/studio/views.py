@@ -22,7 +22,7 @@ from django_htmx.http import reswap, retarget
 from nanoweb.credits import ledger
 from nanoweb.lib.params import id_of, ids_in
 from nanoweb.studio import feed, history, references
-from nanoweb.studio.forms import AUTOMATIC, GenerationForm, SavedPromptForm
+from nanoweb.studio.forms import AUTOMATIC, GenerationForm, NotStarted, SavedPromptForm, start_comparison
 from nanoweb.studio.jobs import pipeline, spec
 from nanoweb.studio.models import Action, GeneratedImage, Generation, Rating, SavedPrompt
 from nanoweb.web import Request, back_to, zip_response
@@ -55,7 +55,8 @@ def visible_image(request: Request, pk: int) -> GeneratedImage:
 
 
 def recent_jobs(request: Request) -> list[Generation]:
-    mine = Generation.objects.filter(owner=request.user, deleted_at__isnull=True).select_related("account")
+    # A batch's rows live on the batch's page: a list of 500 would push the studio's own work away.
+    mine = Generation.objects.filter(owner=request.user, deleted_at__isnull=True, lane="").select_related("account")
     jobs = list(mine[:RECENT_JOBS])
     feed.decorate(jobs, request.user)
     return jobs
@@ -74,6 +75,11 @@ class JobSet:
     @property
     def first(self) -> Generation:
         return self.jobs[0]
+
+    @property
+    def compared(self) -> bool:
+        """One prompt on several models (side by side): each tile says its model, cost and time."""
+        return len({job.model_name for job in self.jobs}) > 1
 
     @property
     def running(self) -> int:
@@ -210,7 +216,8 @@ def studio(request: Request) -> HttpResponse:
 @require_GET
 def form_options(request: Request) -> HttpResponse:
     """Re-render the option fields, and the cost, for what is chosen in the form."""
-    form = GenerationForm(initial=request.GET.dict(), user=request.user)
+    initial = {**request.GET.dict(), "compare_with": request.GET.getlist("compare_with")}
+    form = GenerationForm(initial=initial, user=request.user)
     return render(request, "studio/options.html", form_context(request, form))
 
 
@@ -231,9 +238,12 @@ def generate(request: Request) -> HttpResponse:
         return invalid(request, form)
     try:
         with transaction.atomic():
-            jobs = pipeline.start(owner=request.user, spec=form.job_spec())
+            if compared := form.cleaned_data.get("compare_with"):  # side by side: one set across models
+                jobs = start_comparison(owner=request.user, spec=form.job_spec(), models=compared)
+            else:
+                jobs = pipeline.start(owner=request.user, spec=form.job_spec())
             form.apply_extras(jobs, by=request.user)
-    except (ledger.OverBudget, pipeline.NoAccount) as refusal:
+    except (ledger.OverBudget, pipeline.NoAccount, NotStarted) as refusal:
         form.add_error(None, str(refusal))
         return invalid(request, form)
     if request.htmx:  # the options again, as chosen but for one image: "Images: 4" is not sticky

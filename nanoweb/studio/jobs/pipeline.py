@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from nanoweb.credits import ledger
 from nanoweb.lib.ratelimit import Budget, Permit, RateLimiter
-from nanoweb.providers import routing
+from nanoweb.providers import routing, vendor_models
 from nanoweb.providers.base import (
     Adapter,
     ErrorKind,
@@ -73,7 +73,9 @@ def start(*, owner: Any, spec: JobSpec) -> list[Generation]:
     row = rows[0]
     options = replace(spec.options, resolution=spec.options.resolution or row.default_resolution)
     price = row.price(options.resolution)
-    group = uuid.uuid4() if spec.count > 1 else None
+    if spec.lane == Generation.VENDOR:
+        price = ledger.vendor_batch_price(price)
+    group = spec.group or (uuid.uuid4() if spec.count > 1 else None)
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -94,7 +96,9 @@ def start(*, owner: Any, spec: JobSpec) -> list[Generation]:
                     google_search=options.google_search,
                     price=price,
                     group=group,
-                    due_at=timezone.now(),
+                    lane=spec.lane,
+                    # A vendor batch's jobs are sent together (nanoweb.batches.vendor), not by the sweep.
+                    due_at=None if spec.lane == Generation.VENDOR else timezone.now(),
                 )
                 ledger.reserve(user=owner, generation=generation, amount=price)
                 jobs.append(generation)
@@ -193,8 +197,9 @@ def history(generation: Generation) -> schedule.Durations:
 
 def vendor(generation: Generation) -> schedule.Vendor:
     adapter = generation.account.adapter_class
+    in_vendor_batch = generation.lane == Generation.VENDOR  # hours, not seconds: read rarely
     return schedule.Vendor(
-        min_interval=adapter.min_poll_interval,
+        min_interval=settings.VENDOR_BATCH_POLL_SECONDS if in_vendor_batch else adapter.min_poll_interval,
         reports_progress=adapter.reports_progress,
         pushes=uses_callbacks(generation),
         tight=generation.account_id in tight_accounts,
@@ -429,6 +434,7 @@ def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, er
     account = generation.account
     if error.kind == ErrorKind.NOT_FOUND:  # at create: the model id, not a job
         error = ProviderError(ErrorKind.UNKNOWN_MODEL, error.detail)
+        vendor_models.mark_missing(account.pk, generation.model)
     if error.kind in PAUSE and pause_confirmed(adapter):
         account.pause(f"{error.message} ({error.detail[:200]})")
     refused_until = learn(generation, error)
@@ -531,7 +537,8 @@ def retry_delay(attempt: int) -> float:
 def expired(generation: Generation) -> bool:
     """End a job that ran past its deadline (counted from creation). True if it was ended."""
     age = (timezone.now() - generation.created_at).total_seconds()
-    if age <= settings.JOB_DEADLINE_SECONDS:
+    deadline = settings.VENDOR_BATCH_DEADLINE_SECONDS if generation.lane == Generation.VENDOR else None
+    if age <= (deadline or settings.JOB_DEADLINE_SECONDS):
         return False
     generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, f"no result after {age:.0f} s"))
     return True

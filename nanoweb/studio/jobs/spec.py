@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from nanoweb.lib.images import CheckedImage
@@ -23,6 +24,8 @@ class JobSpec:
     reference_files: tuple[CheckedImage, ...] = ()
     reference_results: tuple[GeneratedImage, ...] = ()
     reused_references: tuple[ReferenceImage, ...] = ()  # an earlier job's, stored already
+    lane: str = ""  # Generation.lane: "" interactive, LIST a batch's row, VENDOR in a vendor's batch
+    group: uuid.UUID | None = None  # a set this job joins (a comparison); else its variations' own
 
     @property
     def need(self) -> Need:

@@ -30,7 +30,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from nanoweb.lib.ratelimit import Permit
@@ -52,10 +53,11 @@ IDLE_TICK = pipeline.IDLE_TICK
 # burst of results a claim after every finished read cost more than the reads themselves.
 CLAIM_PAUSE = 0.02
 CANDIDATES = 256  # due (and soon due) jobs a sweep weighs at each tick
+BATCH_CANDIDATES = 32  # and of batches' rows waiting to be sent or in a vendor's batch, after them
 # What weighing a candidate reads of it.
 SCHEDULING_FIELDS = (
     "status", "account", "resolution", "created_at", "submitted_at", "due_at", "last_read_at", "progress",
-    "progress_at", "waiting_reason",
+    "progress_at", "waiting_reason", "lane", "owner",
 )  # fmt: skip
 # Jobs an account has out at the provider: what its `max_in_flight` counts.
 IN_FLIGHT = (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
@@ -234,11 +236,17 @@ def held(generation: Generation) -> bool:
     return generation.status in (Status.SUBMITTING, Status.FINISHING) or synchronous_call
 
 
-def in_flight(account_ids: list[int], token: str) -> dict[int, int]:
-    """Jobs each of these accounts has out at the provider now (across all processes), and
-    those this sweep claimed to submit."""
-    out = Q(status__in=IN_FLIGHT) | Q(status=Status.QUEUED, claim=token)
-    rows = Generation.objects.filter(out, account_id__in=account_ids).values_list("account_id").annotate(n=Count("pk"))
+def in_flight(account_ids: list[int], token: str = "") -> dict[int, int]:
+    """Jobs each of these accounts has out at the provider now (across all processes), and the
+    submits this sweep (`token`) claimed that have not started yet: under load a claimed submit
+    waits a while for its thread, and uncounted, the next ticks claimed past `max_in_flight`."""
+    claimed = Q(status=Status.QUEUED, claim=token) if token else Q(pk__in=[])
+    rows = (
+        Generation.objects.filter(Q(status__in=IN_FLIGHT) | claimed, account_id__in=account_ids)
+        .exclude(lane=Generation.VENDOR)  # waiting in the vendor's own batch, not in a call
+        .values_list("account_id")
+        .annotate(n=Count("pk"))
+    )
     return dict(rows)
 
 
@@ -251,19 +259,33 @@ def claim_due(
     calls. Also says when (epoch seconds) the next job not yet due comes due, if within
     LOOKAHEAD.
 
+    Fair share: interactive jobs (and the status reads of jobs out at a provider) are weighed
+    first; a batch's waiting rows and the reads of a vendor's batch after them, taking turns
+    between their owners, and a batch's rows leave a quarter of an account's `max_in_flight`
+    to interactive jobs (`within_in_flight`).
+
     A claim by another token is stale: only one sweep holds the lease, and a sweep hands
     over only after its claimed work is done.
     """
     call_limit = limit if call_limit is None else call_limit
     now = timezone.now()
     soon = now + timedelta(seconds=schedule.LOOKAHEAD)
-    candidates = (
+    due_jobs = (
         Generation.objects.filter(status__in=Generation.DUE_STATES, due_at__lte=soon)
         .exclude(claim=token)
         .select_related("account")
         .only(*SCHEDULING_FIELDS)  # weighed at every tick; the claimed ones are read whole below
-        .order_by("due_at")[:CANDIDATES]
     )
+    # A batch's rows waiting to be sent, and the reads of jobs in a vendor's batch (one read
+    # serves all of that batch): weighed after everything else, a few per tick, each owner's
+    # first on each account, then each one's second, ...
+    background = Q(status=Status.QUEUED, lane=Generation.LIST) | Q(lane=Generation.VENDOR)
+    candidates = [
+        *due_jobs.exclude(background).order_by("due_at")[:CANDIDATES],
+        *due_jobs.filter(background)
+        .annotate(turn=Window(RowNumber(), partition_by=[F("owner_id"), F("account_id")], order_by=F("due_at").asc()))
+        .order_by("turn", "due_at")[:BATCH_CANDIDATES],
+    ]
     per_account: dict[int, list[Generation]] = defaultdict(list)
     due_at = {generation.pk: generation.due_at or now for generation in candidates}
     upcoming = [at.timestamp() for at in due_at.values() if at > now]
@@ -293,7 +315,7 @@ def claim_due(
         room = pipeline.limiter.room(str(account.pk), account.limits)
         room = min(room, call_limit - calls) if synchronous else min(room, limit - steps)
         if limit_out := account.in_flight_limit:  # submits only: reads of jobs already out always go
-            due = within_in_flight(due, limit_out - out.get(account.pk, 0))
+            due = within_in_flight(due, limit_out - out.get(account.pk, 0), limit_out)
             if account.adapter_class.inline_references:
                 due = within_inline_share(due, account.pk, max(1, limit_out // INLINE_SHARE))
         picked = [generation for generation, _ in schedule.allocate(due, lambda pair: pair[1], room, likely_soon)]
@@ -342,18 +364,21 @@ def active_jobs(account_id: int) -> tuple[int, int]:
     of these is owed a status read), now: exact, since a count even a second old let creates
     spend the reads of the jobs just sent."""
     sent = Q(status__in=IN_FLIGHT) | Q(status=Status.QUEUED, claim__gt="")
-    counts = Generation.objects.filter(account_id=account_id, status__in={Status.QUEUED, *IN_FLIGHT}).aggregate(
+    jobs = Generation.objects.filter(account_id=account_id, status__in={Status.QUEUED, *IN_FLIGHT})
+    counts = jobs.exclude(lane=Generation.VENDOR).aggregate(
         waiting=Count("pk", filter=Q(status=Status.QUEUED, claim="")), out=Count("pk", filter=sent)
     )
     return counts["waiting"], counts["out"]
 
 
-def within_in_flight(due: list[tuple[Generation, float]], free: int) -> list[tuple[Generation, float]]:
-    """The due steps, with at most `free` submits among them."""
+def within_in_flight(due: list[tuple[Generation, float]], free: int, limit: int = 0) -> list[tuple[Generation, float]]:
+    """The due steps, with at most `free` submits among them; a batch's rows leave a quarter
+    of the account's `limit` free, so that a teammate's single image never waits for a slot."""
+    headroom = limit // 4
     kept = []
     for pair in due:
         if pair[0].status == Status.QUEUED:
-            if free <= 0:
+            if free <= (headroom if pair[0].lane else 0):
                 continue
             free -= 1
         kept.append(pair)
@@ -451,11 +476,17 @@ def reconcile() -> dict[str, int]:
     with its process ends here), and make sure a sweep runs while anything is due, and the
     renderer while any image waits for its renditions (a lost renderer's lease lapses).
     A job the provider finished is never expired: its finishing retries or fails on its own."""
-    deadline = timezone.now() - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
+    now = timezone.now()
+    deadline = now - timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
+    # A vendor's batch (half price, within a day) has its own, longer deadline.
+    vendor_deadline = now - timedelta(seconds=settings.VENDOR_BATCH_DEADLINE_SECONDS)
+    late = (Q(created_at__lt=deadline) & ~Q(lane=Generation.VENDOR)) | Q(
+        created_at__lt=vendor_deadline, lane=Generation.VENDOR
+    )
     unfinished = Generation.ACTIVE - {Status.FINISHING}
     expired = sum(
         generation.fail(unfinished, ProviderError(ErrorKind.EXPIRED, "no result in time"))
-        for generation in Generation.objects.filter(status__in=unfinished, created_at__lt=deadline)
+        for generation in Generation.objects.filter(late, status__in=unfinished)
     )
     if pollable().exists():
         pipeline.wake_sweeper()

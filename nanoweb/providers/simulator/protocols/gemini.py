@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from nanoweb.providers.simulator import render
 from nanoweb.providers.simulator.server import (
+    DIRECTIVE,
     Request,
     Response,
     Simulator,
@@ -22,11 +25,16 @@ from nanoweb.providers.simulator.server import (
 PREFIX = "/gemini/v1beta"
 RATIOS_31 = {"1:1", "1:4", "1:8", "2:3", "3:2", "3:4", "4:1", "4:3", "4:5", "5:4", "8:1", "9:16", "16:9", "21:9"}
 RATIOS_25 = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
-# gemini-3.1-flash-image-preview was shut down on 2026-06-25: it answers 404 like any unknown id.
+# The -preview ids were shut down on 2026-06-25: they answer 404 like any unknown id.
 MODELS = {
+    "gemini-nano-banana-2.1": (RATIOS_31, {"1K", "2K", "4K"}),
     "gemini-3.1-flash-image": (RATIOS_31, {"512", "1K", "2K", "4K"}),
+    "gemini-3-pro-image": (RATIOS_25, {"1K", "2K", "4K"}),
+    "gemini-3.1-flash-lite-image": (RATIOS_25, {"1K"}),
     "gemini-2.5-flash-image": (RATIOS_25, None),
 }
+# What `GET /models` lists besides the image models: a key sees text models too.
+OTHER_MODELS = ("gemini-3-flash", "gemini-embedding-001")
 STATUSES = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED",
             500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}  # fmt: skip
 
@@ -108,14 +116,129 @@ def generate_content(sim: Simulator, request: Request, match: re.Match) -> Respo
 
 
 def list_models(sim: Simulator, request: Request, match: re.Match) -> Response:
+    """`GET /models`, paged by `pageSize` and `pageToken` (an offset here)."""
     if not request.key_is(sim.api_key):
         return error("400", request, "API key not valid. Please pass a valid API key.")
     if fault := account_fault(request, error):
         return fault
-    models = [{"name": f"models/{model}", "supportedGenerationMethods": ["generateContent"]} for model in MODELS]
-    return json_response(200, {"models": models})
+    names = [*MODELS, *OTHER_MODELS]
+    size = max(1, min(1000, int(request.query.get("pageSize") or 50)))
+    start = int(request.query.get("pageToken") or 0)
+    page = [
+        {"name": f"models/{name}", "displayName": name.replace("-", " ").title(), "version": "001",
+         "supportedGenerationMethods": ["generateContent", "countTokens", "batchGenerateContent"]}
+        for name in names[start:start + size]
+    ]  # fmt: skip
+    answer: dict[str, Any] = {"models": page}
+    if start + size < len(names):
+        answer["nextPageToken"] = str(start + size)
+    return json_response(200, answer)
+
+
+# --- the Batch API: requests held until the batch's time has come, then all answered at once ---
+
+
+@dataclass
+class Batch:
+    name: str
+    model: str
+    requests: list[dict[str, Any]]
+    created: float
+    done_at: float
+    state: str = "BATCH_STATE_PENDING"
+    responses: list[dict[str, Any]] | None = None
+
+
+def batches_of(sim: Simulator) -> dict[str, Batch]:
+    return sim.__dict__.setdefault("gemini_batches", {})
+
+
+def image_answer(model: str, body: Any) -> dict[str, Any]:
+    """One request's GenerateContentResponse, or {"error": ...} for a request it refuses."""
+    parts: list[Any] = []
+    if isinstance(body, dict) and isinstance(body.get("contents"), list) and body["contents"]:
+        parts = body["contents"][0].get("parts") or [] if isinstance(body["contents"][0], dict) else []
+    text = " ".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
+    ratios, sizes = MODELS[model]
+    image_config = (body.get("generationConfig") or {}).get("imageConfig") or {} if isinstance(body, dict) else {}
+    ratio, size = image_config.get("aspectRatio", "1:1"), image_config.get("imageSize", "1K")
+    if not text.strip() or ratio not in ratios or (sizes is not None and size not in sizes):
+        return {"error": {"code": 400, "message": f"request not valid for {model}", "status": "INVALID_ARGUMENT"}}
+    found = dict(DIRECTIVE.findall(text))
+    if "block" in found:
+        return {"response": {"promptFeedback": {"blockReason": found["block"] or "SAFETY"}}}
+    if "fail" in found:
+        return {"response": {"candidates": [{"content": {"parts": [{"text": "No."}]}, "finishReason": "NO_IMAGE"}]}}
+    width, height = size_for(ratio, size if sizes else "1K")
+    data = render.image(DIRECTIVE.sub("", text).strip(), width, height, "png")
+    image_part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(data).decode()}}
+    return {"response": {"candidates": [{"content": {"parts": [image_part], "role": "model"}, "finishReason": "STOP"}],
+                         "modelVersion": model}}  # fmt: skip
+
+
+def batch_operation(batch: Batch) -> dict[str, Any]:
+    if batch.state == "BATCH_STATE_PENDING" and time.time() >= batch.done_at:
+        batch.responses = [
+            {**image_answer(batch.model, item.get("request")), "metadata": item.get("metadata") or {}}
+            for item in batch.requests
+        ]
+        batch.state = "BATCH_STATE_SUCCEEDED"
+    metadata = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+                "model": f"models/{batch.model}", "name": batch.name, "state": batch.state,
+                "batchStats": {"requestCount": str(len(batch.requests))}}  # fmt: skip
+    operation: dict[str, Any] = {"name": batch.name, "metadata": metadata}
+    if batch.state != "BATCH_STATE_PENDING":
+        operation["done"] = True
+    if batch.responses is not None:
+        operation["response"] = {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
+            "inlinedResponses": {"inlinedResponses": batch.responses},
+        }
+    return operation
+
+
+def batch_generate_content(sim: Simulator, request: Request, match: re.Match) -> Response:
+    if not request.key_is(sim.api_key):
+        return error("400", request, "API key not valid. Please pass a valid API key.")
+    model = match["model"]
+    if model not in MODELS:
+        return error("404", request, f"models/{model} is not found for API version v1beta.")
+    body = request.json()
+    try:
+        requests = body["batch"]["input_config"]["requests"]["requests"]
+        assert isinstance(requests, list) and requests and all(isinstance(r, dict) for r in requests)
+    except (KeyError, TypeError, AssertionError):
+        return error("400", request, "batch.input_config.requests.requests must list the requests")
+    now = time.time()
+    name = f"batches/{secrets.token_hex(10)}"
+    # A vendor batch takes a while: here twice a synchronous call's latency.
+    batches_of(sim)[name] = Batch(name, model, requests, now, now + sim.latency * 2)
+    return json_response(200, batch_operation(batches_of(sim)[name]))
+
+
+def get_batch(sim: Simulator, request: Request, match: re.Match) -> Response:
+    if not request.key_is(sim.api_key):
+        return error("400", request, "API key not valid. Please pass a valid API key.")
+    batch = batches_of(sim).get(f"batches/{match['id']}")
+    if batch is None:
+        return error("404", request, "Requested entity was not found.")
+    return json_response(200, batch_operation(batch))
+
+
+def cancel_batch(sim: Simulator, request: Request, match: re.Match) -> Response:
+    if not request.key_is(sim.api_key):
+        return error("400", request, "API key not valid. Please pass a valid API key.")
+    batch = batches_of(sim).get(f"batches/{match['id']}")
+    if batch is None:
+        return error("404", request, "Requested entity was not found.")
+    if batch.state == "BATCH_STATE_PENDING":
+        batch.state = "BATCH_STATE_CANCELLED"
+    return json_response(200, {})
 
 
 def register(sim: Simulator) -> None:
+    sim.route("POST", PREFIX + r"/models/(?P<model>[\w.-]+):batchGenerateContent", batch_generate_content)
+    sim.route("GET", PREFIX + r"/batches/(?P<id>\w+)", get_batch)
+    sim.route("POST", PREFIX + r"/batches/(?P<id>\w+):cancel", cancel_batch)
     sim.route("POST", PREFIX + r"/models/(?P<model>[\w.-]+):generateContent", generate_content)
-    sim.route("GET", PREFIX + "/models", list_models)
+    sim.route("GET", PREFIX + r"/models", list_models)
