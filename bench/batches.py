@@ -54,7 +54,7 @@ def singles(teammate, label: str) -> list[int]:
 
     pks = []
     for n in range(SINGLES):
-        spec = JobSpec(prompt=f"{label} single {n}", model="Nano Banana 2.1", options=Options(resolution="1K"))
+        spec = JobSpec(prompt=f"{label} single {n}", model_name="Nano Banana 2.1", options=Options(resolution="1K"))
         pks += [job.pk for job in pipeline.start(owner=teammate, spec=spec)]
         time.sleep(1.5)
     return pks

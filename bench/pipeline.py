@@ -224,13 +224,13 @@ def start_jobs(
     user, _ = get_user_model().objects.get_or_create(username="bench")
     Budget.objects.update_or_create(user=user, defaults={"amount": Decimal(1_000_000), "period": "none"})
     if together:
-        spec = JobSpec(prompt="bench image", model=model, options=Options(resolution=resolution), count=count)
+        spec = JobSpec(prompt="bench image", model_name=model, options=Options(resolution=resolution), count=count)
         return [job.pk for job in pipeline.start(owner=user, spec=spec)]
     began, pks = time.monotonic(), []
     for n in range(count):
         if spread:
             time.sleep(max(0.0, began + n * spread / count - time.monotonic()))
-        spec = JobSpec(prompt=f"bench image {n % 20}{suffix}", model=model, options=Options(resolution=resolution),
+        spec = JobSpec(prompt=f"bench image {n % 20}{suffix}", model_name=model, options=Options(resolution=resolution),
                        account=account.pk if account else None)  # fmt: skip
         [job] = pipeline.start(owner=user, spec=spec)
         pks.append(job.pk)

@@ -135,7 +135,7 @@ def start_job(owner, account: ProviderAccount, model_id: str, prompt: str = "p",
     `model_id` (pinned to the account unless `automatic`)."""
     row = account.catalogue.get(model_id=model_id)
     spec = JobSpec(
-        prompt=prompt, model=row.name, options=Options(**options), account=None if automatic else account.pk,
+        prompt=prompt, model_name=row.name, options=Options(**options), account=None if automatic else account.pk,
         count=count, reference_files=tuple(reference_files), reference_results=tuple(reference_results),
     )  # fmt: skip
     jobs = pipeline.start(owner=owner, spec=spec)

@@ -37,7 +37,7 @@ def spend_budget(account, requests: int, minutes_ago: float = 30) -> None:
 
 
 def start(owner, account=None) -> Generation:
-    spec = JobSpec(prompt="a lighthouse", model="Nano Banana 2", options=Options(resolution="1K"),
+    spec = JobSpec(prompt="a lighthouse", model_name="Nano Banana 2", options=Options(resolution="1K"),
                    account=account.pk if account else None)  # fmt: skip
     [job] = pipeline.start(owner=owner, spec=spec)
     return job

@@ -38,7 +38,7 @@ def two_accounts(make_account):
 
 
 def start(owner, account=None, **options) -> Generation:
-    spec = JobSpec(prompt="a lighthouse", model="Nano Banana 2", options=Options(resolution="1K", **options),
+    spec = JobSpec(prompt="a lighthouse", model_name="Nano Banana 2", options=Options(resolution="1K", **options),
                    account=account.pk if account else None)  # fmt: skip
     [job] = pipeline.start(owner=owner, spec=spec)
     return job
@@ -163,7 +163,7 @@ def test_a_500_after_sending_is_ambiguous_and_a_deduping_provider_is_asked_again
     crun.save()
     gemini.save()
     apiframe = make_account("apiframe", faults="+errors=500")
-    spec = JobSpec(prompt="p", model="Nano Banana 2", options=Options(resolution="1K"))
+    spec = JobSpec(prompt="p", model_name="Nano Banana 2", options=Options(resolution="1K"))
     [job] = pipeline.start(owner=owner, spec=spec)
     job = submit(job)
     assert (job.status, job.account, job.waiting_reason) == (Status.QUEUED, apiframe, "apiframe (sim) is unavailable")

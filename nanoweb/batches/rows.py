@@ -178,7 +178,7 @@ def _check(owner, row: Row, defaults: Defaults, models: set[str], boards, choice
     best = rows[0]
     lane = Generation.VENDOR if cheaper else Generation.LIST
     row.spec = JobSpec(
-        prompt=prompt, model=model, options=options, account=best.account_id if cheaper else None, count=count,
+        prompt=prompt, model_name=model, options=options, account=best.account_id if cheaper else None, count=count,
         reference_results=tuple(results), lane=lane,
     )  # fmt: skip
     price = best.price(options.resolution or best.default_resolution)

@@ -77,18 +77,21 @@ def create_batch(
 def compare(*, owner, spec: JobSpec, models: list[str], board: Board | None = None) -> Batch:
     """One prompt on 2-4 models at once, one image each, as one set (one group) and one batch.
     Raises Refused (a model cannot take these options), OverBudget or NoAccount."""
-    names = list(dict.fromkeys([spec.model, *models]))
+    names = list(dict.fromkeys([spec.model_name, *models]))
     if not 2 <= len(names) <= MAX_COMPARED:
         raise Refused([Row(0, {}, [f"compare 2 to {MAX_COMPARED} different models"])])
     group = uuid.uuid4()
-    specs = [replace(spec, model=name, count=1, group=group) for name in names]
+    specs = [replace(spec, model_name=name, count=1, group=group) for name in names]
     prices, refused = [], []
     for each in specs:
         fits = routing.candidates(each.need)
         if not fits:
-            why = {r.unsupported(each.options, each.need.references) for r in routing.offered().filter(name=each.model)}
+            why = {
+                r.unsupported(each.options, each.need.references)
+                for r in routing.offered().filter(name=each.model_name)
+            }
             reason = "; ".join(sorted(why - {""})) or "no account serves it now"
-            refused.append(Row(0, {"prompt": spec.prompt, "model": each.model}, [f"{each.model}: {reason}"]))
+            refused.append(Row(0, {"prompt": spec.prompt, "model": each.model_name}, [f"{each.model_name}: {reason}"]))
         else:
             prices.append(fits[0].price(each.options.resolution or fits[0].default_resolution))
     if refused:

@@ -426,7 +426,7 @@ class GenerationForm(forms.Form):
         data = self.cleaned_data
         return JobSpec(
             prompt=data["prompt"],
-            model=data["model"],
+            model_name=data["model"],
             options=Options(data["aspect_ratio"], data["resolution"], data["output_format"], data["google_search"]),
             account=data["routing"],
             count=data.get("count") or 1,

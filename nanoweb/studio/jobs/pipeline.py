@@ -69,7 +69,7 @@ def start(*, owner: Any, spec: JobSpec) -> list[Generation]:
     team cannot afford them (nothing is stored)."""
     rows = routing.candidates(spec.need)
     if not rows:
-        raise NoAccount(f"No available account serves {spec.model} with these options any more: choose again.")
+        raise NoAccount(f"No available account serves {spec.model_name} with these options any more: choose again.")
     row = rows[0]
     options = replace(spec.options, resolution=spec.options.resolution or row.default_resolution)
     price = row.price(options.resolution)

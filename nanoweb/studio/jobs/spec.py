@@ -17,7 +17,7 @@ class JobSpec:
     route it (`account` None: automatically; else that account only). `count` variations."""
 
     prompt: str
-    model: str
+    model_name: str  # the catalogue's name (Generation.model is the vendor's id)
     options: Options = Options()
     account: int | None = None
     count: int = 1
@@ -32,7 +32,7 @@ class JobSpec:
         references = len(self.reference_files) + len(self.reference_results) + len(self.reused_references)
         size = sum(len(upload.data) for upload in self.reference_files)
         size += sum(result.bytes for result in self.reference_results) + sum(r.bytes for r in self.reused_references)
-        return Need(self.model, self.options, references, self.account, reference_bytes=size)
+        return Need(self.model_name, self.options, references, self.account, reference_bytes=size)
 
 
 def again(generation: Generation, references: list[ReferenceImage]) -> JobSpec:
@@ -40,7 +40,7 @@ def again(generation: Generation, references: list[ReferenceImage]) -> JobSpec:
     serving the model may take it, with the references its owner may still see."""
     return JobSpec(
         prompt=generation.prompt,
-        model=generation.model_name,
+        model_name=generation.model_name,
         options=generation.options,
         reused_references=tuple(references),
     )
