@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
+import requests
 
 from nanoweb.api.models import ApiToken, IdempotencyKey
 from nanoweb.batches import service
@@ -176,6 +178,23 @@ def test_a_retried_create_with_the_same_key_answers_the_first_batch_and_charges_
     assert (job_create.status_code, job_create.json()["code"]) == (422, "idempotency_key_reused")
     assert Batch.objects.count() == 1 and Generation.objects.count() == 2
     assert IdempotencyKey.objects.get().batch_id == first.json()["id"]
+
+
+def test_concurrent_retries_with_one_key_make_one_batch(api_as, owner, gemini):
+    api = api_as(owner)
+    answers: list[requests.Response] = []
+
+    def send() -> None:
+        answers.append(api.post("/batches", json=prompts("race", "race 2"), headers={"Idempotency-Key": "race-b"}))
+
+    threads = [threading.Thread(target=send) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [answer.status_code for answer in answers] == [201] * 5
+    assert len({answer.json()["id"] for answer in answers}) == 1
+    assert Batch.objects.count() == 1 and LedgerEntry.objects.filter(kind="reserve").count() == 2
 
 
 def test_a_refused_create_keeps_no_key_so_a_corrected_retry_runs(api_as, owner, gemini):
