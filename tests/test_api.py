@@ -263,7 +263,8 @@ def test_the_openapi_schema_validates_and_the_docs_page_serves_local_assets(clie
     schema = client.get("/api/v1/openapi.json").json()
     validate(schema)
     assert {"/api/v1/jobs", "/api/v1/jobs/upload", "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/original",
-            "/api/v1/jobs/{job_id}/cancel"} <= set(schema["paths"])  # fmt: skip
+            "/api/v1/jobs/{job_id}/cancel", "/api/v1/batches", "/api/v1/batches/{batch_id}",
+            "/api/v1/batches/{batch_id}/cancel"} <= set(schema["paths"])  # fmt: skip
     assert schema["components"]["securitySchemes"]["TokenAuth"]["scheme"] == "bearer"
     docs = client.get("/api/v1/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()

@@ -14,8 +14,13 @@ from django.utils import timezone
 
 from nanoweb.api import webhooks
 from nanoweb.api.models import EVENTS, ApiToken, WebhookDelivery, WebhookEndpoint
+from nanoweb.batches import events as batch_events
+from nanoweb.batches import rows as batch_rows
+from nanoweb.batches import service
 from nanoweb.studio.jobs import pipeline
+from nanoweb.studio.models import Generation
 from tests.conftest import start_job, wait_for
+from tests.test_providers import run_to_end
 
 
 class Receiver:
@@ -202,7 +207,7 @@ def test_a_member_removes_their_endpoint_but_not_anothers(client, owner, teammat
 
 def test_staff_register_team_endpoints_and_members_only_their_own(client, owner, staff):
     client.force_login(owner)
-    assert "Every job of the team" not in client.get("/account/webhooks").content.decode()
+    assert "Every job and batch of the team" not in client.get("/account/webhooks").content.decode()
     client.post("/account/webhooks", {"url": "https://example.com/mine", "events": ["job.failed"], "team": "on"})
     client.force_login(staff)
     client.post("/account/webhooks", {"url": "https://example.com/team", "events": ["job.failed"], "team": "on"})
@@ -219,3 +224,74 @@ def test_a_webhook_needs_a_url_and_an_event(client, owner):
     page = client.post("/account/webhooks", {"url": "not a url"}).content.decode()
     assert "Give a full http(s) URL." in page and "Choose at least one event." in page
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_batch_raises_one_signed_batch_finished_event_when_its_last_job_ends(
+    transactional_db, owner, teammate, staff, make_account, receiver
+):  # fmt: skip
+    """Committed rows: each job's end reaches the listeners after its commit, as in the workers."""
+    make_account("gemini")
+    hook, team_hook = receiver(), receiver()
+    mine = WebhookEndpoint.objects.create(owner=owner, url=hook.url, events=["batch.finished"])
+    team = WebhookEndpoint.objects.create(owner=staff, url=team_hook.url, events=["batch.finished"], team=True)
+    WebhookEndpoint.objects.create(owner=teammate, url="https://example.com/tom", events=list(EVENTS))
+    WebhookEndpoint.objects.create(owner=owner, url="https://example.com/jobs", events=["job.succeeded"])
+    batch = service.create_batch(
+        owner=owner,
+        rows=batch_rows.from_lines("a kite\na second kite"),
+        defaults=batch_rows.Defaults("Nano Banana 2.1"),
+    )
+    first, last = Generation.objects.filter(batch_item__batch=batch).order_by("pk")
+    run_to_end(first)
+    assert not WebhookDelivery.objects.filter(event="batch.finished").exists()
+    run_to_end(last)
+    batch_events.job_ended(last.pk, "succeeded")  # heard again (a redelivered task): no second event
+    finished = WebhookDelivery.objects.filter(event="batch.finished")
+    assert sorted(finished.values_list("endpoint", flat=True)) == [mine.pk, team.pk]
+    assert set(finished.values_list("batch", flat=True)) == {batch.pk}
+    assert WebhookDelivery.objects.filter(event="job.succeeded").count() == 2  # the jobs' own events, as before
+    for delivery in finished:
+        webhooks.deliver(delivery.pk)
+    [(headers, body)] = hook.received
+    assert len(team_hook.received) == 1
+    assert headers["Nanoweb-Event"] == "batch.finished"
+    assert webhooks.verify(mine.secret, body, headers["Nanoweb-Signature"])
+    event = json.loads(body)
+    assert (event["type"], event["data"]["id"], event["data"]["finished"]) == ("batch.finished", batch.pk, True)
+    assert event["data"]["jobs"] == [first.pk, last.pk]
+    assert (event["data"]["progress"]["done"], event["data"]["progress"]["charged"]) == (2, "0.134")
+
+
+def test_a_canceled_batch_finishes_too_and_its_delivery_links_to_it(transactional_db, client, owner, make_account):
+    make_account("gemini")
+    WebhookEndpoint.objects.create(owner=owner, url="https://example.com/olivia", events=list(EVENTS))
+    batch = service.create_batch(
+        owner=owner, rows=batch_rows.from_lines("a\nb\nc"), defaults=batch_rows.Defaults("Nano Banana 2.1")
+    )
+    assert service.cancel(batch) == 3
+    assert list(WebhookDelivery.objects.filter(batch=batch).values_list("event", flat=True)) == ["batch.finished"]
+    assert WebhookDelivery.objects.filter(event="job.canceled").count() == 3
+    client.force_login(owner)
+    assert f'href="/batches/{batch.pk}">batch {batch.pk}</a>' in client.get("/account/webhooks").content.decode()
+
+
+def test_a_batch_made_through_the_api_tells_its_end_once_from_the_workers(
+    live_server, owner, make_account, worker, receiver
+):  # fmt: skip
+    make_account("gemini")
+    hook = receiver()
+    endpoint = WebhookEndpoint.objects.create(owner=owner, url=hook.url, events=["batch.finished"])
+    token = ApiToken.issue(user=owner, name="script", scope="generate")[1]
+    created = requests.post(
+        f"{live_server.url}/api/v1/batches",
+        json={"rows": [{"prompt": "a kite"}, {"prompt": "a boat", "count": 2}], "defaults": {"model": "Nano Banana 2.1"}},
+        headers={"Authorization": f"Bearer {token}"}, timeout=30,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    wait_for(lambda: hook.received, timeout=60)
+    [(headers, body)] = hook.received
+    event = json.loads(body)
+    assert webhooks.verify(endpoint.secret, body, headers["Nanoweb-Signature"])
+    assert (event["type"], event["data"]["id"], event["data"]["progress"]["done"]) == (
+        "batch.finished", created.json()["id"], 3,
+    )  # fmt: skip

@@ -2,7 +2,7 @@
 
 Every call needs a personal token (`Authorization: Bearer nw_…`); creating and canceling also need
 its generate scope. What a token may see is what its owner sees in the pages (the same access
-helpers). Every refusal is JSON, `{"code": …, "message": …, "fields": {…}}`, with a stable code:
+helpers): the team's jobs and one's own private ones; one's own batches (staff: everyone's). Every refusal is JSON, `{"code": …, "message": …, "fields": {…}}`, with a stable code:
 
     401 token_missing, token_invalid, token_revoked, token_expired
     403 insufficient_scope
@@ -11,7 +11,8 @@ helpers). Every refusal is JSON, `{"code": …, "message": …, "fields": {…}}
     402 over_budget           (the person's or the team's budget for the period)
     413 too_large             (a JSON body over DATA_UPLOAD_MAX_MEMORY_SIZE: send large references as multipart)
     422 invalid               (field errors as the studio form gives them), malformed (not JSON),
-                              idempotency_key_reused (the key was used for another request)
+                              idempotency_key_reused (the key was used for another request),
+        invalid_rows          (a batch's rows: `rows` lists each wrong row's line and errors)
     429 rate_limited          (API_RATE_LIMIT per token and minute; Retry-After says when)
 """
 
@@ -32,10 +33,26 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryD
 from django.utils.datastructures import MultiValueDict
 from ninja import File, Form, NinjaAPI, Query, Schema, UploadedFile
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from pydantic import ConfigDict
 
 from nanoweb.api.auth import ApiError, TokenAuth, require_generate
 from nanoweb.api.models import IdempotencyKey
-from nanoweb.api.schemas import CreatedJobs, ErrorOut, JobList, JobOut, job_out
+from nanoweb.api.schemas import (
+    BatchOut,
+    CanceledBatch,
+    CreatedJobs,
+    ErrorOut,
+    JobList,
+    JobOut,
+    RowsRefused,
+    batch_out,
+    job_out,
+)
+from nanoweb.batches import rows as batch_rows
+from nanoweb.batches import service as batches
+from nanoweb.batches.models import Batch
+from nanoweb.batches.views import visible_batch
+from nanoweb.boards.models import Board
 from nanoweb.credits import ledger
 from nanoweb.studio import feed
 from nanoweb.studio.forms import AUTOMATIC, GenerationForm
@@ -158,27 +175,41 @@ def fingerprint(fields: JobForm | JobIn, uploads: list[DjangoUpload]) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
-def replay(request: HttpRequest, key: str, print_: str) -> HttpResponse | None:
-    """The first create's answer for a key used before (its jobs as they are now), or None."""
-    earlier = IdempotencyKey.objects.filter(user=user_request(request).user, key=key).first()
-    if earlier is None:
-        return None
-    if earlier.fingerprint != print_:
-        raise ApiError(422, "idempotency_key_reused", "This Idempotency-Key was used for a different request.")
-    jobs = Generation.objects.filter(pk__in=earlier.jobs).select_related("owner", "account").order_by("pk")
-    response = api.create_response(request, {"jobs": [job_out(job) for job in jobs]}, status=201)
-    response["Idempotent-Replayed"] = "true"
-    return response
-
-
-def create(request: HttpRequest, fields: JobForm | JobIn, uploads: list[DjangoUpload]) -> HttpResponse:
-    """Both creates: the studio form's validation, routing and budget, as one transaction."""
-    require_generate(request)
+def idempotency_key(request: HttpRequest) -> str:
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 200:
         raise ApiError(
             422, "invalid", "The Idempotency-Key is too long.", fields={"Idempotency-Key": ["At most 200 characters."]}
         )
+    return key
+
+
+def earlier_create(request: HttpRequest, key: str, print_: str) -> IdempotencyKey | None:
+    """The create made before with this key, or None; a key used for another request is refused."""
+    earlier = IdempotencyKey.objects.filter(user=user_request(request).user, key=key).first()
+    if earlier is not None and earlier.fingerprint != print_:
+        raise ApiError(422, "idempotency_key_reused", "This Idempotency-Key was used for a different request.")
+    return earlier
+
+
+def replayed(response: HttpResponse) -> HttpResponse:
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def replay(request: HttpRequest, key: str, print_: str) -> HttpResponse | None:
+    """The first create's answer for a key used before (its jobs as they are now), or None."""
+    earlier = earlier_create(request, key, print_)
+    if earlier is None:
+        return None
+    jobs = Generation.objects.filter(pk__in=earlier.jobs).select_related("owner", "account").order_by("pk")
+    return replayed(api.create_response(request, {"jobs": [job_out(job) for job in jobs]}, status=201))
+
+
+def create(request: HttpRequest, fields: JobForm | JobIn, uploads: list[DjangoUpload]) -> HttpResponse:
+    """Both creates: the studio form's validation, routing and budget, as one transaction."""
+    require_generate(request)
+    key = idempotency_key(request)
     print_ = fingerprint(fields, uploads)
     if key and (earlier := replay(request, key, print_)):
         return earlier
@@ -301,3 +332,135 @@ def cancel_job(request: HttpRequest, job_id: int) -> dict:
         job.refresh_from_db()
         raise ApiError(409, "already_ended", f"This job has ended ({job.status}); nothing to cancel.")
     return job_out(job)
+
+
+class RowIn(Schema):
+    """One row of a batch, as a CSV row on the Batch page: what it leaves out, `defaults` give."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = ""
+    model: str = ""  # a catalogue name, e.g. "Nano Banana 2"
+    aspect_ratio: str = ""
+    resolution: str = ""
+    format: str = ""  # output format: "png", "jpeg", "webp" where the model offers it
+    count: int = 1  # images of this prompt, 1–4
+    board: str = ""  # the name of a board its owner can see (besides the batch's own board)
+    references: list[int] = []  # earlier results, by image id
+
+
+class DefaultsIn(Schema):
+    """For rows that do not say; an empty option is the model's own default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = ""
+    aspect_ratio: str = ""
+    resolution: str = ""
+    output_format: str = ""
+
+
+class BatchIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[RowIn]
+    defaults: DefaultsIn = DefaultsIn()
+    board: int | None = None  # a board's id: every result goes on it
+    cheaper: bool = False  # through the vendor's Batch API where an account offers it: half the price, within a day
+    title: str = ""  # the first prompt when left out
+
+
+BATCH_REFUSALS: dict[int | str, Any] = {**CREATE_REFUSALS, 422: RowsRefused}
+
+
+def row_values(row: RowIn) -> dict[str, str]:
+    values = {
+        "prompt": row.prompt.strip(), "model": row.model.strip(), "aspect_ratio": row.aspect_ratio.strip(),
+        "resolution": row.resolution.strip(), "format": row.format.strip(), "count": str(row.count),
+        "board": row.board.strip(), "references": " ".join(str(pk) for pk in row.references),
+    }  # fmt: skip
+    return {name: value for name, value in values.items() if value}
+
+
+def batch_fingerprint(payload: BatchIn) -> str:
+    described = {"batch": payload.model_dump()}  # never equal to a job create's
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
+
+
+def batch_for(request: HttpRequest, batch_id: int) -> Batch:
+    """A batch as its pages show it: its owner's (and staff's), 404 for anyone else."""
+    try:
+        return visible_batch(user_request(request), batch_id)
+    except Http404:
+        raise ApiError(404, "not_found", "No such batch, or not one this token may see.") from None
+
+
+@api.post("/batches", response={201: BatchOut, **BATCH_REFUSALS}, url_name="batches_create", tags=["batches"])
+def create_batch(request: HttpRequest, payload: BatchIn) -> HttpResponse:
+    """Start a list of prompts as one batch (up to 500 rows), as the Batch page does: every row is
+    checked and priced first; one wrong row (422 `invalid_rows`, with each wrong row's line) or a
+    total over the budget (402) starts nothing and charges nothing. Send `Idempotency-Key` to
+    make a retry safe: the same key answers the first create's batch."""
+    require_generate(request)
+    key = idempotency_key(request)
+    print_ = batch_fingerprint(payload)
+    if key and (earlier := earlier_create(request, key, print_)):
+        if earlier.batch is None:
+            raise ApiError(404, "not_found", "The batch this Idempotency-Key made no longer exists.")
+        return replayed(api.create_response(request, batch_out(earlier.batch), status=201))
+    rows = [batch_rows.Row(line, row_values(row)) for line, row in enumerate(payload.rows, 1)]
+    try:
+        batch_rows.within_limit(rows)
+    except batch_rows.Unreadable as exc:
+        raise ApiError(422, "invalid", str(exc), fields={"rows": [str(exc)]}) from None
+    board = None
+    if payload.board is not None:
+        board = Board.visible(request.user).filter(pk=payload.board).first()
+        if board is None:
+            raise ApiError(
+                422, "invalid", "That board is not available.", fields={"board": ["No such board you can see."]}
+            )
+    defaults = batch_rows.Defaults(**payload.defaults.model_dump())
+    try:
+        with transaction.atomic():
+            if key:
+                record = IdempotencyKey.objects.create(user=user_request(request).user, key=key, fingerprint=print_)
+            batch = batches.create_batch(
+                owner=request.user, rows=rows, defaults=defaults, board=board, cheaper=payload.cheaper,
+                title=payload.title.strip(),
+            )  # fmt: skip
+            if key:
+                IdempotencyKey.objects.filter(pk=record.pk).update(batch=batch)
+    except IntegrityError:  # the same key's create committed meanwhile
+        if key and (earlier := earlier_create(request, key, print_)) and earlier.batch is not None:
+            return replayed(api.create_response(request, batch_out(earlier.batch), status=201))
+        raise
+    except batches.Refused as exc:
+        wrong = [{"line": row.line, "errors": row.errors} for row in exc.rows if row.errors]
+        return refusal(request, 422, "invalid_rows", str(exc), rows=wrong)
+    except ledger.OverBudget as exc:
+        raise ApiError(402, "over_budget", str(exc)) from exc
+    except pipeline.NoAccount as exc:
+        raise ApiError(409, "no_account", str(exc)) from exc
+    return api.create_response(request, batch_out(batch), status=201)
+
+
+@api.get("/batches/{batch_id}", response={200: BatchOut, **REFUSALS}, url_name="batch", tags=["batches"])
+def read_batch(request: HttpRequest, batch_id: int) -> dict:
+    """A batch's progress (done, failed, waiting, running; charged and held) and its jobs' ids."""
+    return batch_out(batch_for(request, batch_id))
+
+
+@api.post(
+    "/batches/{batch_id}/cancel", response={200: CanceledBatch, **REFUSALS, 409: ErrorOut}, url_name="batch_cancel",
+    tags=["batches"],
+)  # fmt: skip
+def cancel_batch(request: HttpRequest, batch_id: int) -> dict:
+    """Cancel and refund what has not started (its owner, or staff); what runs finishes. A batch
+    through the vendor's Batch API is canceled whole, there and here."""
+    require_generate(request)
+    batch = batch_for(request, batch_id)
+    if batches.progress(batch).finished:
+        raise ApiError(409, "already_ended", "Every job of this batch has ended; nothing to cancel.")
+    canceled = batches.cancel(batch)
+    return {**batch_out(batch), "canceled": canceled}

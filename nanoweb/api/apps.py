@@ -10,6 +10,8 @@ class ApiConfig(AppConfig):
 
     def ready(self) -> None:
         from nanoweb.api import webhooks
+        from nanoweb.batches import events as batch_events
         from nanoweb.studio import events
 
         events.listen(webhooks.job_ended)
+        batch_events.listen(webhooks.batch_finished)

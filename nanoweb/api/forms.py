@@ -37,7 +37,7 @@ class WebhookForm(forms.Form):
         choices=[(event, event) for event in EVENTS], widget=forms.CheckboxSelectMultiple, initial=list(EVENTS),
         error_messages={"required": "Choose at least one event."},
     )  # fmt: skip
-    team = forms.BooleanField(required=False, label="Every job of the team (staff only)")
+    team = forms.BooleanField(required=False, label="Every job and batch of the team (staff only)")
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")

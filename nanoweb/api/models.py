@@ -81,13 +81,14 @@ class IdempotencyKey(models.Model):
     key = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64)  # of the request, so that a reused key with another body is refused
     jobs = models.JSONField(default=list)
+    batch = models.ForeignKey("batches.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_create_per_idempotency_key")]
 
 
-EVENTS = ("job.succeeded", "job.failed", "job.canceled")
+EVENTS = ("job.succeeded", "job.failed", "job.canceled", "batch.finished")
 
 
 def new_secret() -> str:
@@ -95,7 +96,7 @@ def new_secret() -> str:
 
 
 class WebhookEndpoint(models.Model):
-    """A URL told about jobs ending: its owner's jobs, or (`team`, staff only) everyone's."""
+    """A URL told about jobs ending and batches finishing: its owner's, or (`team`, staff only) everyone's."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks")
     url = models.URLField(max_length=500)
@@ -118,6 +119,7 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(max_length=20)
     generation = models.ForeignKey("studio.Generation", null=True, on_delete=models.SET_NULL, related_name="+")
+    batch = models.ForeignKey("batches.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -1,4 +1,4 @@
-"""What the API says about a job, in one place: the API's answers and the webhooks' bodies."""
+"""What the API says about a job and a batch, in one place: the API's answers and the webhooks' bodies."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from django.conf import settings
 from django.urls import reverse
 from ninja import Schema
 
+from nanoweb.batches import service as batches
+from nanoweb.batches.models import Batch
 from nanoweb.studio.models import GeneratedImage, Generation
 
 
@@ -60,6 +62,45 @@ class CreatedJobs(Schema):
     jobs: list[JobOut]
 
 
+class RowErrors(Schema):
+    line: int  # the row's place in `rows`, 1 for the first
+    errors: list[str]
+
+
+class RowsRefused(ErrorOut):
+    rows: list[RowErrors] | None = None  # with `invalid_rows`: each wrong row and what is wrong with it
+
+
+class BatchProgress(Schema):
+    done: int
+    failed: int  # failed or canceled: not charged
+    waiting: int  # not started yet (what cancel stops)
+    running: int
+    total: int
+    charged: str  # for the images made so far
+    held: str  # reserved for what has not ended yet
+    priced: str  # what the whole was priced at when it started
+
+
+class BatchOut(Schema):
+    id: int
+    title: str
+    kind: str  # "list", or "compare" (one prompt side by side on several models)
+    owner: str
+    cheaper: bool  # through the vendor's Batch API: half the price, within a day
+    board: int | None
+    created_at: datetime
+    finished: bool
+    finished_at: datetime | None  # when its last job ended
+    progress: BatchProgress
+    jobs: list[int]  # its jobs' ids, in the order of its rows (`GET /jobs/{id}`)
+    url: str
+
+
+class CanceledBatch(BatchOut):
+    canceled: int  # the jobs this cancel stopped (and refunded)
+
+
 def absolute(path: str) -> str:
     return f"{settings.PUBLIC_BASE_URL}{path}" if settings.PUBLIC_BASE_URL else path
 
@@ -85,7 +126,7 @@ def job_out(job: Generation) -> dict:
         "output_format": job.output_format,
         "google_search": job.google_search,
         "private": job.private,
-        "price": format(job.price.normalize(), "f") if job.price is not None else None,
+        "price": money(job.price) if job.price is not None else None,
         "progress": job.progress,
         "error_kind": job.error_kind,
         "error_message": job.error_message,
@@ -94,4 +135,36 @@ def job_out(job: Generation) -> dict:
         "finished_at": job.finished_at,
         "images": [image_out(image) for image in job.images.all()],
         "url": absolute(job.get_absolute_url()),
+    }
+
+
+def money(amount) -> str:
+    return format(amount.normalize(), "f") if amount else "0"
+
+
+def batch_out(batch: Batch) -> dict:
+    progress = batches.progress(batch)
+    jobs = Generation.objects.filter(batch_item__batch=batch).order_by("batch_item__line", "pk")
+    return {
+        "id": batch.pk,
+        "title": batch.title,
+        "kind": batch.kind,
+        "owner": batch.owner.get_username(),
+        "cheaper": batch.cheaper,
+        "board": batch.board_id,
+        "created_at": batch.created_at,
+        "finished": progress.finished,
+        "finished_at": batch.finished_at,
+        "progress": {
+            "done": progress.done,
+            "failed": progress.failed,
+            "waiting": progress.waiting,
+            "running": progress.running,
+            "total": progress.total,
+            "charged": money(progress.charged),
+            "held": money(progress.held),
+            "priced": money(batches.cost_total(batch)),
+        },  # fmt: skip
+        "jobs": list(jobs.values_list("pk", flat=True)),
+        "url": absolute(batch.get_absolute_url()),
     }

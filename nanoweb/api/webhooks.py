@@ -1,4 +1,4 @@
-"""Signed webhooks: when a job ends, each endpoint that asked is sent one event, signed like
+"""Signed webhooks: when a job ends or a batch finishes, each endpoint that asked is sent one event, signed like
 Stripe's, through the one outbound HTTP module (`lib/http.py`, with its private-address guard).
 
     Nanoweb-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the endpoint's secret>
@@ -28,7 +28,8 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from nanoweb.api.models import WebhookDelivery, WebhookEndpoint
-from nanoweb.api.schemas import job_out
+from nanoweb.api.schemas import batch_out, job_out
+from nanoweb.batches.models import Batch
 from nanoweb.lib import http
 from nanoweb.studio.models import Generation
 
@@ -60,34 +61,46 @@ def backoff(attempts: int) -> float:
     return min(settings.WEBHOOK_RETRY_SECONDS * 2 ** (attempts - 1), MAX_BACKOFF)
 
 
-def endpoints_for(job: Generation, event: str) -> list[WebhookEndpoint]:
-    """The owner's endpoints, and the team endpoints of staff (who may see every job)."""
+def endpoints_for(owner_id: int, event: str) -> list[WebhookEndpoint]:
+    """The owner's endpoints, and the team endpoints of staff (who may see every job and batch)."""
     found = WebhookEndpoint.objects.filter(active=True).filter(
-        Q(owner_id=job.owner_id) | Q(team=True, owner__is_staff=True, owner__is_active=True)
+        Q(owner_id=owner_id) | Q(team=True, owner__is_staff=True, owner__is_active=True)
     )
     return [endpoint for endpoint in found if event in endpoint.events]
 
 
-def job_ended(pk: int, status: str) -> None:
-    """A job reached a final state (called after that committed): queue one delivery per endpoint."""
-    event = f"job.{status}"
-    job = Generation.objects.select_related("owner", "account").filter(pk=pk).first()
-    if job is None or not (endpoints := endpoints_for(job, event)):
-        return
+def queue(endpoints: list[WebhookEndpoint], event: str, data: dict, **about: Generation | Batch) -> None:
+    """One delivery of the event per endpoint, each sent by a task once they have committed."""
     body = json.dumps(
-        {"id": str(uuid.uuid4()), "type": event, "created": timezone.now(), "data": job_out(job)},
-        cls=DjangoJSONEncoder,
+        {"id": str(uuid.uuid4()), "type": event, "created": timezone.now(), "data": data}, cls=DjangoJSONEncoder
     )
     now = timezone.now()
     with transaction.atomic():
         deliveries = WebhookDelivery.objects.bulk_create(
-            WebhookDelivery(endpoint=endpoint, event=event, generation=job, body=body, next_attempt_at=now)
+            WebhookDelivery(endpoint=endpoint, event=event, body=body, next_attempt_at=now, **about)
             for endpoint in endpoints
         )
         for delivery in deliveries:
             transaction.on_commit(
                 functools.partial(async_task, deliver, delivery.pk, task_name=f"webhook-{delivery.pk}")
             )
+
+
+def job_ended(pk: int, status: str) -> None:
+    """A job reached a final state (called after that committed): queue one delivery per endpoint."""
+    event = f"job.{status}"
+    job = Generation.objects.select_related("owner", "account").filter(pk=pk).first()
+    if job is None or not (endpoints := endpoints_for(job.owner_id, event)):
+        return
+    queue(endpoints, event, job_out(job), generation=job)
+
+
+def batch_finished(batch_id: int) -> None:
+    """Every job of a batch has ended (`nanoweb.batches.events` tells it once)."""
+    batch = Batch.objects.select_related("owner").filter(pk=batch_id).first()
+    if batch is None or not (endpoints := endpoints_for(batch.owner_id, "batch.finished")):
+        return
+    queue(endpoints, "batch.finished", batch_out(batch), batch=batch)
 
 
 def deliver(pk: int) -> None:

@@ -8,7 +8,11 @@ class BatchesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from nanoweb.batches import events as batch_events
+        from nanoweb.studio import events
         from nanoweb.studio.forms import COMPARISONS
+
+        events.listen(batch_events.job_ended)
 
         if compare_as_jobs not in COMPARISONS:
             COMPARISONS.append(compare_as_jobs)

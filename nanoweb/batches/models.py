@@ -25,6 +25,8 @@ class Batch(models.Model):
     # Sent through the vendor's own batch API (Gemini): half the price, within a day.
     cheaper = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its last job ended (set once, by `service.record_finished`: the batch.finished event's guard).
+    finished_at = models.DateTimeField(null=True, blank=True)
     jobs = models.ManyToManyField(Generation, through="BatchItem", related_name="+")
 
     class Meta:

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 from django_q.tasks import async_task
 
 from nanoweb.batches import rows as batch_rows
@@ -137,6 +138,15 @@ def progress(batch: Batch) -> Progress:
     Kind = LedgerEntry.Kind
     held = lines[Kind.RESERVE] - lines[Kind.SETTLE] - lines[Kind.RELEASE]
     return Progress(**counts, charged=lines[Kind.SETTLE], held=held)
+
+
+def record_finished(batch_id: int) -> bool:
+    """Note that the batch has finished if none of its jobs is still active: True for the one
+    call that noted it. A batch gains no jobs after it is made and an ended job never runs again,
+    so once nothing is active it stays so, and the conditional update lets one caller through."""
+    if Generation.objects.filter(batch_item__batch_id=batch_id, status__in=Generation.ACTIVE).exists():
+        return False
+    return bool(Batch.objects.filter(pk=batch_id, finished_at__isnull=True).update(finished_at=timezone.now()))
 
 
 def cost_total(batch: Batch) -> Decimal:
