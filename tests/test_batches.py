@@ -170,10 +170,13 @@ def test_a_batchs_zip_holds_its_results_with_their_metadata(owner, owner_client,
     assert len(archive.namelist()) == 3
 
 
-def test_cancel_stops_what_has_not_started_and_refunds_it(owner, owner_client, gemini, teammate):
+def test_cancel_stops_what_has_not_started_and_refunds_it(owner, owner_client, gemini, teammate, staff):
     batch = service.create_batch(
         owner=owner, rows=batch_rows.from_lines("a\nb\nc"), defaults=batch_rows.Defaults("Nano Banana 2.1")
     )
+    staff_client = Client()
+    staff_client.force_login(staff)
+    assert "Cancel the 3 not started" in staff_client.get(batch.get_absolute_url()).content.decode(), "staff too"
     first = Generation.objects.filter(batch_item__batch=batch).order_by("pk").first()
     run_to_end(first)
     other = Client()
