@@ -149,6 +149,6 @@ def test_the_form_starts_with_my_last_choices(owner_client, owner, make_account)
 
     page = owner_client.get(reverse("studio")).text
 
-    assert f'<option value="{gemini.pk}" selected>' in page
+    assert '<option value="auto" selected>Automatic</option>' in page, "routing starts Automatic at every visit"
     assert '<option value="Nano Banana" selected>Nano Banana (deprecated)</option>' in page
     assert '<option value="21:9" selected>' in page
