@@ -206,7 +206,7 @@ def test_a_member_adds_results_to_a_board_from_the_lightbox_and_opens_the_board(
     page.locator("#feed a[data-lightbox]").first.click()  # newest first: blue
     lightbox = page.locator("dialog#lightbox")
     lightbox.wait_for(state="visible")
-    page.wait_for_function("(img => img.complete && img.naturalWidth === 64)(document.querySelector('#lightbox img'))")
+    until(page, "() => (img => img.complete && img.naturalWidth === 64)(document.querySelector('#lightbox img'))")
     lightbox.get_by_label("Board", exact=True).select_option(label="Swatches")
     lightbox.get_by_role("button", name="Add to board").click()
     status = lightbox.locator("#lightbox-status")

@@ -40,12 +40,15 @@ def test_only_sign_in_and_the_machine_endpoints_are_open_without_a_session():
     }
 
 
-API_OPERATIONS = ["jobs", "jobs/upload", "jobs/<job_id>", "jobs/<job_id>/original", "jobs/<job_id>/cancel"]
+API_OPERATIONS = [
+    "jobs", "jobs/upload", "jobs/<job_id>", "jobs/<job_id>/original", "jobs/<job_id>/cancel",
+    "batches", "batches/<batch_id>", "batches/<batch_id>/cancel",
+]  # fmt: skip
 
 
 def test_every_api_operation_refuses_a_call_without_a_token(client, db):
     for route in API_OPERATIONS:
-        path = "/api/v1/" + route.replace("<job_id>", "1")
+        path = "/api/v1/" + route.replace("<job_id>", "1").replace("<batch_id>", "1")
         for method in (client.get, client.post):
             response = method(path)
             if response.status_code == 405:  # not this operation's method
