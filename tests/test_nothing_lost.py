@@ -346,3 +346,13 @@ def test_staff_set_how_many_jobs_an_account_may_have_out_at_once(make_account):
     gemini.refresh_from_db()
     assert gemini.in_flight_limit == 4
     assert not ProviderAccountForm({**data, "max_in_flight": "0"}, instance=gemini).is_valid()
+
+
+def test_a_finishing_task_killed_before_saving_its_row_leaves_no_file_beside_the_next_ones(owner, crun_account):
+    [job] = start_job(owner, crun_account, "google/nano-banana", "killed while storing")
+    left = finishing.store_image(job, 0, png())  # written, and its task died before the row was saved
+
+    again = finishing.store_image(job, 0, png())
+
+    assert again.original.name == left.original.name, "the same name: the leftover is replaced, not kept beside it"
+    assert default_storage.exists(again.original.name)

@@ -421,8 +421,12 @@ class GeneratedImage(models.Model):
         return [stored for stored in (self.original, self.thumbnail, self.display) if stored]
 
     def store(self, checked: CheckedImage, stem: str) -> None:
-        """Write the checked original (the row itself is not saved)."""
-        self.original.save(f"{stem}.{checked.extension}", ContentFile(checked.data), save=False)
+        """Write the checked original (the row itself is not saved). A file already at its name
+        can only be what a finishing task that died before saving its row left: it is replaced,
+        not kept beside the new one with no row pointing to it."""
+        filename = f"{stem}.{checked.extension}"
+        self.original.storage.delete(self.original.field.generate_filename(self, filename))
+        self.original.save(filename, ContentFile(checked.data), save=False)
 
     def store_renditions(self, made: Renditions) -> bool:
         """Write the renditions and record them, unless another process did first (then

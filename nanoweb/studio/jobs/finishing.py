@@ -147,27 +147,26 @@ def store_results(generation: Generation) -> None:
     wait for a file that is not there yet; or fail it. Whatever way it ends, no file is
     left behind that no row points to."""
     stored: list[GeneratedImage] = []
-    done = False
+    done = ended = False
     with leases.holding(generation.pk):
         try:
             for index, result in enumerate(generation.results):
                 stored.append(store_image(generation, index, fetch(result)))
             with transaction.atomic():
-                done = generation.advance(Status.FINISHING, Status.SUCCEEDED, claim="", waiting_reason="")
+                done = ended = generation.advance(Status.FINISHING, Status.SUCCEEDED, claim="", waiting_reason="")
                 if done:
                     GeneratedImage.objects.bulk_create(stored)
         except NotThereYet as late:
-            try_again_later(generation, late.detail)
+            ended = try_again_later(generation, late.detail)
         except ProviderError as error:
-            generation.fail(Status.FINISHING, error)
+            ended = generation.fail(Status.FINISHING, error)
         except Exception as exc:
             log.exception("generation %s failed while finishing", generation.pk)
-            generation.fail(Status.FINISHING, ProviderError(ErrorKind.INTERNAL, repr(exc)))
+            ended = generation.fail(Status.FINISHING, ProviderError(ErrorKind.INTERNAL, repr(exc)))
         finally:
             if not done:  # failed, waiting, cancelled meanwhile, or another task finished it first
                 delete_files(stored)
-    ended = Generation.objects.filter(pk=generation.pk, status__in=Generation.TERMINAL).exists()
-    if ended:
+    if ended:  # (a job cancelled meanwhile drops its kept bytes itself: `pipeline.cancel`)
         discard_kept(generation.results)
 
 
@@ -177,18 +176,17 @@ def delete_files(images: list[GeneratedImage]) -> None:
             stored_file.delete(save=False)
 
 
-def try_again_later(generation: Generation, answer: str) -> None:
+def try_again_later(generation: Generation, answer: str) -> bool:
     """The provider said done but its file is not served yet (its CDN catching up): try
     again with backoff until RESULT_FETCH_SECONDS after it said so, then fail naming its last
-    answer. The sweep comes back to the job at `due_at` and enqueues the next try."""
+    answer (True then). The sweep comes back to the job at `due_at` and enqueues the next try."""
     now = timezone.now()
     waited = (now - (generation.saving_since or now)).total_seconds()
     if waited >= settings.RESULT_FETCH_SECONDS:
         error = ProviderError(
             ErrorKind.BAD_RESULT, f"the provider's file was not there after {waited:.0f} s: {answer}", transport=True
         )
-        generation.fail(Status.FINISHING, error)
-        return
+        return generation.fail(Status.FINISHING, error)
     # Soon at first (most CDNs catch up within seconds), then every 4 s, the last at the window's end.
     delay = min(4.0, max(1.0, waited / 2), settings.RESULT_FETCH_SECONDS - waited)
     generation.advance(
@@ -198,6 +196,7 @@ def try_again_later(generation: Generation, answer: str) -> None:
         due_at=now + timedelta(seconds=delay),
         waiting_reason="Saving: the provider's file is not ready yet",
     )
+    return False
 
 
 def fetch(result: dict[str, str]) -> bytes:
