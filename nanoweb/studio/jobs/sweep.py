@@ -25,6 +25,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import timedelta
 
@@ -375,14 +376,7 @@ def within_in_flight(due: list[tuple[Generation, float]], free: int, limit: int 
     """The due steps, with at most `free` submits among them; a batch's rows leave a quarter
     of the account's `limit` free, so that a teammate's single image never waits for a slot."""
     headroom = limit // 4
-    kept = []
-    for pair in due:
-        if pair[0].status == Status.QUEUED:
-            if free <= (headroom if pair[0].lane else 0):
-                continue
-            free -= 1
-        kept.append(pair)
-    return kept
+    return with_slots(due, free, lambda job: job.status == Status.QUEUED, lambda job: headroom if job.lane else 0)
 
 
 def within_inline_share(
@@ -395,11 +389,21 @@ def within_inline_share(
     if not heavy:
         return due
     out = Generation.objects.filter(account_id=account, status__in=IN_FLIGHT, reference_links__isnull=False)
-    free = limit - out.distinct().count()
+    return with_slots(due, limit - out.distinct().count(), lambda job: job.pk in heavy)
+
+
+def with_slots(
+    due: list[tuple[Generation, float]],
+    free: int,
+    takes_slot: Callable[[Generation], bool],
+    kept_free: Callable[[Generation], int] = lambda job: 0,
+) -> list[tuple[Generation, float]]:
+    """The due steps, in order, skipping those that take a slot once `free` slots are used (or
+    once only `kept_free(job)` are left)."""
     kept = []
     for pair in due:
-        if pair[0].pk in heavy:
-            if free <= 0:
+        if takes_slot(pair[0]):
+            if free <= kept_free(pair[0]):
                 continue
             free -= 1
         kept.append(pair)
