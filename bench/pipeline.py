@@ -857,10 +857,11 @@ def chaos(figures: dict, *, jobs: int = 500, seconds: float = 300, kill_every: f
     """The soak: `jobs` jobs over `seconds` on four task APIs (latency 5 s), a third with a
     create that takes 3 to 12 s, a third whose result file answers 404 for its first 2 to 8 s;
     the sweep relays every 5 s, and the whole worker cluster is killed with SIGKILL every
-    `kill_every` seconds and started again. Lost: a job the provider made whose image we do not
-    have, or one that failed without the provider's reason or without its refund. Paid twice:
-    a job the provider ran more than once."""
-    with Stack(latency=5, SWEEP_SECONDS="5") as stack:
+    `kill_every` seconds and started again. Callbacks are on (as in any deployment with
+    PUBLIC_BASE_URL, which references need too); nanophoto has none and is polled. Lost: a job
+    the provider made whose image we do not have, or one that failed without the provider's
+    reason or without its refund. Paid twice: a job the provider ran more than once."""
+    with Stack(latency=5, callbacks=True, SWEEP_SECONDS="5") as stack:
         from nanoweb.studio import audit
         from nanoweb.studio.management.commands.orphan_files import orphans
         from nanoweb.studio.models import Generation
@@ -910,7 +911,10 @@ def chaos(figures: dict, *, jobs: int = 500, seconds: float = 300, kill_every: f
             if job.status == "succeeded":
                 continue
             if made and "interrupted while submitting" in job.error_detail:
-                interrupted += 1  # killed mid-create at a vendor that cannot dedupe: it ran, we cannot know
+                # killed mid-create at a vendor that can neither dedupe nor call back: it ran, we cannot know
+                interrupted += 1
+                figures.setdefault(f"chaos_interrupted_at_{job.account.kind}", 0)
+                figures[f"chaos_interrupted_at_{job.account.kind}"] += 1
             elif made or not job.is_terminal or (job.status == "failed" and not job.error_detail):
                 lost += 1
         figures["chaos_jobs"] = len(ended)

@@ -3,7 +3,8 @@ fetch, and the health check. None of them takes a session, so each states its ow
 here, in one place:
 
 - `/hooks/<token>`: a per-job unguessable token in the URL, and the vendor's signature where it
-  signs. The body is never trusted: it only makes us read the job's status with our own key.
+  signs. The body is never trusted: it only makes us read the job's status (or the task it
+  names) with our own key.
 - `/refs/<token>`: a signature that expires after REFERENCE_LINK_SECONDS; nothing else is served.
 - `/healthz`: up or down for anyone (a load balancer); what is up or down only for staff or a
   caller with the HEALTH_TOKEN.
@@ -38,13 +39,17 @@ from nanoweb.studio.models import Generation
 @login_not_required
 @require_POST
 def provider_callback(request: HttpRequest, token: str) -> JsonResponse:
-    """A provider says a job changed. A forged or replayed callback can make us look, never change a job."""
+    """A provider says a job changed. A forged or replayed callback can make us look, never change a job.
+    For a job whose create was cut off before the answer, it names the task we never heard of."""
     generation = Generation.objects.select_related("account").filter(callback_token=token).first()
     if generation is None:
         return JsonResponse({"ok": False, "error": "unknown job"}, status=404)
-    if not generation.account.adapter().verify_callback(request.headers, request.body):
+    adapter = generation.account.adapter()
+    if not adapter.verify_callback(request.headers, request.body):
         return JsonResponse({"ok": False, "error": "bad signature"}, status=401)
-    if not generation.is_terminal:
+    if generation.status == Generation.Status.SUBMITTING and not generation.provider_task_id:
+        pipeline.adopt(generation, adapter.callback_task_id(request.body))
+    elif not generation.is_terminal:
         pipeline.wake(generation)
     return JsonResponse({"ok": True})
 

@@ -138,3 +138,18 @@ def test_providers_call_back_over_http_and_the_job_finishes_long_before_the_next
         ]
         assert len(reads) == 1, generation.account.kind
         assert (generation.finished_at - generation.submitted_at).total_seconds() < 4, generation.account.kind
+
+
+def test_each_vendor_callback_names_its_task_where_the_vendor_puts_it(make_account):
+    bodies = {
+        "crun": {"task_id": "c-1", "status": "success", "param": {}},
+        "defapi": {"task_id": "d-1", "status": "success", "result": []},
+        "apiframe": {"event": "completed", "jobId": "a-1", "status": "COMPLETED"},
+    }
+    for kind, body in bodies.items():
+        adapter = make_account(kind).adapter()
+        assert adapter.callback_task_id(json.dumps(body).encode()) == body.get("task_id", body.get("jobId"))
+        assert adapter.callback_task_id(b"not json") == "" and adapter.callback_task_id(b'{"task_id": {}}') == ""
+    crun = make_account("crun", name="crun 2").adapter()
+    assert crun.callback_task_id(json.dumps({"code": 200, "data": {"task_id": "c-2"}}).encode()) == "c-2"
+    assert make_account("nanophoto").adapter().callback_task_id(b'{"task_id": "n-1"}') == "", "no callbacks"

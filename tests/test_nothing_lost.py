@@ -4,6 +4,7 @@ period boundaries, the catalogue, the admin, the deadline, leftovers, and delete
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import timedelta
@@ -11,6 +12,7 @@ from decimal import Decimal
 
 from django.core.files.storage import default_storage
 from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from nanoweb.credits import ledger
@@ -51,6 +53,71 @@ def test_a_create_slower_than_the_sweep_lease_survives_a_relay(start_worker, own
     assert job.status == Status.SUCCEEDED, job.error_detail
     assert list(job.attempt_log.values_list("outcome", flat=True)) == [Attempt.Outcome.SUCCEEDED]
     assert audit.ledger_problems() == []
+
+
+def cut_off_create(owner, account, model: str, prompt: str) -> Generation:
+    """A job whose create reached the vendor, but whose process died before the answer: the
+    vendor runs the task (and calls back when it ends); the job holds no task id, its hold lapsed."""
+    [job] = start_job(owner, account, model, prompt)
+    Attempt.objects.create(generation=job, account=account, model_id=model)
+    lapsed = timezone.now() - timedelta(seconds=1)
+    Generation.objects.filter(pk=job.pk).update(status=Status.SUBMITTING, claim="dead", due_at=lapsed, attempts=1)
+    job = Generation.objects.select_related("account").get(pk=job.pk)
+    account.adapter().create(pipeline.provider_request(job))
+    return job
+
+
+def test_a_create_cut_off_at_a_vendor_that_calls_back_is_adopted_from_its_callback(
+    live_server, owner, owner_client, make_account, simulator, settings
+):
+    """crun and defapi cannot dedupe a repeated create, so a create whose process was killed is
+    never sent again: the job waits for the vendor's callback, which names the task, and follows it."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    simulator.latency = 1.5
+    crun, defapi = make_account("crun"), make_account("defapi")
+    jobs = [cut_off_create(owner, crun, "google/nano-banana", "cut off at crun"),
+            cut_off_create(owner, defapi, "google/gempix2", "cut off at defapi")]  # fmt: skip
+
+    for job in jobs:
+        sweep.recover_held(job, "new-sweep")
+        job.refresh_from_db()
+        assert job.status == Status.SUBMITTING and job.claim == "" and job.due_at is None
+        assert job.waiting_line.startswith(f"Interrupted while sending to {job.account.name}: waiting for it to report")
+    assert "waiting for it to report the job" in owner_client.get("/").content.decode()
+
+    for job in jobs:
+        wait_for(lambda job=job: Generation.objects.get(pk=job.pk).status == Status.SUBMITTED, timeout=15)
+        pipeline.follow(Generation.objects.select_related("account").get(pk=job.pk))
+        finishing.finish(job.pk)
+        job.refresh_from_db()
+        assert job.status == Status.SUCCEEDED, job.error_detail
+        assert job.provider_task_id in simulator.jobs and job.images.count() == 1
+        assert list(job.attempt_log.values_list("outcome", flat=True)) == [Attempt.Outcome.SUCCEEDED]
+    sent = [task for task in simulator.jobs.values() if task.prompt.startswith("cut off at")]
+    assert len(sent) == 2, "nothing was sent twice"
+    assert audit.ledger_problems() == [] and ledger.standing(owner).spent == sum(job.price for job in jobs)
+
+
+def test_a_callback_naming_a_task_we_cannot_find_or_another_jobs_adopts_nothing(client, owner, crun_account, settings):
+    settings.PUBLIC_BASE_URL = "https://studio.example"
+    job = cut_off_create(owner, crun_account, "google/nano-banana", "cut off, never reported")
+    sweep.recover_held(job, "new-sweep")
+    [other] = start_job(owner, crun_account, "google/nano-banana", "another")
+    pipeline.submit(Generation.objects.select_related("account").get(pk=other.pk))
+    other.refresh_from_db()
+    hook = reverse("provider_callback", args=[job.callback_token])
+
+    for task in ("no-such-task", other.provider_task_id, ""):
+        response = client.post(hook, json.dumps({"task_id": task, "status": "success"}), "application/json")
+        assert response.status_code == 200
+        job.refresh_from_db()
+        assert (job.status, job.provider_task_id) == (Status.SUBMITTING, ""), task
+
+    Generation.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    sweep.reconcile()
+    job.refresh_from_db()
+    assert (job.status, job.error_kind) == (Status.FAILED, "expired"), "the deadline ends the wait, refunded"
+    assert audit.ledger_problems() == [] and ledger.standing(owner).spent == other.price
 
 
 # 2. A result file that is not there yet

@@ -11,6 +11,7 @@ from django.utils import timezone
 from PIL import Image
 
 from nanoweb.providers.base import State
+from nanoweb.providers.models import Attempt
 from nanoweb.studio import audit
 from nanoweb.studio.jobs import finishing, pipeline, sweep
 from nanoweb.studio.models import Generation
@@ -152,13 +153,31 @@ def test_a_create_whose_process_died_is_sent_again_where_the_provider_dedupes_an
     Generation.objects.filter(pk__in=[g.pk for g in cut]).update(
         status=Generation.Status.SUBMITTING, claim="dead", due_at=lapsed
     )
+    for generation in cut:  # the create had left: its attempt is recorded before the request
+        Attempt.objects.create(generation=generation, account=generation.account, model_id=generation.model)
 
     for generation in Generation.objects.select_related("account"):
         sweep.recover_held(generation, "new-sweep")
 
     statuses = dict(Generation.objects.values_list("account__kind", "status"))
     assert statuses == {"apiframe": "queued", "crun": "failed"}, "only a provider that dedupes is asked again"
+    crun_job = Generation.objects.get(account=crun)
+    assert "not sent again: the provider may have started the job" in crun_job.error_message, "members read why"
     assert audit.ledger_problems() == [], "the ended job was refunded"
+
+
+def test_a_create_whose_process_died_before_sending_is_sent_again_anywhere(owner, crun_account):
+    [job] = start_job(owner, crun_account, "google/nano-banana", "never left")
+    lapsed = timezone.now() - timedelta(seconds=1)
+    Generation.objects.filter(pk=job.pk).update(status=Generation.Status.SUBMITTING, claim="dead", due_at=lapsed)
+
+    sweep.recover_held(Generation.objects.select_related("account").get(pk=job.pk), "new-sweep")
+
+    job.refresh_from_db()
+    assert job.status == Generation.Status.QUEUED and job.claim == "", "no attempt recorded: nothing reached crun"
+    pipeline.submit(Generation.objects.select_related("account").get(pk=job.pk))
+    job.refresh_from_db()
+    assert job.status == Generation.Status.SUBMITTED and job.provider_task_id
 
 
 def test_a_create_still_held_by_a_live_process_is_left_alone(owner, crun_account):

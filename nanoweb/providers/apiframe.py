@@ -35,6 +35,7 @@ class ApiframeAdapter(Adapter):
     label = "apiframe"
     default_base_url = "https://api.apiframe.ai"
     pushes_completion = True
+    callback_task_key = "jobId"
     has_balance = True
     idempotent = True  # Idempotency-Key on every create
     reports_progress = True

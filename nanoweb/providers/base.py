@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 from base64 import b64encode
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -231,6 +232,8 @@ class Adapter:
     # The vendor's models as they are today: what a new account's catalogue starts with.
     default_models: ClassVar[tuple[ModelSpec, ...]]
     pushes_completion: ClassVar[bool] = False
+    # Where a completion callback's body names the task (a key of the body or of its `data`).
+    callback_task_key: ClassVar[str] = ""
     has_balance: ClassVar[bool] = False
     # The API answers the create call with the image itself (no task id to follow).
     synchronous: ClassVar[bool] = False
@@ -310,6 +313,18 @@ class Adapter:
         """Whether a callback is authentic. Unsigned protocols cannot tell: the callback only
         wakes the job, and the status is then read with our key, so a forgery changes nothing."""
         return True
+
+    def callback_task_id(self, body: bytes) -> str:
+        """The task a callback's body names ("" if none): untrusted, like the rest of the body,
+        until a status read with our key finds it."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return ""
+        if isinstance(data, dict) and isinstance(data.get("data"), dict):
+            data = data["data"]  # an envelope around the task
+        task = data.get(self.callback_task_key) if isinstance(data, dict) and self.callback_task_key else None
+        return str(task) if isinstance(task, str | int) and task else ""
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + path

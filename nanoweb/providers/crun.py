@@ -46,6 +46,7 @@ class CrunAdapter(Adapter):
     label = "crun.ai"
     default_base_url = "https://api.crun.ai"
     pushes_completion = True
+    callback_task_key = "task_id"
     has_balance = True
     default_models = (
         ModelSpec(

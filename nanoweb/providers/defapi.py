@@ -29,6 +29,7 @@ class DefapiAdapter(Adapter):
     label = "defapi"
     default_base_url = "https://api.defapi.org"
     pushes_completion = True
+    callback_task_key = "task_id"
     not_found_grace = 30.0
     # Resolution, aspect ratio, output format and search are not documented: none is offered.
     default_models = (

@@ -82,8 +82,9 @@ class Generation(models.Model):
     # read its status, or (a synchronous call or a finishing task holding it) because the
     # process holding it stopped renewing its lease.
     DUE_STATES = frozenset({Status.QUEUED, Status.SUBMITTING, Status.FINISHING}) | FOLLOWED
-    # States in which a job may wait to try again, with the reason on its card.
-    WAITING = frozenset({Status.QUEUED, Status.FINISHING})
+    # States in which a job may wait, with the reason on its card: to try again, or (SUBMITTING)
+    # for the provider to report a job whose create was interrupted (`pipeline.adopt`).
+    WAITING = frozenset({Status.QUEUED, Status.SUBMITTING, Status.FINISHING})
     # Besides the status, what a job's card and page show that changes while it runs.
     SHOWN_FIELDS = frozenset({"progress", "waiting_reason", "error_message", "account"})
     # Every status change there is. A state may move to itself to be rescheduled; back to
@@ -91,7 +92,9 @@ class Generation(models.Model):
     TRANSITIONS: dict[str, frozenset[str]] = {
         # A synchronous call goes straight to RUNNING: the call is out, held by its process.
         Status.QUEUED: frozenset({Status.QUEUED, Status.SUBMITTING, Status.RUNNING, Status.FAILED, Status.CANCELED}),
-        Status.SUBMITTING: frozenset({Status.SUBMITTED, Status.QUEUED, Status.FAILED, Status.CANCELED}),
+        Status.SUBMITTING: frozenset(
+            {Status.SUBMITTING, Status.SUBMITTED, Status.QUEUED, Status.FAILED, Status.CANCELED}
+        ),
         Status.SUBMITTED: frozenset(
             {Status.SUBMITTED, Status.RUNNING, Status.FINISHING, Status.FAILED, Status.CANCELED}
         ),

@@ -149,6 +149,31 @@ def wake(generation: Generation) -> None:
     wake_sweeper()
 
 
+def adopt(generation: Generation, task_id: str) -> bool:
+    """A callback names the task of a job whose create was cut off (its process died before the
+    answer, `sweep.recover_held`): the provider did start the job. Follow it from here once a
+    status read with our key finds the task (the callback's body is not trusted). True if adopted."""
+    taken = Generation.objects.filter(account_id=generation.account_id, provider_task_id=task_id)
+    if not task_id or taken.exists():
+        return False
+    try:
+        adapter_for(generation, None).status(task_id)
+    except ProviderError as error:
+        log.info("generation %s: a callback named task %r, which %s", generation.pk, task_id[:80], error)
+        return False
+    finally:
+        sent.pop(generation.pk, None)
+    attempt = generation.attempt_log.filter(outcome=Attempt.Outcome.SENDING).last()
+    adopted = generation.advance(
+        Status.SUBMITTING, Status.SUBMITTED, provider_task_id=task_id, claim="", waiting_reason="",
+        submitted_at=attempt.started_at if attempt else timezone.now(), due_at=timezone.now(),
+    )  # fmt: skip
+    if adopted:
+        end_attempt(attempt, Attempt.Outcome.ACCEPTED)
+        wake_sweeper()
+    return adopted
+
+
 def wake_sweeper() -> None:
     """Start a sweep unless one holds the lease. Safe to call from anywhere, often."""
     leases.wake(SWEEP, "nanoweb.studio.jobs.sweep.sweep", first=timedelta(seconds=15))

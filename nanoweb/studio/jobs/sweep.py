@@ -422,9 +422,13 @@ def recover_held(generation: Generation, token: str) -> None:
     started); nothing else makes a job due here.
 
     - Finishing goes to a new task.
+    - A create that never left (its attempt, recorded before the request, is not there) is
+      sent again.
     - A create in flight: where the provider dedupes by our idempotency key it is sent
-      again (on the same account, with the same key); elsewhere we cannot know whether the
-      provider started it, so it ends, refunded, rather than risk paying twice.
+      again (on the same account, with the same key). Elsewhere it is never sent again (the
+      provider may have started it): where the provider calls back, the job waits for it to
+      report the task (`pipeline.adopt`), until its deadline; without callbacks we cannot
+      know, so it ends, refunded.
     - A synchronous call is lost with its process: the provider may have made the image,
       but it will never reach us, and the call cannot be made again without risking a
       second charge, so the job ends, refunded.
@@ -437,19 +441,27 @@ def recover_held(generation: Generation, token: str) -> None:
         return  # renewed, or moved on, meanwhile
     generation = Generation.objects.select_related("account").get(pk=generation.pk)
     attempt = generation.attempt_log.filter(outcome=Attempt.Outcome.SENDING).last()
-    idempotent = generation.account.adapter_class.idempotent
-    if generation.status == Status.SUBMITTING and idempotent and pipeline.within_retry_window(generation, 0.0):
+    submitting = generation.status == Status.SUBMITTING
+    resendable = attempt is None or generation.account.adapter_class.idempotent
+    if submitting and resendable and pipeline.within_retry_window(generation, 0.0):
         if generation.advance(Status.SUBMITTING, Status.QUEUED, claim="", due_at=timezone.now()):
             interrupted = ProviderError(ErrorKind.INTERNAL, "interrupted while sending")
             pipeline.end_attempt(attempt, Attempt.Outcome.RETRIED, interrupted, ambiguous=True)
         return
+    if submitting and not resendable and pipeline.uses_callbacks(generation):
+        deadline = timezone.localtime(generation.created_at + timedelta(seconds=settings.JOB_DEADLINE_SECONDS))
+        waiting = f"Interrupted while sending to {generation.account.name}: waiting for it to report the job"
+        generation.advance(
+            Status.SUBMITTING, Status.SUBMITTING, claim="", waiting_reason=f"{waiting}, until {deadline:%H:%M}"
+        )
+        return
     why = (
         "interrupted while submitting; not sent again: "
-        + ("interrupted too often" if idempotent else "the provider may have started the job")
-        if generation.status == Status.SUBMITTING
+        + ("interrupted too often" if resendable else "the provider may have started the job, and cannot tell us")
+        if submitting
         else "the worker process waiting for the provider's answer stopped; the call cannot be resumed"
     )
-    generation.fail(generation.status, ProviderError(ErrorKind.INTERNAL, why))
+    generation.fail(generation.status, ProviderError(ErrorKind.INTERNAL, "the worker process stopped"), note=f"({why})")
 
 
 def step(generation: Generation, permit: Permit) -> None:
