@@ -81,8 +81,10 @@ def test_a_create_cut_off_at_a_vendor_that_calls_back_is_adopted_from_its_callba
     for job in jobs:
         sweep.recover_held(job, "new-sweep")
         job.refresh_from_db()
-        assert job.status == Status.SUBMITTING and job.claim == "" and job.due_at is None
-        assert job.waiting_line.startswith(f"Interrupted while sending to {job.account.name}: waiting for it to report")
+        assert job.status == Status.SUBMITTING and job.claim == ""
+        assert job.due_at == job.created_at + timedelta(seconds=settings.JOB_DEADLINE_SECONDS), "back at its deadline"
+        line = f"Interrupted while sending to {job.account.name}: waiting for it to report the job, until "
+        assert job.waiting_line.startswith(line) and job.retry_in == 0
     assert "waiting for it to report the job" in owner_client.get("/").content.decode()
 
     for job in jobs:
@@ -113,8 +115,10 @@ def test_a_callback_naming_a_task_we_cannot_find_or_another_jobs_adopts_nothing(
         job.refresh_from_db()
         assert (job.status, job.provider_task_id) == (Status.SUBMITTING, ""), task
 
-    Generation.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    sweep.reconcile()
+    Generation.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.JOB_DEADLINE_SECONDS + 1), due_at=timezone.now()
+    )
+    sweep.claim_due("a-later-sweep", limit=10)
     job.refresh_from_db()
     assert (job.status, job.error_kind) == (Status.FAILED, "expired"), "the deadline ends the wait, refunded"
     assert audit.ledger_problems() == [] and ledger.standing(owner).spent == other.price

@@ -269,8 +269,8 @@ class Generation(models.Model):
     @property
     def retry_in(self) -> int:
         """Whole seconds until a waiting job tries again (0: now, or not waiting); the page
-        counts them down between its updates."""
-        if self.status not in self.WAITING or not self.waiting_reason or self.due_at is None:
+        counts them down between its updates. A create cut off waits for the provider's word, not to try again."""
+        if self.status not in self.WAITING - {self.Status.SUBMITTING} or not self.waiting_reason or self.due_at is None:
             return 0
         return max(0, math.ceil((self.due_at - timezone.now()).total_seconds()))
 

@@ -427,8 +427,8 @@ def recover_held(generation: Generation, token: str) -> None:
     - A create in flight: where the provider dedupes by our idempotency key it is sent
       again (on the same account, with the same key). Elsewhere it is never sent again (the
       provider may have started it): where the provider calls back, the job waits for it to
-      report the task (`pipeline.adopt`), until its deadline; without callbacks we cannot
-      know, so it ends, refunded.
+      report the task (`pipeline.adopt`), and comes back here at its deadline to end; without
+      callbacks we cannot know, so it ends, refunded.
     - A synchronous call is lost with its process: the provider may have made the image,
       but it will never reach us, and the call cannot be made again without risking a
       second charge, so the job ends, refunded.
@@ -440,6 +440,8 @@ def recover_held(generation: Generation, token: str) -> None:
     if not lapsed.update(claim=token, due_at=None):
         return  # renewed, or moved on, meanwhile
     generation = Generation.objects.select_related("account").get(pk=generation.pk)
+    if pipeline.expired(generation):
+        return
     attempt = generation.attempt_log.filter(outcome=Attempt.Outcome.SENDING).last()
     submitting = generation.status == Status.SUBMITTING
     resendable = attempt is None or generation.account.adapter_class.idempotent
@@ -449,11 +451,10 @@ def recover_held(generation: Generation, token: str) -> None:
             pipeline.end_attempt(attempt, Attempt.Outcome.RETRIED, interrupted, ambiguous=True)
         return
     if submitting and not resendable and pipeline.uses_callbacks(generation):
-        deadline = timezone.localtime(generation.created_at + timedelta(seconds=settings.JOB_DEADLINE_SECONDS))
+        deadline = generation.created_at + timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
         waiting = f"Interrupted while sending to {generation.account.name}: waiting for it to report the job"
-        generation.advance(
-            Status.SUBMITTING, Status.SUBMITTING, claim="", waiting_reason=f"{waiting}, until {deadline:%H:%M}"
-        )
+        until = f"{waiting}, until {timezone.localtime(deadline):%H:%M}"
+        generation.advance(Status.SUBMITTING, Status.SUBMITTING, claim="", due_at=deadline, waiting_reason=until)
         return
     why = (
         "interrupted while submitting; not sent again: "
