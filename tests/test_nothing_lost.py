@@ -100,6 +100,21 @@ def test_a_create_cut_off_at_a_vendor_that_calls_back_is_adopted_from_its_callba
     assert audit.ledger_problems() == [] and ledger.standing(owner).spent == sum(job.price for job in jobs)
 
 
+def test_a_create_is_recorded_as_sent_only_once_the_wait_for_the_rate_limit_is_over(owner, crun_account, monkeypatch):
+    """A process killed while it waits for the account's rate limit has sent nothing: with no
+    attempt recorded, the job is sent again, even where the vendor cannot dedupe."""
+    [job] = start_job(owner, crun_account, "google/nano-banana", "waits its turn")
+    recorded_while_waiting = []
+    monkeypatch.setattr(
+        pipeline.limiter, "acquire", lambda *args: recorded_while_waiting.append(job.attempt_log.count())
+    )
+
+    pipeline.submit(Generation.objects.select_related("account").get(pk=job.pk))
+
+    assert recorded_while_waiting == [0]
+    assert list(job.attempt_log.values_list("outcome", flat=True)) == [Attempt.Outcome.ACCEPTED]
+
+
 def test_a_callback_naming_a_task_we_cannot_find_or_another_jobs_adopts_nothing(client, owner, crun_account, settings):
     settings.PUBLIC_BASE_URL = "https://studio.example"
     job = cut_off_create(owner, crun_account, "google/nano-banana", "cut off, never reported")

@@ -414,8 +414,21 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
 
 def create(generation: Generation, adapter: Adapter) -> Submitted | None:
     """The create call, recorded as an attempt; None when the provider refused it (and
-    `after_refusal` decided what becomes of the job)."""
-    attempt = Attempt.objects.create(generation=generation, account=generation.account, model_id=generation.model)
+    `after_refusal` decided what becomes of the job). The attempt is recorded as the request
+    leaves, after any wait for the rate limit: a job whose process died before there was one
+    never reached the provider, and is sent again (`sweep.recover_held`)."""
+    attempt: Attempt | None = None
+    wait = adapter.before_request
+
+    def record_as_it_leaves() -> None:
+        nonlocal attempt
+        wait()
+        if attempt is None:
+            attempt = Attempt.objects.create(
+                generation=generation, account=generation.account, model_id=generation.model
+            )
+
+    adapter.before_request = record_as_it_leaves
     try:
         submitted = adapter.create(provider_request(generation))
     except ProviderError as error:
@@ -447,7 +460,7 @@ PAUSE = {ErrorKind.AUTH, ErrorKind.OUT_OF_CREDIT}  # until staff resume the acco
 NEAR_RETRY_SECONDS = 10.0
 
 
-def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt, error: ProviderError) -> None:
+def after_refusal(generation: Generation, adapter: Adapter, attempt: Attempt | None, error: ProviderError) -> None:
     """A create failed. Move the job to another account if this one clearly refused it; try
     again here later if it may work soon; otherwise fail the job with the provider's words.
 
