@@ -804,7 +804,9 @@ def busy(figures: dict) -> None:
     account has 40 calls of 10 s each in flight all along (four new ones a second)."""
     with Stack(latency=10, callbacks=True) as stack:
         crun = bench_account("bench crun", "crun")
-        nanophoto = bench_account("bench nanophoto", "nanophoto", rate_limit=10)
+        # 90 nanophoto jobs in three rounds: more than its documented 100 requests an hour, which
+        # this bench does not measure (`hourly` does).
+        nanophoto = bench_account("bench nanophoto", "nanophoto", rate_limit=10, per_hour=None)
         gemini = bench_account("bench gemini", "gemini")
         gemini.max_in_flight = 40
         gemini.save()
