@@ -422,8 +422,7 @@ def recover_held(generation: Generation, token: str) -> None:
     started); nothing else makes a job due here.
 
     - Finishing goes to a new task.
-    - A create that never left (its attempt, recorded before the request, is not there) is
-      sent again.
+    - A create that never left (no attempt: one is recorded as the request leaves) is sent again.
     - A create in flight: where the provider dedupes by our idempotency key it is sent
       again (on the same account, with the same key). Elsewhere it is never sent again (the
       provider may have started it): where the provider calls back, the job waits for it to
