@@ -41,12 +41,12 @@ postgres:
 redis:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
 
-# Two pytest-xdist workers: most tests wait on I/O (the simulator, worker processes, the browser).
+# Three pytest-xdist workers on two cores: most tests wait on I/O (the simulator, worker processes, the browser).
 # Each worker has its own test database, data folder and Redis database (tests/settings.py).
 test: setup chromium postgres redis
 	$(PY) -m mypy
-	$(PY) -m pytest -n 2
-	$(PY) -m tests.services postgres redis -- $(PY) -m pytest -n 2 -m "not browser and not portable"
+	$(PY) -m pytest -n 3
+	$(PY) -m tests.services postgres redis -- $(PY) -m pytest -n 3 -m "not browser and not portable"
 
 lint: setup
 	$(PY) -m pip install --quiet ruff
