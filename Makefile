@@ -28,8 +28,12 @@ serve: setup
 chromium:
 	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-# The second run of the suite uses real PostgreSQL and Redis servers (started and stopped by tests/services.py);
-# it leaves out the browser tests, which check pages that do not depend on the database.
+# The second run of the suite uses real PostgreSQL and Redis servers (started and stopped by tests/services.py)
+# for what depends on the backend: the ledger, locking, queries, search, workers, the broker and the cache.
+# It leaves out the browser tests, which check pages that do not depend on the database, and the tests
+# marked `portable` (a module's `pytestmark = pytest.mark.portable`): wire formats against the simulator,
+# templates, forms, imports, production settings. A test is on both unless marked, so mark one portable
+# only when nothing it proves could differ on PostgreSQL or Redis.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; }
 
@@ -37,10 +41,12 @@ postgres:
 redis:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
 
+# Three pytest-xdist workers on two cores: most tests wait on I/O (the simulator, worker processes, the browser).
+# Each worker has its own test database, data folder and Redis database (tests/settings.py).
 test: setup chromium postgres redis
 	$(PY) -m mypy
-	$(PY) -m pytest
-	$(PY) -m tests.services postgres redis -- $(PY) -m pytest -m "not browser"
+	$(PY) -m pytest -n 3
+	$(PY) -m tests.services postgres redis -- $(PY) -m pytest -n 3 -m "not browser and not portable"
 
 lint: setup
 	$(PY) -m pip install --quiet ruff

@@ -10,6 +10,8 @@ from nanoweb.studio.jobs import pipeline
 from nanoweb.studio.models import Generation
 from tests.conftest import wait_for
 
+pytestmark = pytest.mark.portable
+
 
 @pytest.fixture
 def adapter(simulator):

@@ -12,6 +12,8 @@ from django.urls import reverse
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.portable
+
 TEMPLATES = sorted((ROOT / "templates").rglob("*.html"))
 
 

@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.portable
 
 
 def test_check_deploy_is_clean_in_production_mode(tmp_path):

@@ -8,6 +8,8 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.views.defaults import server_error
 
+pytestmark = pytest.mark.portable
+
 
 @pytest.fixture(autouse=True)
 def production(settings):

@@ -10,6 +10,8 @@ import pytest
 
 from nanoweb.lib import http
 
+pytestmark = pytest.mark.portable
+
 
 @pytest.mark.parametrize(
     "url",

@@ -9,6 +9,8 @@ from PIL import Image
 
 from nanoweb.lib import images
 
+pytestmark = pytest.mark.portable
+
 
 def encoded(size=(64, 48), kind="PNG", mode="RGB") -> bytes:
     out = io.BytesIO()

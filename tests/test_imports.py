@@ -11,6 +11,10 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.portable
+
 ROOT = Path(__file__).resolve().parent.parent
 # Lowest first. A package not listed is still checked for cycles.
 LAYERS = ["lib", "web", "providers", "credits", "studio", "boards", "machine", "urls"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from nanoweb import machine
+
+pytestmark = pytest.mark.portable
 
 
 def routes(patterns, prefix: str = ""):

@@ -15,6 +15,8 @@ from nanoweb.studio.jobs import finishing, pipeline
 from nanoweb.studio.models import Generation
 from tests.conftest import wait_for
 
+pytestmark = pytest.mark.portable
+
 # kind, model, the options the form would send, the expected image size and MIME type
 HAPPY_PATHS = [
     ("crun", "google/nano-banana-2", {"aspect_ratio": "21:9", "resolution": "2K", "output_format": "jpg"}, (3136, 1344), "image/jpeg"),

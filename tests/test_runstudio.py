@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from nanoweb.studio.management.commands.runstudio import Command, web_server
+
+pytestmark = pytest.mark.portable
 
 
 def options(*args: str):

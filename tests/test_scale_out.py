@@ -44,12 +44,14 @@ def manage(env, *args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
+@pytest.mark.portable
 def test_production_settings_pass_the_deploy_check(tmp_path):
     result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+@pytest.mark.portable
 def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):
     env = production_env(tmp_path)
     del env["SECRET_KEY"]
@@ -57,6 +59,7 @@ def test_production_settings_refuse_to_start_without_a_secret_key(tmp_path):
     assert result.returncode != 0 and "SECRET_KEY must be set when DEBUG is off" in result.stderr
 
 
+@pytest.mark.portable
 def test_gunicorn_serves_the_studio_and_compressed_hashed_static_files(tmp_path):
     env = production_env(tmp_path)
     assert manage(env, "migrate", "--noinput").returncode == 0
@@ -102,7 +105,8 @@ def redis_url():
         yield url
 
 
-def test_jobs_go_through_the_redis_broker_when_redis_url_is_set(start_worker, redis_url, owner, crun_account):
+def test_jobs_go_through_the_redis_broker_when_redis_url_is_set(redis_url, start_worker, owner, crun_account):
+    # redis_url comes first so that its server outlives the workers: they stop at once, not after 10 s.
     start_worker(REDIS_URL=redis_url)
     # The submission comes from another process configured the same way, as a web host would be.
     script = (
@@ -171,6 +175,7 @@ def s3(tmp_path, settings):
     server.wait(timeout=10)
 
 
+@pytest.mark.portable
 def test_images_live_in_the_object_store_private_and_served_through_the_app(
     s3, client, owner, teammate, make_account, django_capture_on_commit_callbacks
 ):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import random
 import statistics
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from nanoweb.studio.jobs import schedule
 from nanoweb.studio.jobs.schedule import Durations, Job, Vendor
+
+pytestmark = pytest.mark.portable
 
 NANOPHOTO = Vendor(min_interval=3.0, reports_progress=True)
 CRUN_POLLED = Vendor(min_interval=1.0)

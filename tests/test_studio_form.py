@@ -9,6 +9,8 @@ from django.urls import reverse
 
 from nanoweb.studio.models import Generation
 
+pytestmark = pytest.mark.portable
+
 
 @pytest.fixture
 def valid(crun_account):

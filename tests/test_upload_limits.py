@@ -13,6 +13,8 @@ from PIL import Image
 from nanoweb.studio.models import Generation, ReferenceImage
 from tests.test_references import png, post
 
+pytestmark = pytest.mark.portable
+
 GEMINI_25 = "gemini-2.5-flash-image"  # takes at most 3 reference images
 
 
