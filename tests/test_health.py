@@ -46,5 +46,6 @@ def test_health_is_200_once_a_worker_cluster_runs(worker, staff):
     staff_client.force_login(staff)
     wait_for(lambda: anonymous.get(reverse("healthz")).status_code == 200, timeout=20)
     assert anonymous.get(reverse("healthz")).json() == {"ok": True}
-    assert staff_client.get(reverse("healthz")).json()["workers"]["clusters"] == 1
-    wait_for(lambda: staff_client.get(reverse("healthz")).json()["workers"]["workers"] == 2, timeout=20)
+    # A cluster an earlier test killed (SIGKILL) leaves its last stat for its 3 s in the cache.
+    this_cluster = {"ok": True, "clusters": 1, "workers": 2}
+    wait_for(lambda: staff_client.get(reverse("healthz")).json()["workers"] == this_cluster, timeout=20)
