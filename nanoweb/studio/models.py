@@ -225,7 +225,11 @@ class Generation(models.Model):
 
     @property
     def image(self) -> GeneratedImage | None:
-        """The first result image (from prefetched images, when they are)."""
+        """The first result image (from prefetched images, when they are). Only a finished job
+        has one: the images are read in a query after the job's, and a job that finished between
+        the two must not show its image beside a status that says it is still saving."""
+        if self.status != self.Status.SUCCEEDED:
+            return None
         images = self.images.all()
         return images[0] if images else None
 
