@@ -6,6 +6,7 @@ import math
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -222,6 +223,12 @@ class Generation(models.Model):
         an SVG viewBox (no inline style, which the Content-Security-Policy refuses)."""
         width, _, height = self.aspect_ratio.partition(":")
         return f"0 0 {width} {height}" if width.isdigit() and height.isdigit() else "0 0 1 1"
+
+    @property
+    def deadline(self) -> datetime:
+        """When the job ends if it has no result yet; a vendor's batch (half price, within a day) has a longer one."""
+        seconds = settings.VENDOR_BATCH_DEADLINE_SECONDS if self.lane == self.VENDOR else settings.JOB_DEADLINE_SECONDS
+        return self.created_at + timedelta(seconds=seconds)
 
     @property
     def image(self) -> GeneratedImage | None:

@@ -153,8 +153,7 @@ def adopt(generation: Generation, task_id: str) -> bool:
     """A callback names the task of a job whose create was cut off (its process died before the
     answer, `sweep.recover_held`): the provider did start the job. Follow it from here once a
     status read with our key finds the task (the callback's body is not trusted). True if adopted."""
-    taken = Generation.objects.filter(account_id=generation.account_id, provider_task_id=task_id)
-    if not task_id or taken.exists():
+    if not task_id or Generation.objects.filter(account_id=generation.account_id, provider_task_id=task_id).exists():
         return False
     try:
         adapter_for(generation, None).status(task_id)
@@ -287,7 +286,7 @@ def out_of_budget(generation: Generation, budget: Budget) -> None:
     if fail_over(generation, Status.QUEUED, f"{why}; trying another account"):
         return
     at = timezone.localtime(free).strftime("%H:%M")
-    if free > generation.created_at + timedelta(seconds=settings.JOB_DEADLINE_SECONDS):
+    if free > generation.deadline:
         error = ProviderError(ErrorKind.RATE_LIMITED, f"{why}; the next is free at {at}, after this job's deadline")
         generation.fail(Status.QUEUED, error)
         return
@@ -574,10 +573,10 @@ def retry_delay(attempt: int) -> float:
 
 def expired(generation: Generation) -> bool:
     """End a job that ran past its deadline (counted from creation). True if it was ended."""
-    age = (timezone.now() - generation.created_at).total_seconds()
-    deadline = settings.VENDOR_BATCH_DEADLINE_SECONDS if generation.lane == Generation.VENDOR else None
-    if age <= (deadline or settings.JOB_DEADLINE_SECONDS):
+    now = timezone.now()
+    if now <= generation.deadline:
         return False
+    age = (now - generation.created_at).total_seconds()
     generation.fail(Generation.ACTIVE, ProviderError(ErrorKind.EXPIRED, f"no result after {age:.0f} s"))
     return True
 

@@ -237,13 +237,14 @@ def held(generation: Generation) -> bool:
     return generation.status in (Status.SUBMITTING, Status.FINISHING) or synchronous_call
 
 
-def in_flight(account_ids: list[int], token: str = "") -> dict[int, int]:
+def in_flight(account_ids: list[int], token: str) -> dict[int, int]:
     """Jobs each of these accounts has out at the provider now (across all processes), and the
     submits this sweep (`token`) claimed that have not started yet: under load a claimed submit
     waits a while for its thread, and uncounted, the next ticks claimed past `max_in_flight`."""
-    claimed = Q(status=Status.QUEUED, claim=token) if token else Q(pk__in=[])
     rows = (
-        Generation.objects.filter(Q(status__in=IN_FLIGHT) | claimed, account_id__in=account_ids)
+        Generation.objects.filter(
+            Q(status__in=IN_FLIGHT) | Q(status=Status.QUEUED, claim=token), account_id__in=account_ids
+        )
         .exclude(lane=Generation.VENDOR)  # waiting in the vendor's own batch, not in a call
         .values_list("account_id")
         .annotate(n=Count("pk"))
@@ -450,10 +451,11 @@ def recover_held(generation: Generation, token: str) -> None:
             pipeline.end_attempt(attempt, Attempt.Outcome.RETRIED, interrupted, ambiguous=True)
         return
     if submitting and not resendable and pipeline.uses_callbacks(generation):
-        deadline = generation.created_at + timedelta(seconds=settings.JOB_DEADLINE_SECONDS)
         waiting = f"Interrupted while sending to {generation.account.name}: waiting for it to report the job"
-        until = f"{waiting}, until {timezone.localtime(deadline):%H:%M}"
-        generation.advance(Status.SUBMITTING, Status.SUBMITTING, claim="", due_at=deadline, waiting_reason=until)
+        until = f"{waiting}, until {timezone.localtime(generation.deadline):%H:%M}"
+        generation.advance(
+            Status.SUBMITTING, Status.SUBMITTING, claim="", due_at=generation.deadline, waiting_reason=until
+        )
         return
     why = (
         "interrupted while submitting; not sent again: "
