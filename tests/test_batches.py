@@ -18,7 +18,7 @@ from nanoweb.batches.models import Batch, VendorBatch
 from nanoweb.credits import ledger
 from nanoweb.credits.models import Budget, LedgerEntry
 from nanoweb.lib.ratelimit import RateLimiter
-from nanoweb.providers.models import ProviderAccount
+from nanoweb.providers.models import Attempt, ProviderAccount
 from nanoweb.studio import audit
 from nanoweb.studio.jobs import finishing, pipeline, sweep
 from nanoweb.studio.models import Generation
@@ -367,6 +367,25 @@ def test_a_cheaper_batch_whose_sending_task_was_lost_is_sent_by_the_safety_net(o
     assert vendor.send_waiting() == 1
     assert set(Generation.objects.values_list("status", flat=True)) == {Status.SUBMITTED}
     assert vendor.send_waiting() == 0 and VendorBatch.objects.count() == 1
+
+
+def test_a_cheaper_batch_cut_off_while_sending_is_never_sent_again_one_by_one(owner, gemini):
+    """Its attempts are recorded as the vendor batch leaves: a job with one may be in the vendor's
+    batch, so a dead sender's jobs end refunded rather than go out again at Gemini's full call."""
+    batch = service.create_batch(
+        owner=owner, rows=batch_rows.from_lines("a\nb"), defaults=batch_rows.Defaults("Nano Banana 2.1"), cheaper=True
+    )
+    vendor.send(batch.pk)
+    assert set(Attempt.objects.values_list("outcome", flat=True)) == {Attempt.Outcome.ACCEPTED}
+    assert Attempt.objects.count() == 2
+
+    Generation.objects.update(status=Status.SUBMITTING, claim="dead", due_at=timezone.now() - timedelta(seconds=1))
+    Attempt.objects.update(outcome=Attempt.Outcome.SENDING)  # as if the sender died before the vendor's answer
+    for job in Generation.objects.select_related("account"):
+        sweep.recover_held(job, "new-sweep")
+
+    assert set(Generation.objects.values_list("status", flat=True)) == {Status.FAILED}
+    assert audit.ledger_problems() == []
 
 
 def test_side_by_side_ignores_the_chosen_model_in_the_list(owner_client, gemini):

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from nanoweb.batches.models import Batch, VendorBatch
 from nanoweb.providers.base import ProviderError
+from nanoweb.providers.models import Attempt
 from nanoweb.studio.jobs import leases, pipeline
 from nanoweb.studio.models import Generation
 
@@ -74,6 +75,7 @@ def send_chunk(batch_id: int, jobs: list[Generation]) -> None:
     if not held:
         return
     adapter = pipeline.adapter_for(held[0], None)
+    recorded = pipeline.record_attempts_as_sent(adapter, held)
     try:
         name = adapter.batch_create(
             held[0].model, [pipeline.provider_request(job) for job in held], f"nanoweb batch {batch_id}"
@@ -83,6 +85,9 @@ def send_chunk(batch_id: int, jobs: list[Generation]) -> None:
         for job in held:  # nothing was made: each is refunded
             job.fail(Status.SUBMITTING, error, provider_said=True, claim="")
         return
+    Attempt.objects.filter(pk__in=[attempt.pk for attempt in recorded]).update(
+        outcome=Attempt.Outcome.ACCEPTED, ended_at=timezone.now()
+    )
     VendorBatch.objects.create(batch_id=batch_id, account=account, name=name)
     first_read = now + timedelta(seconds=settings.VENDOR_BATCH_POLL_SECONDS)
     for index, job in enumerate(held):

@@ -413,30 +413,34 @@ def submit(generation: Generation, permit: Permit | None = None) -> None:
 
 def create(generation: Generation, adapter: Adapter) -> Submitted | None:
     """The create call, recorded as an attempt; None when the provider refused it (and
-    `after_refusal` decided what becomes of the job). The attempt is recorded as the request
-    leaves, after any wait for the rate limit: a job whose process died before there was one
-    never reached the provider, and is sent again (`sweep.recover_held`)."""
-    attempt: Attempt | None = None
-    wait = adapter.before_request
-
-    def record_as_it_leaves() -> None:
-        nonlocal attempt
-        wait()
-        if attempt is None:
-            attempt = Attempt.objects.create(
-                generation=generation, account=generation.account, model_id=generation.model
-            )
-
-    adapter.before_request = record_as_it_leaves
+    `after_refusal` decided what becomes of the job)."""
+    recorded = record_attempts_as_sent(adapter, [generation])
     try:
         submitted = adapter.create(provider_request(generation))
     except ProviderError as error:
         sent.pop(generation.pk, None)
-        after_refusal(generation, adapter, attempt, error)
+        after_refusal(generation, adapter, recorded[0] if recorded else None, error)
         return None
     accepted[generation.pk] = moment_of(generation, timezone.now())  # before our own writes
-    end_attempt(attempt, Attempt.Outcome.ACCEPTED)
+    end_attempt(recorded[0], Attempt.Outcome.ACCEPTED)
     return submitted
+
+
+def record_attempts_as_sent(adapter: Adapter, jobs: list[Generation]) -> list[Attempt]:
+    """Have the adapter's next request record one attempt per job (the list it returns fills
+    then) as it leaves, after any wait for the rate limit: a job whose process died before
+    there was one never reached the provider, and is sent again (`sweep.recover_held`)."""
+    recorded: list[Attempt] = []
+    wait = adapter.before_request
+
+    def record_as_it_leaves() -> None:
+        wait()
+        if not recorded:
+            rows = [Attempt(generation=job, account=job.account, model_id=job.model) for job in jobs]
+            recorded.extend(Attempt.objects.bulk_create(rows))
+
+    adapter.before_request = record_as_it_leaves
+    return recorded
 
 
 def end_attempt(
