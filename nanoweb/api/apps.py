@@ -13,5 +13,5 @@ class ApiConfig(AppConfig):
         from nanoweb.batches import events as batch_events
         from nanoweb.studio import events
 
-        events.listen(webhooks.job_ended)
-        batch_events.listen(webhooks.batch_finished)
+        events.job_ended.connect(webhooks.job_ended)
+        batch_events.batch_finished.connect(webhooks.batch_finished)

@@ -19,6 +19,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -86,7 +87,7 @@ def queue(endpoints: list[WebhookEndpoint], event: str, data: dict, **about: Gen
             )
 
 
-def job_ended(pk: int, status: str) -> None:
+def job_ended(pk: int, status: str, **signal: Any) -> None:
     """A job reached a final state (called after that committed): queue one delivery per endpoint."""
     event = f"job.{status}"
     job = Generation.objects.select_related("owner", "account").filter(pk=pk).first()
@@ -95,7 +96,7 @@ def job_ended(pk: int, status: str) -> None:
     queue(endpoints, event, job_out(job), generation=job)
 
 
-def batch_finished(batch_id: int) -> None:
+def batch_finished(batch_id: int, **signal: Any) -> None:
     """Every job of a batch has ended (`nanoweb.batches.events` tells it once)."""
     batch = Batch.objects.select_related("owner").filter(pk=batch_id).first()
     if batch is None or not (endpoints := endpoints_for(batch.owner_id, "batch.finished")):

@@ -12,7 +12,7 @@ class BatchesConfig(AppConfig):
         from nanoweb.studio import events
         from nanoweb.studio.forms import COMPARISONS
 
-        events.listen(batch_events.job_ended)
+        events.job_ended.connect(batch_events.job_ended)
 
         if compare_as_jobs not in COMPARISONS:
             COMPARISONS.append(compare_as_jobs)

@@ -1,26 +1,11 @@
-"""Who hears that a job ended. `Generation.advance` calls `job_ended` once the final state has
-committed; the webhooks (nanoweb.api) and batches (nanoweb.batches), layers above, listen from
-their apps' start-up, so the job engine imports nothing above it."""
+"""Who hears that a job ended: `job_ended`, a Django signal with the job's `pk` and `status`,
+sent by `Generation.advance` once the final state has committed. The webhooks (nanoweb.api) and
+batches (nanoweb.batches), layers above, connect to it from their apps' start-up, so the job
+engine imports nothing above it. It is sent robustly: one receiver's failure (a webhook's) is
+logged by Django and never keeps the others (a batch's end) from hearing."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
+from django.dispatch import Signal
 
-log = logging.getLogger(__name__)
-Listener = Callable[[int, str], None]
-_listeners: list[Listener] = []
-
-
-def listen(listener: Listener) -> None:
-    if listener not in _listeners:
-        _listeners.append(listener)
-
-
-def job_ended(pk: int, status: str) -> None:
-    # One listener's failure (a webhook's) must not keep the others (a batch's end) from hearing.
-    for listener in _listeners:
-        try:
-            listener(pk, status)
-        except Exception:
-            log.exception("A listener failed on the end of job %s", pk)
+job_ended = Signal()

@@ -341,7 +341,9 @@ class Generation(models.Model):
                     ledger.close_job(self, succeeded=new == self.Status.SUCCEEDED)
                     self._close_attempt()
                     # Webhooks hear of it once it has committed; their failure is logged, never the job's.
-                    transaction.on_commit(functools.partial(events.job_ended, self.pk, new), robust=True)
+                    transaction.on_commit(
+                        functools.partial(events.job_ended.send_robust, Generation, pk=self.pk, status=new), robust=True
+                    )
         return bool(updated)
 
     # What `fail` is recording, for the attempt that ends with the job.
